@@ -1,0 +1,48 @@
+// The `mycontainer` entry point: global flags, then one command module per
+// area. Each command parses its flags and makes one library call; only this
+// layer prints errors and sets the exit code.
+
+import yargs from 'yargs';
+import type { Argv } from 'yargs';
+import { runtimeCommands } from '../runtime/cli/commands';
+import { imageCommands } from '../images/cli/commands';
+import { reportError } from './report';
+
+export function main(argv: string[]): void {
+  let cli: Argv = yargs(argv)
+    .scriptName('mycontainer')
+    .strict()
+    .parserConfiguration({ 'unknown-options-as-args': false, 'halt-at-non-option': false })
+    .option('root', { type: 'string', describe: 'root directory for container state', default: '/run/mycontainer', global: true })
+    .option('log', { type: 'string', describe: 'log file (runc --log)', global: true })
+    .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, global: true })
+    .option('debug', { type: 'boolean', default: false, describe: 'trace every syscall and cgroup write', global: true })
+    // runc flags that podman and containerd pass; accepted for compatibility.
+    .option('systemd-cgroup', { type: 'boolean', default: false, hidden: true, global: true })
+    .option('rootless', { type: 'string', hidden: true, global: true })
+    .option('criu', { type: 'string', hidden: true, global: true })
+    .version(false)
+    .option('version', { alias: 'v', type: 'boolean', describe: 'print the version' })
+    .help('help').alias('help', 'h')
+    .recommendCommands()
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      process.stderr.write(`mycontainer: ${msg}\n\n`);
+      y.showHelp((s) => process.stderr.write(s + '\n'));
+      process.exit(1);
+    });
+  for (const c of [...runtimeCommands, ...imageCommands]) cli = cli.command(c);
+  cli
+    .middleware((a) => {
+      if (a['version']) {
+        const pkg = require('../../package.json') as { version: string };
+        process.stdout.write(`mycontainer version ${pkg.version}\nspec: 1.2.1\n`);
+        process.exit(0);
+      }
+    })
+    .demandCommand(1, 'a command is required')
+    .parseAsync()
+    .catch((e: unknown) => reportError(e));
+}
+
+main(process.argv.slice(2));

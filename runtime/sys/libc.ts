@@ -1,0 +1,313 @@
+// The one syscall layer: typed wrappers over libc through koffi. Every call
+// is traced (see trace.ts) with a one-line note of why it is made, and every
+// failure becomes a SyscallError naming the call, its arguments and errno.
+//
+// Credentials (setresuid, setresgid, setgroups) go through syscall(2) on
+// purpose: glibc's wrappers broadcast them to every thread of the process,
+// while the kernel applies them to the calling thread only, which is what the
+// init wants right before execve(2).
+
+import koffi from 'koffi';
+import { SyscallError } from './errors';
+import { trace, tracing } from './trace';
+import { cloneFlagNames, msFlagNames } from './constants';
+
+const libc = koffi.load('libc.so.6');
+
+const c = {
+  syscall: libc.func('long syscall(long, ...)'),
+  mount: libc.func('int mount(const char *, const char *, const char *, unsigned long, const char *)'),
+  umount2: libc.func('int umount2(const char *, int)'),
+  unshare: libc.func('int unshare(int)'),
+  setns: libc.func('int setns(int, int)'),
+  chroot: libc.func('int chroot(const char *)'),
+  chdir: libc.func('int chdir(const char *)'),
+  fchdir: libc.func('int fchdir(int)'),
+  sethostname: libc.func('int sethostname(const char *, size_t)'),
+  setdomainname: libc.func('int setdomainname(const char *, size_t)'),
+  mknod: libc.func('int mknod(const char *, unsigned int, unsigned long)'),
+  open: libc.func('int open(const char *, int, unsigned int)'),
+  close: libc.func('int close(int)'),
+  fcntl: libc.func('int fcntl(int, int, ...)'),
+  prctl: libc.func('int prctl(int, unsigned long, unsigned long, unsigned long, unsigned long)'),
+  prlimit: libc.func('int prlimit(int, int, const void *, void *)'),
+  umask: libc.func('unsigned int umask(unsigned int)'),
+  execve: libc.func('int execve(const char *, const char **, const char **)'),
+  poll: libc.func('int poll(void *, unsigned long, int)'),
+  read: libc.func('long read(int, void *, size_t)'),
+  write: libc.func('long write(int, const void *, size_t)'),
+  signal: libc.func('void *signal(int, void *)'),
+  sigprocmask: libc.func('int sigprocmask(int, const void *, void *)'),
+  setsid: libc.func('int setsid()'),
+  getpid: libc.func('int getpid()'),
+  gettid: libc.func('int gettid()'),
+};
+
+const SYS = {
+  setgroups: 116,
+  setresuid: 117,
+  setresgid: 119,
+  capget: 125,
+  capset: 126,
+  pivot_root: 155,
+  seccomp: 317,
+  close_range: 436,
+  openat2: 437,
+} as const;
+
+export const O = {
+  RDONLY: 0o0,
+  WRONLY: 0o1,
+  RDWR: 0o2,
+  CREAT: 0o100,
+  NOCTTY: 0o400,
+  NONBLOCK: 0o4000,
+  DIRECTORY: 0o200000,
+  NOFOLLOW: 0o400000,
+  CLOEXEC: 0o2000000,
+  PATH: 0o10000000,
+} as const;
+
+export const RESOLVE = {
+  NO_XDEV: 0x01,
+  NO_MAGICLINKS: 0x02,
+  NO_SYMLINKS: 0x04,
+  BENEATH: 0x08,
+  IN_ROOT: 0x10,
+} as const;
+
+const F_GETFD = 1;
+const F_SETFD = 2;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const FD_CLOEXEC = 1;
+
+export const PR = {
+  SET_PDEATHSIG: 1,
+  SET_DUMPABLE: 4,
+  SET_KEEPCAPS: 8,
+  SET_NAME: 15,
+  CAPBSET_READ: 23,
+  CAPBSET_DROP: 24,
+  SET_NO_NEW_PRIVS: 38,
+  CAP_AMBIENT: 47,
+} as const;
+export const PR_CAP_AMBIENT_RAISE = 2;
+export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
+
+const q = (s: string | null): string => (s === null ? 'NULL' : JSON.stringify(s));
+
+/** Runs one libc call: traces it, and turns -1 into a SyscallError. */
+function run<T extends number | bigint>(name: string, args: string, why: string | undefined, fn: () => T): T {
+  const r = fn();
+  const failed = typeof r === 'bigint' ? r < 0n : r < 0;
+  const call = `${name}(${args})`;
+  if (failed) {
+    const errno = koffi.errno();
+    if (tracing()) trace({ kind: 'syscall', call, result: `= -1 ${new SyscallError(name, call, errno).code}`, why });
+    throw new SyscallError(name, call, errno, why);
+  }
+  if (tracing()) trace({ kind: 'syscall', call, result: `= ${r}`, why });
+  return r;
+}
+
+export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null, why?: string): void {
+  run('mount', `${q(source)}, ${q(target)}, ${q(fstype)}, ${msFlagNames(flags)}, ${q(data)}`, why, () =>
+    c.mount(source, target, fstype, flags, data) as number);
+}
+
+export function umount2(target: string, flags: number, why?: string): void {
+  run('umount2', `${q(target)}, ${flags === 2 ? 'MNT_DETACH' : flags}`, why, () => c.umount2(target, flags) as number);
+}
+
+export function unshare(flags: number, why?: string): void {
+  run('unshare', cloneFlagNames(flags), why, () => c.unshare(flags) as number);
+}
+
+export function setns(fd: number, nstype: number, why?: string): void {
+  run('setns', `${fd}, ${cloneFlagNames(nstype)}`, why, () => c.setns(fd, nstype) as number);
+}
+
+export function pivotRoot(newRoot: string, putOld: string, why?: string): void {
+  run('pivot_root', `${q(newRoot)}, ${q(putOld)}`, why, () =>
+    Number(c.syscall(SYS.pivot_root, 'const char *', newRoot, 'const char *', putOld)));
+}
+
+export function chroot(path: string, why?: string): void {
+  run('chroot', q(path), why, () => c.chroot(path) as number);
+}
+
+export function chdir(path: string, why?: string): void {
+  run('chdir', q(path), why, () => c.chdir(path) as number);
+}
+
+export function fchdir(fd: number, why?: string): void {
+  run('fchdir', String(fd), why, () => c.fchdir(fd) as number);
+}
+
+export function sethostname(name: string, why?: string): void {
+  const len = Buffer.byteLength(name);
+  run('sethostname', `${q(name)}, ${len}`, why, () => c.sethostname(name, len) as number);
+}
+
+export function setdomainname(name: string, why?: string): void {
+  const len = Buffer.byteLength(name);
+  run('setdomainname', `${q(name)}, ${len}`, why, () => c.setdomainname(name, len) as number);
+}
+
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return ((ma & 0xfffn) << 8n) | (mi & 0xffn) | ((mi & 0xfff00n) << 12n) | ((ma & 0xfffff000n) << 32n);
+}
+
+export function mknod(path: string, mode: number, major: number, minor: number, why?: string): void {
+  run('mknod', `${q(path)}, 0${mode.toString(8)}, makedev(${major}, ${minor})`, why, () =>
+    c.mknod(path, mode, makedev(major, minor)) as number);
+}
+
+export function open(path: string, flags: number, mode = 0, why?: string): number {
+  return run('open', `${q(path)}, 0${flags.toString(8)}`, why, () => c.open(path, flags, mode) as number);
+}
+
+/** openat2(2): resolves `path` with the kernel's own rules, e.g. RESOLVE_IN_ROOT. */
+export function openat2(dirfd: number, path: string, flags: number, resolve: number, why?: string): number {
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(flags), 0);
+  how.writeBigUInt64LE(0n, 8);
+  how.writeBigUInt64LE(BigInt(resolve), 16);
+  return run('openat2', `${dirfd}, ${q(path)}, {flags=0${flags.toString(8)}, resolve=0x${resolve.toString(16)}}`, why, () =>
+    Number(c.syscall(SYS.openat2, 'int', dirfd, 'const char *', path, 'void *', how, 'size_t', 24)));
+}
+
+export function close(fd: number): void {
+  c.close(fd);
+}
+
+export function setCloexec(fd: number, on: boolean, why?: string): void {
+  const cur = run('fcntl', `${fd}, F_GETFD`, undefined, () => c.fcntl(fd, F_GETFD, 'int', 0) as number);
+  const next = on ? cur | FD_CLOEXEC : cur & ~FD_CLOEXEC;
+  if (next !== cur) run('fcntl', `${fd}, F_SETFD, ${on ? 'FD_CLOEXEC' : '0'}`, why, () => c.fcntl(fd, F_SETFD, 'int', next) as number);
+}
+
+export function setNonblock(fd: number, on: boolean): void {
+  const cur = c.fcntl(fd, F_GETFL, 'int', 0) as number;
+  const next = on ? cur | O.NONBLOCK : cur & ~O.NONBLOCK;
+  if (next !== cur) run('fcntl', `${fd}, F_SETFL, 0${next.toString(8)}`, undefined, () => c.fcntl(fd, F_SETFL, 'int', next) as number);
+}
+
+/** Marks every fd from `first` up close-on-exec (close_range, CLOSE_RANGE_CLOEXEC). */
+export function cloexecFrom(first: number, why?: string): void {
+  run('close_range', `${first}, ~0U, CLOSE_RANGE_CLOEXEC`, why, () =>
+    Number(c.syscall(SYS.close_range, 'unsigned int', first, 'unsigned int', 0xffffffff, 'unsigned int', 4)));
+}
+
+export function prctl(option: number, arg2: number, why?: string, label?: string): number {
+  return run('prctl', `${label ?? option}, ${arg2}`, why, () => c.prctl(option, arg2, 0, 0, 0) as number);
+}
+
+export function prctl3(option: number, arg2: number, arg3: number, why?: string, label?: string): number {
+  return run('prctl', `${label ?? option}, ${arg2}, ${arg3}`, why, () => c.prctl(option, arg2, arg3, 0, 0) as number);
+}
+
+export function setrlimit(resource: number, soft: bigint, hard: bigint, why?: string, label?: string): void {
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64LE(soft, 0);
+  b.writeBigUInt64LE(hard, 8);
+  run('prlimit', `0, ${label ?? resource}, {${soft}, ${hard}}, NULL`, why, () => c.prlimit(0, resource, b, null) as number);
+}
+
+export function umask(mask: number, why?: string): void {
+  const old = c.umask(mask) as number;
+  if (tracing()) trace({ kind: 'syscall', call: `umask(0${mask.toString(8)})`, result: `= 0${old.toString(8)}`, why });
+}
+
+// Credentials, per thread (see the note at the top).
+export function setgroups(gids: readonly number[], why?: string): void {
+  const b = Buffer.alloc(4 * Math.max(gids.length, 1));
+  gids.forEach((g, i) => b.writeUInt32LE(g, i * 4));
+  run('setgroups', `${gids.length}, [${gids.join(', ')}]`, why, () =>
+    Number(c.syscall(SYS.setgroups, 'long', gids.length, 'void *', b)));
+}
+
+export function setresgid(gid: number, why?: string): void {
+  run('setresgid', `${gid}, ${gid}, ${gid}`, why, () =>
+    Number(c.syscall(SYS.setresgid, 'long', gid, 'long', gid, 'long', gid)));
+}
+
+export function setresuid(uid: number, why?: string): void {
+  run('setresuid', `${uid}, ${uid}, ${uid}`, why, () =>
+    Number(c.syscall(SYS.setresuid, 'long', uid, 'long', uid, 'long', uid)));
+}
+
+export interface CapSets {
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+}
+
+const CAP_V3 = 0x20080522;
+
+export function capget(): CapSets {
+  const hdr = Buffer.alloc(8);
+  hdr.writeUInt32LE(CAP_V3, 0);
+  const data = Buffer.alloc(24);
+  run('capget', '{v3, 0}', undefined, () => Number(c.syscall(SYS.capget, 'void *', hdr, 'void *', data)));
+  const get = (off: number): bigint => BigInt(data.readUInt32LE(off)) | (BigInt(data.readUInt32LE(off + 12)) << 32n);
+  return { effective: get(0), permitted: get(4), inheritable: get(8) };
+}
+
+export function capset(sets: CapSets, why?: string): void {
+  const hdr = Buffer.alloc(8);
+  hdr.writeUInt32LE(CAP_V3, 0);
+  const data = Buffer.alloc(24);
+  const put = (off: number, v: bigint): void => {
+    data.writeUInt32LE(Number(v & 0xffffffffn), off);
+    data.writeUInt32LE(Number((v >> 32n) & 0xffffffffn), off + 12);
+  };
+  put(0, sets.effective);
+  put(4, sets.permitted);
+  put(8, sets.inheritable);
+  const hex = (v: bigint): string => '0x' + v.toString(16);
+  run('capset', `{v3, 0}, {eff=${hex(sets.effective)}, prm=${hex(sets.permitted)}, inh=${hex(sets.inheritable)}}`, why, () =>
+    Number(c.syscall(SYS.capset, 'void *', hdr, 'void *', data)));
+}
+
+/** Resets every signal to its default disposition and unblocks all: ignored signals survive execve. */
+export function resetSignals(why?: string): void {
+  for (let sig = 1; sig < 65; sig++) {
+    if (sig === 9 || sig === 19 || sig === 32 || sig === 33) continue;
+    c.signal(sig, null);
+  }
+  c.sigprocmask(2, Buffer.alloc(128), null);
+  if (tracing()) trace({ kind: 'syscall', call: 'signal(1..64, SIG_DFL); sigprocmask(SIG_SETMASK, {})', result: '= 0', why });
+}
+
+export function setsid(why?: string): void {
+  run('setsid', '', why, () => c.setsid() as number);
+}
+
+/** Blocks until `fd` is readable (or hung up), with a timeout in ms (-1 waits forever). */
+export function pollIn(fd: number, timeoutMs: number, why?: string): number {
+  const pfd = Buffer.alloc(8);
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(1 /* POLLIN */, 4);
+  for (;;) {
+    const r = c.poll(pfd, 1, timeoutMs) as number;
+    if (r < 0 && koffi.errno() === 4 /* EINTR */) continue;
+    run('poll', `[{fd=${fd}, POLLIN}], 1, ${timeoutMs}`, why, () => r);
+    return pfd.readInt16LE(6);
+  }
+}
+
+/** execve(2). Returns only on failure, by throwing. */
+export function execve(path: string, argv: readonly string[], envp: readonly string[], why?: string): never {
+  if (tracing()) trace({ kind: 'syscall', call: `execve(${q(path)}, ${JSON.stringify(argv)}, [${envp.length} vars])`, result: '', why });
+  c.execve(path, [...argv, null], [...envp, null]);
+  const errno = koffi.errno();
+  throw new SyscallError('execve', `execve(${q(path)})`, errno, why);
+}
+
+export function gettid(): number {
+  return c.gettid() as number;
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything mycontainer needs on a fresh Debian 12 machine, as root:
+# the Debian packages used at run time and by the tests, the npm packages, the
+# native helper, and the TypeScript build. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(runc crun podman conmon skopeo umoci docker-registry busybox-static
+      containernetworking-plugins iptables uidmap jq make gcc libc6-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm 11 does not run install scripts unless approved; every dependency we use
+# ships prebuilt (koffi) or is plain JavaScript.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+make -s native build
