@@ -1,0 +1,42 @@
+// The cgroup manager interface: a manager owns a container cgroup's
+// lifecycle (create, add a process, set limits, freeze, remove). Writing the
+// limits is shared code (resources.ts); v1, v2 and hybrid hosts each get a
+// manager. A manager is rebuilt from the state file for `delete`, so
+// `paths()` says everything needed to find the cgroup again.
+
+import type { Linux } from '../spec/generated/config';
+
+export type LinuxResources = NonNullable<Linux['resources']>;
+
+export type CgroupDriver = 'v1' | 'v2' | 'hybrid';
+
+/** One file write a manager will make: what `explain` prints and `--debug` traces. */
+export interface CgroupWrite {
+  /** Controller ('memory', 'cpu', ...; 'unified' for a v2 file). */
+  controller: string;
+  /** File name inside the cgroup directory, e.g. memory.limit_in_bytes. */
+  file: string;
+  value: string;
+  /** The config field that asked for it, e.g. linux.resources.memory.limit. */
+  why: string;
+}
+
+export interface CgroupManager {
+  readonly driver: CgroupDriver;
+  /** Controller name → absolute directory of this container's cgroup ('unified' for v2). */
+  paths(): Record<string, string>;
+  /** Creates the directories (mkdir -p); idempotent. */
+  create(): void;
+  /** Moves a process into the cgroup (every hierarchy). */
+  addProcess(pid: number): void;
+  /** Writes the limits; throws a RuntimeError naming the file and field on failure. */
+  setResources(resources: LinuxResources): void;
+  /** The writes setResources would make, without making them (pure). */
+  plan(resources: LinuxResources): CgroupWrite[];
+  /** PIDs in the cgroup (all hierarchies, deduplicated). */
+  pids(): number[];
+  /** Freezes or thaws every process in the cgroup; waits until done. */
+  freeze(frozen: boolean): void;
+  /** Removes the directories; kills nothing. Missing directories are not an error. */
+  destroy(): void;
+}
