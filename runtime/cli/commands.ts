@@ -1,4 +1,165 @@
-import type { CommandModule } from 'yargs';
+// runc's command line, over the library in runtime/. Each handler parses its
+// flags into options and makes one library call.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ArgumentsCamelCase, CommandModule } from 'yargs';
+import { logLine, setLog } from '../../cli/report';
+import { setTraceSink, formatTrace } from '../sys/trace';
+import type { RuntimeContext } from '../container';
+import { RuntimeError } from '../sys/errors';
+
+interface Global {
+  root: string;
+  log?: string;
+  logFormat: 'text' | 'json';
+  debug: boolean;
+}
+
+function context(a: Global): RuntimeContext {
+  setLog(a.log, a.logFormat);
+  if (a.debug) {
+    setTraceSink((e) => {
+      const line = formatTrace(e);
+      if (a.log) logLine('debug', line);
+      else process.stderr.write(`debug: ${line}\n`);
+    });
+  }
+  return {
+    root: path.resolve(a.root),
+    debug: a.debug,
+    warn: (msg) => {
+      logLine('warning', msg);
+      process.stderr.write(`mycontainer: warning: ${msg}\n`);
+    },
+  };
+}
+
+// Loaded lazily: `spec` and `--help` should not pay for koffi and the runtime.
+const lib = (): typeof import('../container') => require('../container') as typeof import('../container');
+
+type Args<T> = ArgumentsCamelCase<Global & T>;
+
+const spec: CommandModule<Global, Global & { bundle: string; rootless: boolean }> = {
+  command: 'spec',
+  describe: 'write a new config.json (runc spec)',
+  builder: (y) =>
+    y.option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'bundle directory' })
+      .option('rootless', { type: 'boolean', default: false }) as never,
+  handler: (a: Args<{ bundle: string; rootless: boolean }>) => {
+    if (a.rootless) throw new RuntimeError('spec --rootless: user namespaces are not supported yet', { code: 'ENOTSUP' });
+    const { defaultSpec } = require('../spec/default') as typeof import('../spec/default');
+    const file = path.join(a.bundle, 'config.json');
+    if (fs.existsSync(file)) throw new RuntimeError(`cannot write ${file}: file exists`, { code: 'EEXIST' });
+    fs.writeFileSync(file, JSON.stringify(defaultSpec(), null, '\t') + '\n');
+  },
+};
+
+interface CreateArgs {
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot: boolean;
+}
+
+const createFlags = <T>(y: import('yargs').Argv<T>): import('yargs').Argv<T & CreateArgs> =>
+  y.positional('id', { type: 'string', demandOption: true, describe: 'container id' })
+    .option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'bundle directory' })
+    .option('pid-file', { type: 'string', describe: 'write the init pid here' })
+    .option('console-socket', { type: 'string', describe: 'unix socket to send the pty master to' })
+    .option('no-pivot', { type: 'boolean', default: false, describe: 'use chroot (MS_MOVE) instead of pivot_root' })
+    .option('no-new-keyring', { type: 'boolean', default: false, hidden: true })
+    .option('preserve-fds', { type: 'number', default: 0, hidden: true }) as never;
+
+const create: CommandModule<Global, Global & CreateArgs> = {
+  command: 'create <id>',
+  describe: 'create a container (its process waits for start)',
+  builder: createFlags,
+  handler: async (a: Args<CreateArgs>) => {
+    await lib().create(context(a), { id: a.id, bundle: a.bundle, pidFile: a.pidFile, consoleSocket: a.consoleSocket, noPivot: a.noPivot });
+  },
+};
+
+const run: CommandModule<Global, Global & CreateArgs & { detach: boolean }> = {
+  command: 'run <id>',
+  describe: 'create and start a container; wait for it unless --detach',
+  builder: (y) => createFlags(y).option('detach', { alias: 'd', type: 'boolean', default: false }) as never,
+  handler: async (a: Args<CreateArgs & { detach: boolean }>) => {
+    const status = await lib().run(context(a), {
+      id: a.id, bundle: a.bundle, pidFile: a.pidFile, consoleSocket: a.consoleSocket, noPivot: a.noPivot, detach: a.detach,
+    });
+    process.exitCode = status;
+  },
+};
+
+const idOnly = (command: string, describe: string, fn: (ctx: RuntimeContext, id: string) => unknown): CommandModule<Global, Global & { id: string }> => ({
+  command: `${command} <id>`,
+  describe,
+  builder: (y) => y.positional('id', { type: 'string', demandOption: true }) as never,
+  handler: async (a: Args<{ id: string }>) => {
+    await fn(context(a), a.id);
+  },
+});
+
+const start = idOnly('start', 'start a created container', (ctx, id) => lib().start(ctx, id));
+
+const state = idOnly('state', 'print the state of a container as JSON', (ctx, id) => {
+  process.stdout.write(JSON.stringify(lib().state(ctx, id), null, 2) + '\n');
+});
+
+const kill: CommandModule<Global, Global & { id: string; signal: string; all: boolean }> = {
+  command: 'kill <id> [signal]',
+  describe: 'send a signal (default SIGTERM) to the container',
+  builder: (y) =>
+    y.positional('id', { type: 'string', demandOption: true })
+      .positional('signal', { type: 'string', default: 'SIGTERM' })
+      .option('all', { alias: 'a', type: 'boolean', default: false, describe: 'signal every process in the container' }) as never,
+  handler: (a: Args<{ id: string; signal: string; all: boolean }>) => {
+    lib().kill(context(a), a.id, String(a.signal), a.all);
+  },
+};
+
+const del: CommandModule<Global, Global & { id: string; force: boolean }> = {
+  command: 'delete <id>',
+  aliases: ['rm'],
+  describe: 'delete a stopped container (--force: any container)',
+  builder: (y) => y.positional('id', { type: 'string', demandOption: true }).option('force', { alias: 'f', type: 'boolean', default: false }) as never,
+  handler: (a: Args<{ id: string; force: boolean }>) => {
+    lib().remove(context(a), a.id, a.force);
+  },
+};
+
+const list: CommandModule<Global, Global & { format: string; quiet: boolean }> = {
+  command: 'list',
+  aliases: ['ls'],
+  describe: 'list containers',
+  builder: (y) =>
+    y.option('format', { alias: 'f', choices: ['table', 'json'], default: 'table' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false }) as never,
+  handler: (a: Args<{ format: string; quiet: boolean }>) => {
+    const rows = lib().list(context(a));
+    if (a.quiet) {
+      for (const r of rows) process.stdout.write(`${String(r['id'])}\n`);
+    } else if (a.format === 'json') {
+      process.stdout.write(JSON.stringify(rows) + '\n');
+    } else {
+      const table = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...rows.map((r) => [r['id'], r['pid'], r['status'], r['bundle'], r['created'], r['owner']].map(String))];
+      const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+      for (const row of table) process.stdout.write(row.map((c, i) => c.padEnd(widths[i]! + 3)).join('').trimEnd() + '\n');
+    }
+  },
+};
+
+const explain: CommandModule<Global, Global & { bundle: string; noPivot: boolean }> = {
+  command: 'explain',
+  describe: 'print what create would do for a bundle, step by step, without doing it',
+  builder: (y) => y.option('bundle', { alias: 'b', type: 'string', default: '.' }).option('no-pivot', { type: 'boolean', default: false }) as never,
+  handler: (a: Args<{ bundle: string; noPivot: boolean }>) => {
+    const { explainBundle } = require('../explain') as typeof import('../explain');
+    process.stdout.write(explainBundle(a.bundle, { noPivot: a.noPivot }).join('\n') + '\n');
+  },
+};
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const runtimeCommands: CommandModule<any, any>[] = [];
+export const runtimeCommands: CommandModule<any, any>[] = [spec, create, start, run, state, kill, del, list, explain];

@@ -41,6 +41,9 @@ const c = {
   setsid: libc.func('int setsid()'),
   getpid: libc.func('int getpid()'),
   gettid: libc.func('int gettid()'),
+  flock: libc.func('int flock(int, int)'),
+  socketpair: libc.func('int socketpair(int, int, int, _Out_ int *)'),
+  kill: libc.func('int kill(int, int)'),
 };
 
 const SYS = {
@@ -310,4 +313,28 @@ export function execve(path: string, argv: readonly string[], envp: readonly str
 
 export function gettid(): number {
   return c.gettid() as number;
+}
+
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+
+/** flock(2) on an fd; blocking unless LOCK_NB (then EWOULDBLOCK throws). */
+export function flock(fd: number, op: number, why?: string): void {
+  for (;;) {
+    const r = c.flock(fd, op) as number;
+    if (r < 0 && koffi.errno() === 4 /* EINTR */) continue;
+    run('flock', `${fd}, ${op & LOCK_EX ? 'LOCK_EX' : op}${op & LOCK_NB ? '|LOCK_NB' : ''}`, why, () => r);
+    return;
+  }
+}
+
+/** socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC): the runtime↔init sync channel. */
+export function socketpair(why?: string): [number, number] {
+  const fds = [0, 0];
+  run('socketpair', 'AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0', why, () => c.socketpair(1, 1 | 0o2000000, 0, fds) as number);
+  return [fds[0] as number, fds[1] as number];
+}
+
+export function kill(pid: number, sig: number, why?: string): void {
+  run('kill', `${pid}, ${sig}`, why, () => c.kill(pid, sig) as number);
 }

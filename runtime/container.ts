@@ -1,0 +1,432 @@
+// The runtime's operations on one container: create, start, run, state,
+// kill, delete, list. Each takes the container's lock (StateDir), works
+// through the plan, and on failure undoes what it did, so that no state
+// directory, cgroup or process is left behind.
+
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import * as os from 'node:os';
+import { loadSpec, planContainer, type ContainerPlan } from './plan';
+import { StateDir, initAlive, liveStatus, ociState, procStat, listIds, type ContainerRecord, type Status } from './state';
+import { spawnInit, type SpawnedInit } from './linux/spawn';
+import { runHooks } from './hooks';
+import { cgroupManager, managerFromPaths } from './cgroups';
+import type { CgroupManager } from './cgroups/manager';
+import type { FromInit, InitPlan, ToInit } from './init/protocol';
+import { RuntimeError, messageOf, wrap } from './sys/errors';
+import * as sys from './sys/libc';
+import { trace, tracing } from './sys/trace';
+import { CLONE, parseSignal } from './sys/constants';
+
+export interface RuntimeContext {
+  root: string;
+  debug: boolean;
+  warn: (msg: string) => void;
+}
+
+export interface CreateOptions {
+  id: string;
+  bundle: string;
+  pidFile?: string | undefined;
+  consoleSocket?: string | undefined;
+  noPivot: boolean;
+  /** Keep a handle on the init to wait for its exit (foreground run). */
+  wait?: boolean;
+}
+
+const S_IFIFO = 0o010000;
+
+/** The node binary and script that become the container's init. */
+function initCommand(): { execPath: string; args: string[] } {
+  return {
+    execPath: process.execPath,
+    // Fewer V8 threads and a small heap: the init lives only until execve.
+    args: ['--max-old-space-size=32', '--v8-pool-size=1', path.join(__dirname, 'init', 'main.js')],
+  };
+}
+
+export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<{ rec: ContainerRecord; init: SpawnedInit }> {
+  const sd = new StateDir(ctx.root, opts.id);
+  if (fs.existsSync(sd.dir)) throw new RuntimeError(`container "${opts.id}" already exists`, { code: 'EEXIST' });
+  // Everything that can be checked without side effects, first.
+  const spec = loadSpec(opts.bundle);
+  const plan = planContainer(spec, opts.bundle, { noPivot: opts.noPivot });
+  for (const w of plan.warnings) ctx.warn(w);
+  if (plan.process.terminal && !opts.consoleSocket) {
+    throw new RuntimeError('process.terminal is true: --console-socket is required', { code: 'EINVAL' });
+  }
+  if (plan.process.terminal) {
+    throw new RuntimeError('process.terminal: terminals are not supported yet', { code: 'ENOTSUP' });
+  }
+
+  sd.createAndLock();
+  let cg: CgroupManager | null = null;
+  let init: SpawnedInit | null = null;
+  let channel: Channel | null = null;
+  const rec: ContainerRecord = {
+    ociVersion: spec.ociVersion,
+    id: opts.id,
+    status: 'creating',
+    pid: 0,
+    pidStartTime: '',
+    bundle: plan.bundle,
+    rootfs: plan.rootfs.rootfs,
+    created: new Date().toISOString(),
+    annotations: (spec.annotations ?? {}) as Record<string, string>,
+    cgroup: null,
+    namespaces: {},
+    hooks: { poststop: spec.hooks?.poststop ?? [], poststart: spec.hooks?.poststart ?? [] },
+    owner: os.userInfo().username,
+  };
+  try {
+    sys.mknod(sd.fifo, S_IFIFO | 0o622, 0, 0, 'exec.fifo: `start` writes here to let the init exec');
+    const mgr = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id });
+    cg = mgr;
+    rec.cgroup = { driver: mgr.driver, paths: mgr.paths() };
+    sd.write(rec); // before any cgroup exists, so `delete --force` can always find it
+    mgr.create();
+
+    const [parentFd, childFd] = sys.socketpair('sync channel between the runtime and the init');
+    const cmd = initCommand();
+    try {
+      init = await spawnInit({
+        unshareFlags: plan.namespaces.unshareFlags,
+        join: plan.namespaces.join,
+        timeOffsets: plan.namespaces.timeOffsets,
+        execPath: cmd.execPath,
+        sealDir: plan.namespaces.unshareFlags & CLONE.NEWNS ? makeSealDir(sd) : null,
+        args: cmd.args,
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        stdio: ['inherit', 'inherit', 'inherit', childFd],
+        wait: opts.wait ?? false,
+        debug: ctx.debug,
+      });
+    } finally {
+      fs.closeSync(childFd);
+    }
+    channel = new Channel(parentFd);
+    rec.pid = init.pid;
+    rec.pidStartTime = procStat(init.pid)?.startTime ?? '';
+    for (const [type, info] of Object.entries({ pid: 'pid', network: 'net', ipc: 'ipc', uts: 'uts', mount: 'mnt', cgroup: 'cgroup', time: 'time' })) {
+      rec.namespaces[type] = `/proc/${init.pid}/ns/${info}`;
+    }
+    sd.write(rec);
+
+    mgr.addProcess(init.pid);
+    if (spec.linux?.resources) mgr.setResources(spec.linux.resources);
+
+    const initPlan: InitPlan = {
+      id: opts.id,
+      debug: ctx.debug,
+      newCgroupNamespace: plan.namespaces.newCgroupInInit,
+      rootfs: plan.rootfs,
+      hostname: spec.hostname ?? null,
+      domainname: spec.domainname ?? null,
+      sysctl: plan.sysctl,
+      process: plan.process,
+      hooks: { createContainer: spec.hooks?.createContainer ?? [], startContainer: spec.hooks?.startContainer ?? [] },
+      execFifo: sd.fifo,
+    };
+    channel.send({ t: 'plan', plan: initPlan });
+    for (;;) {
+      const f = await channel.recv();
+      if (f === null) throw new RuntimeError('the container init exited before the container was created', { code: 'EINIT' });
+      if (f.t === 'debug') {
+        if (tracing()) trace({ kind: 'syscall', call: `[init] ${f.line}`, result: '' });
+      } else if (f.t === 'warning') {
+        ctx.warn(f.msg);
+      } else if (f.t === 'error') {
+        throw new RuntimeError(f.msg, { code: f.code });
+      } else if (f.t === 'hooks') {
+        const state = JSON.stringify(ociState(rec, 'creating'));
+        runHooks('prestart', spec.hooks?.prestart, state);
+        runHooks('createRuntime', spec.hooks?.createRuntime, state);
+        channel.send({ t: 'go', state: JSON.stringify(ociState(rec, 'created')) });
+      } else if (f.t === 'created') {
+        break;
+      }
+    }
+    channel.close();
+    rec.status = 'created';
+    sd.write(rec);
+    if (opts.pidFile) writeAtomic(opts.pidFile, String(init.pid));
+    sd.unlock();
+    return { rec, init };
+  } catch (e) {
+    channel?.close();
+    destroyQuietly(ctx, rec, cg, sd);
+    throw wrap(e, `cannot create container "${opts.id}"`);
+  }
+}
+
+/** Undo a failed create: kill the init, remove the cgroup and the state directory. */
+function destroyQuietly(ctx: RuntimeContext, rec: ContainerRecord, cg: CgroupManager | null, sd: StateDir): void {
+  try {
+    if (rec.pid > 0 && initAlive(rec)) {
+      sys.kill(rec.pid, 9, 'undo a failed create');
+      waitGone(rec.pid, rec.pidStartTime, 5000);
+    }
+    if (cg) killCgroup(cg), cg.destroy();
+  } catch (e) {
+    ctx.warn(`cleanup after a failed create: ${messageOf(e)}`);
+  }
+  sd.remove();
+}
+
+export async function start(ctx: RuntimeContext, id: string): Promise<ContainerRecord> {
+  const sd = new StateDir(ctx.root, id);
+  sd.lock();
+  try {
+    const rec = sd.read();
+    const status = liveStatus(rec, sd);
+    if (status !== 'created') {
+      throw new RuntimeError(`cannot start container "${id}": it is ${status}, not created`, { code: 'EINVAL' });
+    }
+    let fd: number;
+    try {
+      fd = fs.openSync(sd.fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    } catch (e) {
+      throw new RuntimeError(`cannot start container "${id}": its init is not waiting on exec.fifo (${(e as NodeJS.ErrnoException).code})`, { cause: e });
+    }
+    fs.writeSync(fd, '0');
+    fs.closeSync(fd);
+    fs.unlinkSync(sd.fifo);
+    rec.status = 'running';
+    sd.write(rec);
+    try {
+      runHooks('poststart', rec.hooks.poststart, JSON.stringify(ociState(rec, 'running')));
+    } catch (e) {
+      ctx.warn(messageOf(e));
+    }
+    return rec;
+  } finally {
+    sd.unlock();
+  }
+}
+
+export function state(ctx: RuntimeContext, id: string): Record<string, unknown> {
+  const sd = new StateDir(ctx.root, id);
+  const rec = sd.read();
+  return runcStyleState(rec, liveStatus(rec, sd));
+}
+
+function runcStyleState(rec: ContainerRecord, status: Status): Record<string, unknown> {
+  const s: Record<string, unknown> = { ...ociState(rec, status) };
+  s['pid'] = status === 'stopped' ? 0 : rec.pid;
+  s['rootfs'] = rec.rootfs;
+  s['created'] = rec.created;
+  s['owner'] = rec.owner;
+  return s;
+}
+
+export function list(ctx: RuntimeContext): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const id of listIds(ctx.root)) {
+    try {
+      const sd = new StateDir(ctx.root, id);
+      const rec = sd.read();
+      out.push(runcStyleState(rec, liveStatus(rec, sd)));
+    } catch {
+      // deleted while we listed
+    }
+  }
+  return out;
+}
+
+export function kill(ctx: RuntimeContext, id: string, signal: string, all: boolean): void {
+  const sig = parseSignal(signal);
+  if (sig === undefined) throw new RuntimeError(`cannot kill container "${id}": unknown signal "${signal}"`, { code: 'EINVAL' });
+  const sd = new StateDir(ctx.root, id);
+  const rec = sd.read();
+  const status = liveStatus(rec, sd);
+  if (status === 'stopped') throw new RuntimeError(`cannot kill container "${id}": container not running`, { code: 'ESRCH' });
+  if (all && rec.cgroup) {
+    const cg = managerFromPaths(rec.cgroup.driver, rec.cgroup.paths);
+    for (const pid of cg.pids()) {
+      try {
+        sys.kill(pid, sig, `kill --all ${signal}`);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  } else {
+    sys.kill(rec.pid, sig, `kill ${signal}`);
+  }
+}
+
+export function remove(ctx: RuntimeContext, id: string, force: boolean): void {
+  const sd = new StateDir(ctx.root, id);
+  try {
+    sd.lock();
+  } catch (e) {
+    if (force && (e as RuntimeError).code === 'ENOENT') return; // as runc: --force on a missing container is no error
+    throw e;
+  }
+  if (!sd.exists()) {
+    // Killed before its first state write: only the directory is there.
+    sd.remove();
+    return;
+  }
+  const rec = sd.read();
+  const status = liveStatus(rec, sd);
+  if ((status === 'running' || status === 'paused' || status === 'creating') && !force) {
+    sd.unlock();
+    throw new RuntimeError(`cannot delete container "${id}" that is not stopped: ${status} (use --force)`, { code: 'EBUSY' });
+  }
+  const cg = rec.cgroup ? managerFromPaths(rec.cgroup.driver, rec.cgroup.paths) : null;
+  if (initAlive(rec)) {
+    try {
+      sys.kill(rec.pid, 9, `delete ${force ? '--force ' : ''}container ${id}`);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  if (cg) killCgroup(cg);
+  waitGone(rec.pid, rec.pidStartTime, 10000);
+  if (cg) cg.destroy();
+  if (status !== 'creating') {
+    try {
+      runHooks('poststop', rec.hooks.poststop, JSON.stringify(ociState(rec, 'stopped')));
+    } catch (e) {
+      ctx.warn(messageOf(e));
+    }
+  }
+  sd.remove();
+}
+
+/** SIGKILL every process in the cgroup (thawing it first if frozen), until it is empty. */
+function killCgroup(cg: CgroupManager): void {
+  const deadline = Date.now() + 10000;
+  let thawed = false;
+  for (;;) {
+    let pids: number[];
+    try {
+      pids = cg.pids();
+    } catch {
+      return;
+    }
+    if (pids.length === 0) return;
+    if (!thawed) {
+      try {
+        cg.freeze(false);
+      } catch {
+        // no freezer: fine
+      }
+      thawed = true;
+    }
+    for (const pid of pids) {
+      try {
+        sys.kill(pid, 9, 'empty the container cgroup');
+      } catch {
+        // gone
+      }
+    }
+    if (Date.now() > deadline) throw new RuntimeError(`processes ${pids.join(', ')} did not die`, { code: 'EBUSY' });
+    sleepMs(10);
+  }
+}
+
+function waitGone(pid: number, startTime: string, timeoutMs: number): void {
+  if (pid <= 0) return;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = procStat(pid);
+    if (st === null || st.state === 'Z' || st.startTime !== startTime) return;
+    if (Date.now() > deadline) throw new RuntimeError(`process ${pid} did not exit`, { code: 'EBUSY' });
+    sleepMs(5);
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function sleepMs(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
+function makeSealDir(sd: StateDir): string {
+  const dir = path.join(sd.dir, 'seal');
+  fs.mkdirSync(dir, { mode: 0o700 });
+  return dir;
+}
+
+function writeAtomic(file: string, content: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, content);
+  fs.renameSync(tmp, file);
+}
+
+/** `run`: create, start, wait, delete. Returns the exit status. */
+export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach: boolean }): Promise<number> {
+  const { rec, init } = await create(ctx, { ...opts, wait: !opts.detach });
+  await start(ctx, opts.id);
+  if (opts.detach) {
+    void init.worker.terminate();
+    return 0;
+  }
+  const forward = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(rec.pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+  for (const s of sigs) process.on(s, forward);
+  const status = await init.exited;
+  for (const s of sigs) process.off(s, forward);
+  remove(ctx, opts.id, true);
+  return status;
+}
+
+/** Parent side of the sync channel. */
+class Channel {
+  private sock: net.Socket;
+  private lines: string[] = [];
+  private buf = '';
+  private ended = false;
+  private waiter: (() => void) | null = null;
+
+  constructor(fd: number) {
+    this.sock = new net.Socket({ fd, readable: true, writable: true });
+    this.sock.setEncoding('utf8');
+    this.sock.on('data', (d: string) => {
+      this.buf += d;
+      let nl: number;
+      while ((nl = this.buf.indexOf('\n')) >= 0) {
+        this.lines.push(this.buf.slice(0, nl));
+        this.buf = this.buf.slice(nl + 1);
+      }
+      this.wake();
+    });
+    const end = (): void => {
+      this.ended = true;
+      this.wake();
+    };
+    this.sock.on('end', end);
+    this.sock.on('close', end);
+    this.sock.on('error', end);
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  }
+
+  send(m: ToInit): void {
+    this.sock.write(JSON.stringify(m) + '\n');
+  }
+
+  async recv(): Promise<FromInit | null> {
+    for (;;) {
+      const line = this.lines.shift();
+      if (line !== undefined) return JSON.parse(line) as FromInit;
+      if (this.ended) return null;
+      await new Promise<void>((r) => (this.waiter = r));
+    }
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}

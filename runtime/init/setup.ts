@@ -1,0 +1,72 @@
+// The container's init: the steps from "PID 1 in new namespaces, host root"
+// to execve of process.args, in order. This file makes no syscall itself; each
+// step calls the module that owns the kernel concept. See protocol.ts for the
+// frames exchanged with the runtime at each sync point.
+
+import * as fs from 'node:fs';
+import { enterRootfs, finishRootfs, prepareRootfs } from '../linux/rootfs';
+import { finalizeProcess, resolveExecutable } from '../linux/process';
+import { runHooks } from '../hooks';
+import { CLONE } from '../sys/constants';
+import { RuntimeError } from '../sys/errors';
+import * as sys from '../sys/libc';
+import type { InitChannel, InitPlan } from './protocol';
+
+export function setupContainer(plan: InitPlan, ch: InitChannel): never {
+  // Nothing in the container may ptrace us or open our /proc files before execve.
+  sys.prctl(sys.PR.SET_DUMPABLE, 0, 'hide the init from the container until execve', 'PR_SET_DUMPABLE');
+
+  // 1. The runtime has already put us in the container's cgroup, so a new
+  //    cgroup namespace made now is rooted there.
+  if (plan.newCgroupNamespace) sys.unshare(CLONE.NEWCGROUP, 'linux.namespaces (cgroup), after joining the cgroup');
+
+  // 2. Mounts, while the host's root is still ours: the bundle's rootfs, the
+  //    config's mounts, /dev.
+  prepareRootfs(plan.rootfs);
+
+  // 3. exec.fifo lives on the host; open it before the host disappears.
+  //    O_RDONLY|O_NONBLOCK succeeds with no writer; poll() then waits for `start`.
+  const fifo = sys.open(plan.execFifo, sys.O.RDONLY | sys.O.NONBLOCK | sys.O.CLOEXEC, 0, 'exec.fifo: wait here for `start`');
+
+  // 4. Sync point: the runtime runs createRuntime (and prestart) hooks.
+  ch.send({ t: 'hooks', name: 'createRuntime' });
+  const go = ch.recv();
+  if (!go || go.t !== 'go') throw new RuntimeError('the runtime went away before the container was created', { code: 'EPIPE' });
+  const state = go.state;
+
+  // 5. createContainer hooks: in our namespaces, before pivot_root.
+  runHooks('createContainer', plan.hooks.createContainer, state);
+
+  // 6. Switch to the container's root, then the mounts that need the new root.
+  enterRootfs(plan.rootfs);
+  finishRootfs(plan.rootfs);
+
+  // 7. UTS and sysctls.
+  if (plan.hostname !== null) sys.sethostname(plan.hostname, 'hostname');
+  if (plan.domainname !== null) sys.setdomainname(plan.domainname, 'domainname');
+  for (const { key, value } of plan.sysctl) {
+    const file = '/proc/sys/' + key.replace(/\./g, '/');
+    try {
+      fs.writeFileSync(file, value);
+    } catch (e) {
+      throw new RuntimeError(`linux.sysctl: cannot set ${key}=${value} (${file}): ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  // 8. Fail at create, not at start, when the program is missing (as runc does).
+  const exe = resolveExecutable(plan.process.args[0] as string, plan.process.env);
+
+  // 9. Created. The runtime writes the state and exits; we wait for `start`.
+  ch.send({ t: 'created' });
+  ch.close();
+  sys.pollIn(fifo, -1, 'wait for `start` to write exec.fifo');
+  fs.readSync(fifo, Buffer.alloc(1), 0, 1, null);
+  sys.close(fifo);
+
+  // 10. startContainer hooks, in the container, before the program.
+  runHooks('startContainer', plan.hooks.startContainer, state.replace('"status":"created"', '"status":"running"'));
+
+  // 11. Privileges, then the program.
+  finalizeProcess(plan.process);
+  return sys.execve(exe, plan.process.args, plan.process.env, 'process.args');
+}

@@ -1,0 +1,94 @@
+// Capabilities: the five sets of `process.capabilities` as bit masks, and the
+// order in which they are applied right before execve(2).
+
+import { CAPABILITIES } from '../sys/constants';
+import { RuntimeError } from '../sys/errors';
+import * as sys from '../sys/libc';
+
+export interface CapabilityPlan {
+  /** Masks as hex strings, so the plan stays JSON. */
+  bounding: string;
+  effective: string;
+  permitted: string;
+  inheritable: string;
+  ambient: string;
+}
+
+const capIndex = new Map<string, number>(CAPABILITIES.map((c, i) => [c, i]));
+
+/** The highest capability the running kernel knows. */
+export function lastCap(): number {
+  try {
+    return Number(require('node:fs').readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+  } catch {
+    return CAPABILITIES.length - 1;
+  }
+}
+
+function mask(names: readonly string[] | undefined, field: string, warnings: string[]): bigint {
+  let m = 0n;
+  for (const name of names ?? []) {
+    const i = capIndex.get(name.toUpperCase());
+    if (i === undefined) throw new RuntimeError(`${field}: unknown capability "${name}"`, { code: 'EINVAL' });
+    if (i > lastCap()) {
+      warnings.push(`${field}: ${name} is not known to this kernel; ignored`);
+      continue;
+    }
+    m |= 1n << BigInt(i);
+  }
+  return m;
+}
+
+export function planCapabilities(
+  caps: { bounding?: string[]; effective?: string[]; permitted?: string[]; inheritable?: string[]; ambient?: string[] } | undefined,
+  warnings: string[],
+): CapabilityPlan {
+  const f = 'process.capabilities';
+  const hex = (v: bigint): string => '0x' + v.toString(16);
+  const permitted = mask(caps?.permitted, `${f}.permitted`, warnings);
+  const inheritable = mask(caps?.inheritable, `${f}.inheritable`, warnings);
+  let ambient = mask(caps?.ambient, `${f}.ambient`, warnings);
+  // The kernel raises an ambient capability only if it is both permitted and
+  // inheritable. runc warns and goes on; so do we, but at plan time.
+  const unraisable = ambient & ~(permitted & inheritable);
+  if (unraisable) {
+    warnings.push(`${f}.ambient: ${capNames(hex(unraisable)).join(', ')} not raised: an ambient capability must also be permitted and inheritable`);
+    ambient &= ~unraisable;
+  }
+  return {
+    bounding: hex(mask(caps?.bounding, `${f}.bounding`, warnings)),
+    effective: hex(mask(caps?.effective, `${f}.effective`, warnings)),
+    permitted: hex(permitted),
+    inheritable: hex(inheritable),
+    ambient: hex(ambient),
+  };
+}
+
+export function capNames(hexMask: string): string[] {
+  const m = BigInt(hexMask);
+  return CAPABILITIES.filter((_, i) => (m >> BigInt(i)) & 1n);
+}
+
+/** Drops from the bounding set what the plan does not keep. Needs CAP_SETPCAP, so it runs before setuid. */
+export function dropBounding(plan: CapabilityPlan): void {
+  const keep = BigInt(plan.bounding);
+  const last = lastCap();
+  for (let i = 0; i <= last; i++) {
+    if ((keep >> BigInt(i)) & 1n) continue;
+    sys.prctl(sys.PR.CAPBSET_DROP, i, 'process.capabilities.bounding', `PR_CAPBSET_DROP, ${CAPABILITIES[i] ?? i}`);
+  }
+}
+
+/** Sets effective, permitted and inheritable, then raises the ambient ones. Runs after setuid. */
+export function applyCapabilities(plan: CapabilityPlan): void {
+  sys.capset(
+    { effective: BigInt(plan.effective), permitted: BigInt(plan.permitted), inheritable: BigInt(plan.inheritable) },
+    'process.capabilities.{effective,permitted,inheritable}',
+  );
+  sys.prctl3(sys.PR.CAP_AMBIENT, sys.PR_CAP_AMBIENT_CLEAR_ALL, 0, 'process.capabilities.ambient', 'PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL');
+  const amb = BigInt(plan.ambient);
+  for (let i = 0; i < CAPABILITIES.length; i++) {
+    if (!((amb >> BigInt(i)) & 1n)) continue;
+    sys.prctl3(sys.PR.CAP_AMBIENT, sys.PR_CAP_AMBIENT_RAISE, i, 'process.capabilities.ambient', `PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, ${CAPABILITIES[i]}`);
+  }
+}

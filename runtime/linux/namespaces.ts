@@ -1,0 +1,86 @@
+// Namespaces: which to create, which to join, and in which order.
+//
+// The plan is made from `linux.namespaces`. A worker thread of the runtime
+// performs it (see runtime/README.md): it unshares the new namespaces and
+// setns(2)es into the joined ones, then spawns the container's init, which
+// inherits them all. The cgroup namespace is the exception: the init unshares
+// it itself, after the runtime has moved it into its cgroup, so that the
+// namespace's root is the container's cgroup.
+
+import type { Spec } from '../spec/generated/config';
+import { NAMESPACES, CLONE, type NamespaceType } from '../sys/constants';
+import { RuntimeError } from '../sys/errors';
+
+export interface NamespaceJoin {
+  type: NamespaceType;
+  path: string;
+  flag: number;
+  why: string;
+}
+
+export interface NamespacePlan {
+  /** Flags for unshare(2) in the spawning thread (everything new but cgroup). */
+  unshareFlags: number;
+  /** Namespaces to enter by path, in a safe order (mount last). */
+  join: NamespaceJoin[];
+  /** The init unshares CLONE_NEWCGROUP itself, once inside its cgroup. */
+  newCgroupInInit: boolean;
+  /** Which types are new, and which config entry asked: for explain. */
+  created: { type: NamespaceType; why: string }[];
+  /** `linux.timeOffsets`, written to /proc/thread-self/timens_offsets. */
+  timeOffsets: { clock: 'monotonic' | 'boottime'; secs: number; nanosecs: number }[];
+  /** True when the container shares the host's pid namespace (no PID 1 of its own). */
+  hostPid: boolean;
+}
+
+// Joining order: the mount namespace last, since after it paths resolve in
+// the container's view; pid before mount so /proc paths still resolve.
+const JOIN_ORDER: NamespaceType[] = ['cgroup', 'ipc', 'uts', 'network', 'pid', 'time', 'mount'];
+
+export function planNamespaces(spec: Spec): NamespacePlan {
+  const list = spec.linux?.namespaces ?? [];
+  const plan: NamespacePlan = { unshareFlags: 0, join: [], newCgroupInInit: false, created: [], timeOffsets: [], hostPid: true };
+  const seen = new Set<string>();
+  list.forEach((ns, i) => {
+    const field = `linux.namespaces[${i}]`;
+    if (seen.has(ns.type)) throw new RuntimeError(`${field}: namespace type "${ns.type}" is listed twice`, { code: 'EINVAL' });
+    seen.add(ns.type);
+    if (ns.type === 'user') {
+      throw new RuntimeError(
+        `${field}: user namespaces are not supported yet (they need native/ support for clone(CLONE_NEWUSER), which a multi-threaded Node process cannot do); remove the "user" namespace from the config`,
+        { code: 'ENOTSUP' },
+      );
+    }
+    const info = NAMESPACES[ns.type];
+    if (ns.type === 'pid') plan.hostPid = false;
+    if (ns.path) {
+      plan.join.push({ type: ns.type, path: ns.path, flag: info.flag, why: `${field} (${ns.type}, path ${ns.path})` });
+    } else if (ns.type === 'cgroup') {
+      plan.newCgroupInInit = true;
+      plan.created.push({ type: ns.type, why: field });
+    } else {
+      plan.unshareFlags |= info.flag;
+      plan.created.push({ type: ns.type, why: field });
+    }
+  });
+  plan.join.sort((a, b) => JOIN_ORDER.indexOf(a.type) - JOIN_ORDER.indexOf(b.type));
+
+  const offsets = spec.linux?.timeOffsets;
+  if (offsets) {
+    if (!(plan.unshareFlags & CLONE.NEWTIME)) {
+      throw new RuntimeError('linux.timeOffsets: requires a new time namespace in linux.namespaces', { code: 'EINVAL' });
+    }
+    for (const clock of ['monotonic', 'boottime'] as const) {
+      const o = offsets[clock];
+      if (o) plan.timeOffsets.push({ clock, secs: o.secs ?? 0, nanosecs: o.nanosecs ?? 0 });
+    }
+  }
+  // Hostname needs its own UTS namespace, as runc insists.
+  if ((spec.hostname || spec.domainname) && !seen.has('uts')) {
+    throw new RuntimeError('hostname: setting the hostname or domainname needs a new uts namespace in linux.namespaces', { code: 'EINVAL' });
+  }
+  if (!seen.has('mount')) {
+    throw new RuntimeError('linux.namespaces: a mount namespace is required', { code: 'EINVAL' });
+  }
+  return plan;
+}

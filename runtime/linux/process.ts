@@ -1,0 +1,136 @@
+// The container process: what `process` asks for, as a plan, and the last
+// steps of the init before execve(2): rlimits, oom score, umask, cwd,
+// capabilities and credentials, no_new_privs, signals, fds.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Spec } from '../spec/generated/config';
+import { RLIMITS } from '../sys/constants';
+import { RuntimeError } from '../sys/errors';
+import * as sys from '../sys/libc';
+import { applyCapabilities, dropBounding, planCapabilities, type CapabilityPlan } from './capabilities';
+
+export interface ProcessPlan {
+  args: string[];
+  env: string[];
+  cwd: string;
+  terminal: boolean;
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  umask: number | null;
+  rlimits: { type: string; resource: number; soft: string; hard: string }[];
+  capabilities: CapabilityPlan;
+  noNewPrivileges: boolean;
+  /** Already clamped to what this host allows (see planProcess). */
+  oomScoreAdj: number | null;
+}
+
+export function planProcess(spec: Spec, warnings: string[]): ProcessPlan {
+  const p = spec.process;
+  if (!p) throw new RuntimeError('process: is required to create a container', { code: 'EINVAL' });
+  if (!p.args || p.args.length === 0) throw new RuntimeError('process.args: must name the program to run', { code: 'EINVAL' });
+  if (!path.isAbsolute(p.cwd)) throw new RuntimeError(`process.cwd: must be an absolute path, got "${p.cwd}"`, { code: 'EINVAL' });
+  const seen = new Set<string>();
+  const rlimits = (p.rlimits ?? []).map((r, i) => {
+    const resource = RLIMITS[r.type];
+    if (resource === undefined) throw new RuntimeError(`process.rlimits[${i}].type: unknown rlimit "${r.type}"`, { code: 'EINVAL' });
+    if (seen.has(r.type)) throw new RuntimeError(`process.rlimits[${i}].type: "${r.type}" is set twice`, { code: 'EINVAL' });
+    seen.add(r.type);
+    if (r.soft > r.hard) throw new RuntimeError(`process.rlimits[${i}]: soft limit ${r.soft} is above hard limit ${r.hard}`, { code: 'EINVAL' });
+    return { type: r.type, resource, soft: String(r.soft), hard: String(r.hard) };
+  });
+  return {
+    args: p.args,
+    env: p.env ?? [],
+    cwd: p.cwd,
+    terminal: p.terminal ?? false,
+    uid: p.user?.uid ?? 0,
+    gid: p.user?.gid ?? 0,
+    additionalGids: p.user?.additionalGids ?? [],
+    umask: p.user?.umask ?? null,
+    rlimits,
+    capabilities: planCapabilities(p.capabilities, warnings),
+    noNewPrivileges: p.noNewPrivileges ?? false,
+    oomScoreAdj: p.oomScoreAdj === undefined ? null : clampOomScoreAdj(p.oomScoreAdj, warnings),
+  };
+}
+
+/**
+ * Without CAP_SYS_RESOURCE the kernel refuses to lower oom_score_adj below
+ * our own (EACCES). containerd clamps it (restrict_oom_score_adj); so do we,
+ * with a warning.
+ */
+export function clampOomScoreAdj(wanted: number, warnings: string[]): number {
+  let current = 0;
+  try {
+    current = Number(fs.readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
+  } catch {
+    return wanted;
+  }
+  if (wanted < current && !hasCapSysResource()) {
+    warnings.push(`process.oomScoreAdj: ${wanted} is below the runtime's own ${current} and CAP_SYS_RESOURCE is missing; using ${current}`);
+    return current;
+  }
+  return wanted;
+}
+
+function hasCapSysResource(): boolean {
+  const status = fs.readFileSync('/proc/self/status', 'utf8');
+  const m = /^CapEff:\s*([0-9a-f]+)/m.exec(status);
+  return m ? ((BigInt('0x' + m[1]) >> 24n) & 1n) === 1n : false;
+}
+
+/** PATH lookup inside the container's root, done by the init after pivot_root, like execvp. */
+export function resolveExecutable(args0: string, env: readonly string[]): string {
+  const check = (p: string): boolean => {
+    try {
+      const st = fs.statSync(p);
+      return st.isFile() && (st.mode & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  };
+  if (args0.includes('/')) {
+    if (check(args0)) return args0;
+    throw new RuntimeError(`process.args[0]: "${args0}": no such executable file in the container`, { code: 'ENOENT' });
+  }
+  const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  for (const dir of pathVar.split(':')) {
+    const p = path.join(dir || '.', args0);
+    if (check(p)) return p;
+  }
+  throw new RuntimeError(`process.args[0]: "${args0}": executable file not found in $PATH (${pathVar})`, { code: 'ENOENT' });
+}
+
+/**
+ * The last steps before execve, in the init's main thread. The order matters:
+ * rlimits and oom score need privileges we are about to drop; the bounding
+ * set needs CAP_SETPCAP, so it goes before setuid; KEEPCAPS keeps the
+ * permitted set across setuid; capset comes after, then no_new_privs.
+ */
+export function finalizeProcess(plan: ProcessPlan): void {
+  for (const r of plan.rlimits) sys.setrlimit(r.resource, BigInt(r.soft), BigInt(r.hard), `process.rlimits ${r.type}`, r.type);
+  if (plan.oomScoreAdj !== null) {
+    fs.writeFileSync('/proc/self/oom_score_adj', String(plan.oomScoreAdj));
+  }
+  if (plan.umask !== null) sys.umask(plan.umask, 'process.user.umask');
+  // The runc CVE-2024-21626 lesson: make sure no fd of ours leaks into the
+  // container, and chdir only after every host fd is closed-on-exec.
+  sys.cloexecFrom(3, 'no runtime fd may leak into the container');
+  for (const fd of [0, 1, 2]) sys.setCloexec(fd, false, 'stdio is inherited by the process');
+  try {
+    sys.chdir(plan.cwd, 'process.cwd');
+  } catch (e) {
+    throw new RuntimeError(`process.cwd: cannot chdir to "${plan.cwd}": ${(e as Error).message}`, { cause: e });
+  }
+  dropBounding(plan.capabilities);
+  sys.prctl(sys.PR.SET_KEEPCAPS, 1, 'keep the permitted set across setuid', 'PR_SET_KEEPCAPS');
+  sys.setgroups(plan.additionalGids, 'process.user.additionalGids');
+  sys.setresgid(plan.gid, 'process.user.gid');
+  sys.setresuid(plan.uid, 'process.user.uid');
+  sys.prctl(sys.PR.SET_KEEPCAPS, 0, 'done with setuid', 'PR_SET_KEEPCAPS');
+  applyCapabilities(plan.capabilities);
+  if (plan.noNewPrivileges) sys.prctl(sys.PR.SET_NO_NEW_PRIVS, 1, 'process.noNewPrivileges', 'PR_SET_NO_NEW_PRIVS');
+  sys.resetSignals('Node ignores SIGPIPE; ignored signals would survive execve');
+}

@@ -1,0 +1,99 @@
+// Test bundles: a busybox rootfs from Debian's busybox-static, and a config
+// from our default spec that each test adjusts.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { defaultSpec } from '../../runtime/spec/default';
+import type { Spec } from '../../runtime/spec/generated/config';
+
+export const REPO = path.resolve(__dirname, '..', '..', '..');
+export const CLI = path.join(REPO, 'bin', 'mycontainer');
+const BUSYBOX = '/bin/busybox';
+
+/** Makes DIR/rootfs a busybox root: /bin/busybox plus a link per applet, and the usual dirs. */
+export function makeBusyboxRootfs(rootfs: string): void {
+  for (const d of ['bin', 'proc', 'sys', 'dev', 'etc', 'tmp', 'root', 'var', 'run']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
+  fs.copyFileSync(BUSYBOX, path.join(rootfs, 'bin', 'busybox'));
+  fs.chmodSync(path.join(rootfs, 'bin', 'busybox'), 0o755);
+  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  for (const a of applets) {
+    if (a === 'busybox') continue;
+    try {
+      fs.symlinkSync('busybox', path.join(rootfs, 'bin', a));
+    } catch {
+      // duplicate applet name
+    }
+  }
+  fs.writeFileSync(path.join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+  fs.writeFileSync(path.join(rootfs, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+  fs.chmodSync(path.join(rootfs, 'tmp'), 0o1777);
+}
+
+let cachedRootfs: string | null = null;
+
+/** A fresh bundle dir whose rootfs is a copy of one busybox rootfs (made once per process). */
+export function makeBundle(adjust: (s: Spec) => void = () => {}, opts: { args?: string[] } = {}): string {
+  if (!cachedRootfs) {
+    cachedRootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-rootfs-'));
+    makeBusyboxRootfs(cachedRootfs);
+    process.on('exit', () => fs.rmSync(cachedRootfs as string, { recursive: true, force: true }));
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-bundle-'));
+  execFileSync('cp', ['-a', cachedRootfs, path.join(dir, 'rootfs')]);
+  const spec = defaultSpec({ args: opts.args ?? ['sh', '-c', 'true'] });
+  spec.root = { path: 'rootfs', readonly: false };
+  adjust(spec);
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
+  return dir;
+}
+
+export function removeBundle(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** A private --root for one test file, so tests never touch /run/mycontainer. */
+export function testRoot(name: string): string {
+  const dir = path.join('/run', 'mycontainer-test', `${name}-${process.pid}`);
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs bin/mycontainer synchronously. */
+export function mc(root: string, args: string[], opts: { input?: string; timeoutMs?: number; cwd?: string } = {}): CliResult {
+  const r: SpawnSyncReturns<string> = spawnSync(CLI, ['--root', root, ...args], {
+    encoding: 'utf8',
+    input: opts.input ?? '',
+    timeout: opts.timeoutMs ?? 60000,
+    cwd: opts.cwd ?? REPO,
+  });
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** Runs a container in the foreground and returns its output. */
+export function runIn(root: string, bundle: string, id: string): CliResult {
+  return mc(root, ['run', '--bundle', bundle, id]);
+}
+
+/** Everything left under a test root: state dirs (should be none after delete). */
+export function leftovers(root: string): string[] {
+  try {
+    return fs.readdirSync(root);
+  } catch {
+    return [];
+  }
+}
+
+/** Mount points under a path, from the host's mountinfo. */
+export function mountsUnder(prefix: string): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(prefix));
+}
