@@ -26,7 +26,7 @@ export function main(argv: string[]): void {
     .help('help').alias('help', 'h')
     .recommendCommands()
     .fail((msg, err, y) => {
-      if (err) throw err;
+      if (err) reportError(err);
       process.stderr.write(`mycontainer: ${msg}\n\n`);
       y.showHelp((s) => process.stderr.write(s + '\n'));
       process.exit(1);

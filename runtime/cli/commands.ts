@@ -46,7 +46,7 @@ const spec: CommandModule<Global, Global & { bundle: string; rootless: boolean }
   builder: (y) =>
     y.option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'bundle directory' })
       .option('rootless', { type: 'boolean', default: false }) as never,
-  handler: (a: Args<{ bundle: string; rootless: boolean }>) => {
+  handler: async (a: Args<{ bundle: string; rootless: boolean }>) => {
     if (a.rootless) throw new RuntimeError('spec --rootless: user namespaces are not supported yet', { code: 'ENOTSUP' });
     const { defaultSpec } = require('../spec/default') as typeof import('../spec/default');
     const file = path.join(a.bundle, 'config.json');
@@ -115,7 +115,7 @@ const kill: CommandModule<Global, Global & { id: string; signal: string; all: bo
     y.positional('id', { type: 'string', demandOption: true })
       .positional('signal', { type: 'string', default: 'SIGTERM' })
       .option('all', { alias: 'a', type: 'boolean', default: false, describe: 'signal every process in the container' }) as never,
-  handler: (a: Args<{ id: string; signal: string; all: boolean }>) => {
+  handler: async (a: Args<{ id: string; signal: string; all: boolean }>) => {
     lib().kill(context(a), a.id, String(a.signal), a.all);
   },
 };
@@ -125,7 +125,7 @@ const del: CommandModule<Global, Global & { id: string; force: boolean }> = {
   aliases: ['rm'],
   describe: 'delete a stopped container (--force: any container)',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }).option('force', { alias: 'f', type: 'boolean', default: false }) as never,
-  handler: (a: Args<{ id: string; force: boolean }>) => {
+  handler: async (a: Args<{ id: string; force: boolean }>) => {
     lib().remove(context(a), a.id, a.force);
   },
 };
@@ -137,7 +137,7 @@ const list: CommandModule<Global, Global & { format: string; quiet: boolean }> =
   builder: (y) =>
     y.option('format', { alias: 'f', choices: ['table', 'json'], default: 'table' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false }) as never,
-  handler: (a: Args<{ format: string; quiet: boolean }>) => {
+  handler: async (a: Args<{ format: string; quiet: boolean }>) => {
     const rows = lib().list(context(a));
     if (a.quiet) {
       for (const r of rows) process.stdout.write(`${String(r['id'])}\n`);
@@ -155,7 +155,7 @@ const explain: CommandModule<Global, Global & { bundle: string; noPivot: boolean
   command: 'explain',
   describe: 'print what create would do for a bundle, step by step, without doing it',
   builder: (y) => y.option('bundle', { alias: 'b', type: 'string', default: '.' }).option('no-pivot', { type: 'boolean', default: false }) as never,
-  handler: (a: Args<{ bundle: string; noPivot: boolean }>) => {
+  handler: async (a: Args<{ bundle: string; noPivot: boolean }>) => {
     const { explainBundle } = require('../explain') as typeof import('../explain');
     process.stdout.write(explainBundle(a.bundle, { noPivot: a.noPivot }).join('\n') + '\n');
   },
