@@ -93,7 +93,6 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
       init = await spawnInit({
         unshareFlags: plan.namespaces.unshareFlags,
         join: plan.namespaces.join,
-        timeOffsets: plan.namespaces.timeOffsets,
         execPath: cmd.execPath,
         sealDir: plan.namespaces.unshareFlags & CLONE.NEWNS ? makeSealDir(sd) : null,
         args: cmd.args,
@@ -120,6 +119,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
       id: opts.id,
       debug: ctx.debug,
       newCgroupNamespace: plan.namespaces.newCgroupInInit,
+      newTimeNamespace: plan.namespaces.newTimeInInit ? { offsets: plan.namespaces.timeOffsets } : null,
       rootfs: plan.rootfs,
       hostname: spec.hostname ?? null,
       domainname: spec.domainname ?? null,

@@ -29,11 +29,12 @@ export function explainBundle(bundle: string, opts: { noPivot: boolean }): strin
   step('2. runtime worker thread: namespaces, then spawn the init (node) into them');
   if (plan.namespaces.unshareFlags) line(`unshare(${cloneFlagNames(plan.namespaces.unshareFlags)})`, plan.namespaces.created.map((c) => c.why).join(', '));
   for (const j of plan.namespaces.join) line(`setns(open("${j.path}"), ${j.type})`, j.why);
-  for (const o of plan.namespaces.timeOffsets) line(`timens_offsets: ${o.clock} ${o.secs}s ${o.nanosecs}ns`, 'linux.timeOffsets');
+  for (const o of plan.namespaces.timeOffsets) line(`(init) timens_offsets: ${o.clock} ${o.secs}s ${o.nanosecs}ns`, 'linux.timeOffsets');
   line('spawn init: becomes PID 1 of the new pid namespace; runtime adds it to the cgroup');
 
   step('3. init: mounts, while the host root is still visible');
   if (plan.namespaces.newCgroupInInit) line('unshare(CLONE_NEWCGROUP)', 'linux.namespaces (cgroup): rooted at the container cgroup');
+  if (plan.namespaces.newTimeInInit) line('unshare(CLONE_NEWTIME), offsets to /proc/self/timens_offsets', 'linux.namespaces (time), linux.timeOffsets');
   for (const s of describeRootfs(plan.rootfs)) line(s);
 
   step('4. hooks');

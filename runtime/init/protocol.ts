@@ -33,6 +33,7 @@ export interface InitPlan {
   id: string;
   debug: boolean;
   newCgroupNamespace: boolean;
+  newTimeNamespace: { offsets: { clock: string; secs: number; nanosecs: number }[] } | null;
   rootfs: RootfsPlan;
   hostname: string | null;
   domainname: string | null;

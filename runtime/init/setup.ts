@@ -19,6 +19,14 @@ export function setupContainer(plan: InitPlan, ch: InitChannel): never {
   // 1. The runtime has already put us in the container's cgroup, so a new
   //    cgroup namespace made now is rooted there.
   if (plan.newCgroupNamespace) sys.unshare(CLONE.NEWCGROUP, 'linux.namespaces (cgroup), after joining the cgroup');
+  //    A new time namespace is for our children, and execve moves us into it;
+  //    its offsets must be written before anything enters it.
+  if (plan.newTimeNamespace) {
+    sys.unshare(CLONE.NEWTIME, 'linux.namespaces (time): entered at execve');
+    for (const o of plan.newTimeNamespace.offsets) {
+      fs.writeFileSync('/proc/self/timens_offsets', `${o.clock} ${o.secs} ${o.nanosecs}`);
+    }
+  }
 
   // 2. Mounts, while the host's root is still ours: the bundle's rootfs, the
   //    config's mounts, /dev.

@@ -8,7 +8,7 @@
 // namespace's root is the container's cgroup.
 
 import type { Spec } from '../spec/generated/config';
-import { NAMESPACES, CLONE, type NamespaceType } from '../sys/constants';
+import { NAMESPACES, type NamespaceType } from '../sys/constants';
 import { RuntimeError } from '../sys/errors';
 
 export interface NamespaceJoin {
@@ -19,15 +19,21 @@ export interface NamespaceJoin {
 }
 
 export interface NamespacePlan {
-  /** Flags for unshare(2) in the spawning thread (everything new but cgroup). */
+  /** Flags for unshare(2) in the spawning thread (everything new but cgroup and time). */
   unshareFlags: number;
   /** Namespaces to enter by path, in a safe order (mount last). */
   join: NamespaceJoin[];
   /** The init unshares CLONE_NEWCGROUP itself, once inside its cgroup. */
   newCgroupInInit: boolean;
+  /**
+   * The init unshares CLONE_NEWTIME itself: offsets can only be written through
+   * /proc/PID/timens_offsets, which speaks for the main thread, and execve
+   * moves the process into its time namespace for children.
+   */
+  newTimeInInit: boolean;
   /** Which types are new, and which config entry asked: for explain. */
   created: { type: NamespaceType; why: string }[];
-  /** `linux.timeOffsets`, written to /proc/thread-self/timens_offsets. */
+  /** `linux.timeOffsets`, written by the init to /proc/self/timens_offsets. */
   timeOffsets: { clock: 'monotonic' | 'boottime'; secs: number; nanosecs: number }[];
   /** True when the container shares the host's pid namespace (no PID 1 of its own). */
   hostPid: boolean;
@@ -39,7 +45,7 @@ const JOIN_ORDER: NamespaceType[] = ['cgroup', 'ipc', 'uts', 'network', 'pid', '
 
 export function planNamespaces(spec: Spec): NamespacePlan {
   const list = spec.linux?.namespaces ?? [];
-  const plan: NamespacePlan = { unshareFlags: 0, join: [], newCgroupInInit: false, created: [], timeOffsets: [], hostPid: true };
+  const plan: NamespacePlan = { unshareFlags: 0, join: [], newCgroupInInit: false, newTimeInInit: false, created: [], timeOffsets: [], hostPid: true };
   const seen = new Set<string>();
   list.forEach((ns, i) => {
     const field = `linux.namespaces[${i}]`;
@@ -58,6 +64,9 @@ export function planNamespaces(spec: Spec): NamespacePlan {
     } else if (ns.type === 'cgroup') {
       plan.newCgroupInInit = true;
       plan.created.push({ type: ns.type, why: field });
+    } else if (ns.type === 'time') {
+      plan.newTimeInInit = true;
+      plan.created.push({ type: ns.type, why: field });
     } else {
       plan.unshareFlags |= info.flag;
       plan.created.push({ type: ns.type, why: field });
@@ -67,7 +76,7 @@ export function planNamespaces(spec: Spec): NamespacePlan {
 
   const offsets = spec.linux?.timeOffsets;
   if (offsets) {
-    if (!(plan.unshareFlags & CLONE.NEWTIME)) {
+    if (!plan.newTimeInInit) {
       throw new RuntimeError('linux.timeOffsets: requires a new time namespace in linux.namespaces', { code: 'EINVAL' });
     }
     for (const clock of ['monotonic', 'boottime'] as const) {

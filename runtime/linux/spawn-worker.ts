@@ -34,9 +34,6 @@ try {
     sys.setns(j.fd, j.flag, j.why);
     sys.close(j.fd);
   }
-  for (const o of req.timeOffsets) {
-    fs.writeFileSync('/proc/thread-self/timens_offsets', `${o.clock} ${o.secs} ${o.nanosecs}`);
-  }
 
   const execPath = req.sealDir ? sealExecutable(req.execPath, req.sealDir) : req.execPath;
   const child = spawn(execPath, req.args, {

@@ -10,7 +10,6 @@ import { trace, tracing } from '../sys/trace';
 export interface SpawnRequest {
   unshareFlags: number;
   join: NamespaceJoin[];
-  timeOffsets: { clock: string; secs: number; nanosecs: number }[];
   execPath: string;
   /** An empty directory where the executable is sealed read-only (new mount namespace only). */
   sealDir: string | null;

@@ -42,6 +42,8 @@ export function makeBundle(adjust: (s: Spec) => void = () => {}, opts: { args?: 
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-bundle-'));
   execFileSync('cp', ['-a', cachedRootfs, path.join(dir, 'rootfs')]);
+  fs.chmodSync(dir, 0o755); // mkdtemp makes 0700: a non-root container user could not reach its own /
+  fs.chmodSync(path.join(dir, 'rootfs'), 0o755);
   const spec = defaultSpec({ args: opts.args ?? ['sh', '-c', 'true'] });
   spec.root = { path: 'rootfs', readonly: false };
   adjust(spec);
@@ -66,15 +68,27 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs bin/mycontainer synchronously. */
-export function mc(root: string, args: string[], opts: { input?: string; timeoutMs?: number; cwd?: string } = {}): CliResult {
-  const r: SpawnSyncReturns<string> = spawnSync(CLI, ['--root', root, ...args], {
-    encoding: 'utf8',
-    input: opts.input ?? '',
-    timeout: opts.timeoutMs ?? 60000,
-    cwd: opts.cwd ?? REPO,
-  });
-  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+/**
+ * Runs bin/mycontainer synchronously. Output goes through temp files, not
+ * pipes: a created container inherits the CLI's stdio (as with runc) and
+ * would hold a pipe open long after the CLI exits.
+ */
+export function mc(root: string, args: string[], opts: { timeoutMs?: number; cwd?: string } = {}): CliResult {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-out-'));
+  const out = fs.openSync(path.join(dir, 'out'), 'w+');
+  const err = fs.openSync(path.join(dir, 'err'), 'w+');
+  try {
+    const r: SpawnSyncReturns<Buffer> = spawnSync(CLI, ['--root', root, ...args], {
+      stdio: ['ignore', out, err],
+      timeout: opts.timeoutMs ?? 60000,
+      cwd: opts.cwd ?? REPO,
+    });
+    return { status: r.status, stdout: fs.readFileSync(path.join(dir, 'out'), 'utf8'), stderr: fs.readFileSync(path.join(dir, 'err'), 'utf8') };
+  } finally {
+    fs.closeSync(out);
+    fs.closeSync(err);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Runs a container in the foreground and returns its output. */
