@@ -19,6 +19,28 @@ export interface CgroupWrite {
   value: string;
   /** The config field that asked for it, e.g. linux.resources.memory.limit. */
   why: string;
+  /**
+   * Written instead when `file` does not exist (blkio.weight → blkio.bfq.weight,
+   * io.bfq.weight → io.weight with a converted value).
+   */
+  fallback?: { file: string; value: string };
+  /**
+   * When neither `file` nor `fallback` exists, skip with a warning instead of
+   * failing (memory.memsw.* without swap accounting, blkio weights without BFQ).
+   */
+  optional?: boolean;
+}
+
+/** Usage figures; a field is absent when its controller is not there. */
+export interface CgroupStats {
+  /** memory.usage_in_bytes (v1) or memory.current (v2), bytes. */
+  memoryUsage?: number;
+  /** memory.limit_in_bytes (v1) or memory.max (v2); absent when unlimited. */
+  memoryLimit?: number;
+  /** cpuacct.usage (v1) or cpu.stat usage_usec × 1000 (v2), nanoseconds. */
+  cpuUsageNs?: number;
+  /** pids.current. */
+  pidsCurrent?: number;
 }
 
 export interface CgroupManager {
@@ -29,8 +51,11 @@ export interface CgroupManager {
   create(): void;
   /** Moves a process into the cgroup (every hierarchy). */
   addProcess(pid: number): void;
-  /** Writes the limits; throws a RuntimeError naming the file and field on failure. */
-  setResources(resources: LinuxResources): void;
+  /**
+   * Writes the limits; throws a RuntimeError naming the file and field on
+   * failure. Returns warnings (settings this host cannot apply and skipped).
+   */
+  setResources(resources: LinuxResources): string[];
   /** The writes setResources would make, without making them (pure). */
   plan(resources: LinuxResources): CgroupWrite[];
   /** PIDs in the cgroup (all hierarchies, deduplicated). */
@@ -39,4 +64,6 @@ export interface CgroupManager {
   freeze(frozen: boolean): void;
   /** Removes the directories; kills nothing. Missing directories are not an error. */
   destroy(): void;
+  /** Current usage (memory, cpu, pids) as far as the controllers are there. */
+  stats(): CgroupStats;
 }
