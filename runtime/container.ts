@@ -80,12 +80,14 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     owner: os.userInfo().username,
   };
   try {
+    crashPoint('state-dir');
     sys.mknod(sd.fifo, S_IFIFO | 0o622, 0, 0, 'exec.fifo: `start` writes here to let the init exec');
     const mgr = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id });
     cg = mgr;
     rec.cgroup = { driver: mgr.driver, paths: mgr.paths() };
     sd.write(rec); // before any cgroup exists, so `delete --force` can always find it
     mgr.create();
+    crashPoint('cgroup');
 
     const [parentFd, childFd] = sys.socketpair('sync channel between the runtime and the init');
     const cmd = initCommand();
@@ -110,6 +112,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     for (const [type, info] of Object.entries({ pid: 'pid', network: 'net', ipc: 'ipc', uts: 'uts', mount: 'mnt', cgroup: 'cgroup', time: 'time' })) {
       rec.namespaces[type] = `/proc/${init.pid}/ns/${info}`;
     }
+    crashPoint('spawned');
     sd.write(rec);
 
     mgr.addProcess(init.pid);
@@ -129,6 +132,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
       execFifo: sd.fifo,
     };
     channel.send({ t: 'plan', plan: initPlan });
+    crashPoint('plan-sent');
     for (;;) {
       const f = await channel.recv();
       if (f === null) throw new RuntimeError('the container init exited before the container was created', { code: 'EINIT' });
@@ -140,6 +144,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
         throw new RuntimeError(f.msg, { code: f.code });
       } else if (f.t === 'hooks') {
         const state = JSON.stringify(ociState(rec, 'creating'));
+        crashPoint('hooks');
         runHooks('prestart', spec.hooks?.prestart, state);
         runHooks('createRuntime', spec.hooks?.createRuntime, state);
         channel.send({ t: 'go', state: JSON.stringify(ociState(rec, 'created')) });
@@ -147,6 +152,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
         break;
       }
     }
+    crashPoint('created');
     channel.close();
     rec.status = 'created';
     sd.write(rec);
@@ -158,6 +164,14 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     destroyQuietly(ctx, rec, cg, sd);
     throw wrap(e, `cannot create container "${opts.id}"`);
   }
+}
+
+/**
+ * Test hook for the robustness tests: MYCONTAINER_CRASH_AT=<point> makes the
+ * runtime SIGKILL itself there, as an OOM killer or an impatient user would.
+ */
+function crashPoint(point: string): void {
+  if (process.env['MYCONTAINER_CRASH_AT'] === point) process.kill(process.pid, 'SIGKILL');
 }
 
 /** Undo a failed create: kill the init, remove the cgroup and the state directory. */

@@ -73,7 +73,7 @@ export interface CliResult {
  * pipes: a created container inherits the CLI's stdio (as with runc) and
  * would hold a pipe open long after the CLI exits.
  */
-export function mc(root: string, args: string[], opts: { timeoutMs?: number; cwd?: string } = {}): CliResult {
+export function mc(root: string, args: string[], opts: { timeoutMs?: number; cwd?: string; env?: Record<string, string> } = {}): CliResult {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-out-'));
   const out = fs.openSync(path.join(dir, 'out'), 'w+');
   const err = fs.openSync(path.join(dir, 'err'), 'w+');
@@ -82,6 +82,7 @@ export function mc(root: string, args: string[], opts: { timeoutMs?: number; cwd
       stdio: ['ignore', out, err],
       timeout: opts.timeoutMs ?? 60000,
       cwd: opts.cwd ?? REPO,
+      env: { ...process.env, ...(opts.env ?? {}) },
     });
     return { status: r.status, stdout: fs.readFileSync(path.join(dir, 'out'), 'utf8'), stderr: fs.readFileSync(path.join(dir, 'err'), 'utf8') };
   } finally {
@@ -110,4 +111,58 @@ export function mountsUnder(prefix: string): string[] {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
     .map((l) => l.split(' ')[4] ?? '')
     .filter((m) => m.startsWith(prefix));
+}
+
+/** The async twin of mc(), for running many CLIs at once. */
+export function mcAsync(root: string, args: string[]): Promise<CliResult> {
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  return new Promise((resolve) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-out-'));
+    const out = fs.openSync(path.join(dir, 'out'), 'w+');
+    const err = fs.openSync(path.join(dir, 'err'), 'w+');
+    const p = spawn(CLI, ['--root', root, ...args], { stdio: ['ignore', out, err], cwd: REPO });
+    p.on('exit', (status) => {
+      fs.closeSync(out);
+      fs.closeSync(err);
+      const r = { status, stdout: fs.readFileSync(path.join(dir, 'out'), 'utf8'), stderr: fs.readFileSync(path.join(dir, 'err'), 'utf8') };
+      fs.rmSync(dir, { recursive: true, force: true });
+      resolve(r);
+    });
+  });
+}
+
+/** Cgroup directories of a container id under every v1 hierarchy and the unified one. */
+export function cgroupDirsNamed(name: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number): void => {
+    if (depth > 4) return;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const p = path.join(dir, e.name);
+      if (e.name.includes(name)) found.push(p);
+      walk(p, depth + 1);
+    }
+  };
+  walk('/sys/fs/cgroup', 0);
+  return found;
+}
+
+/** Processes whose command line mentions `needle` (e.g. a bundle path). */
+export function processesMentioning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) pids.push(Number(p));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
 }
