@@ -153,7 +153,11 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
       }
     }
     crashPoint('created');
-    channel.close();
+    // A foreground run keeps listening: the init's last steps (credentials,
+    // capabilities, execve) are traced too. Otherwise we hang up, and the
+    // init's later frames go nowhere.
+    if (opts.wait && ctx.debug) void drain(channel);
+    else channel.close();
     rec.status = 'created';
     sd.write(rec);
     if (opts.pidFile) writeAtomic(opts.pidFile, String(init.pid));
@@ -390,6 +394,14 @@ export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach: b
   for (const s of sigs) process.off(s, forward);
   remove(ctx, opts.id, true);
   return status;
+}
+
+async function drain(ch: Channel): Promise<void> {
+  for (;;) {
+    const f = await ch.recv();
+    if (f === null) return ch.close();
+    if (f.t === 'debug' && tracing()) trace({ kind: 'syscall', call: `[init] ${f.line}`, result: '' });
+  }
 }
 
 /** Parent side of the sync channel. */

@@ -66,7 +66,8 @@ export function setupContainer(plan: InitPlan, ch: InitChannel): never {
 
   // 9. Created. The runtime writes the state and exits; we wait for `start`.
   ch.send({ t: 'created' });
-  ch.close();
+  // The channel stays open (close-on-exec) so that a foreground `run --debug`
+  // still sees the last steps; after `create` exits, writes fail quietly.
   sys.pollIn(fifo, -1, 'wait for `start` to write exec.fifo');
   fs.readSync(fifo, Buffer.alloc(1), 0, 1, null);
   sys.close(fifo);

@@ -1,0 +1,118 @@
+// OCI hooks: each kind runs at its moment, in the right namespaces, with the
+// state on stdin; a failing or slow hook fails the container and leaves
+// nothing; --debug traces the syscalls with their reasons; explain prints
+// the plan.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeBundle, removeBundle, testRoot, mc, leftovers, cgroupDirsNamed } from '../helpers/bundle';
+import type { Hook } from '../../runtime/spec/generated/config';
+
+const root = testRoot('hooks');
+const bundles: string[] = [];
+after(() => {
+  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
+  fs.rmSync(root, { recursive: true, force: true });
+  for (const b of bundles) removeBundle(b);
+});
+
+/** A hook that appends "<name> <status> <pid> <mnt ns> <arg1>" to OUT (a host path or, for in-container hooks, a rootfs path). */
+function recorder(name: string, out: string, extra: Partial<Hook> = {}): Hook {
+  return {
+    path: '/bin/sh',
+    args: ['sh', '-c', `read -r s; st=$(echo "$s" | sed 's/.*"status":"\\([a-z]*\\)".*/\\1/'); echo "${name} $st $(readlink /proc/self/ns/mnt) $1 $HOOKVAR" >> ${out}`, 'argv0', 'arg1'],
+    env: ['HOOKVAR=hv', 'PATH=/bin:/usr/bin'],
+    ...extra,
+  };
+}
+
+test('hooks run in order, with the state on stdin, args and env', () => {
+  const log = path.join(fs.mkdtempSync('/tmp/mc-hooks-'), 'log');
+  let b = '';
+  b = makeBundle((s) => {
+    s.hooks = {
+      prestart: [recorder('prestart', log)],
+      createRuntime: [recorder('createRuntime', log)],
+      createContainer: [recorder('createContainer', log)],
+      // startContainer runs inside the container: /bin/sh is busybox there, and the log is a container path.
+      startContainer: [recorder('startContainer', '/hooklog')],
+      poststart: [recorder('poststart', log)],
+      poststop: [recorder('poststop', log)],
+    };
+  }, { args: ['sh', '-c', 'echo process >> /hooklog'] });
+  bundles.push(b);
+  const r = mc(root, ['run', '--bundle', b, 'hooks1']);
+  assert.equal(r.status, 0, r.stderr);
+  const host = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' '));
+  assert.deepEqual(host.map((l) => l[0]), ['prestart', 'createRuntime', 'createContainer', 'poststart', 'poststop']);
+  const hostMnt = fs.readlinkSync('/proc/self/ns/mnt');
+  const byName = Object.fromEntries(host.map((l) => [l[0], l]));
+  assert.equal(byName['createRuntime']![2], hostMnt, 'createRuntime runs in the runtime namespace');
+  assert.notEqual(byName['createContainer']![2], hostMnt, 'createContainer runs in the container namespace');
+  assert.equal(byName['poststop']![2], hostMnt);
+  assert.equal(byName['createRuntime']![1], 'creating');
+  assert.equal(byName['poststart']![1], 'running');
+  assert.equal(byName['poststop']![1], 'stopped');
+  for (const l of host) assert.deepEqual(l.slice(3), ['arg1', 'hv'], `${l[0]}: args and env`);
+  const inside = fs.readFileSync(path.join(b, 'rootfs', 'hooklog'), 'utf8').trim().split('\n');
+  assert.equal(inside.length, 2);
+  assert.match(inside[0] as string, /^startContainer /);
+  assert.equal(inside[1], 'process');
+  fs.rmSync(path.dirname(log), { recursive: true, force: true });
+});
+
+test('a failing createRuntime hook fails create and leaves nothing', () => {
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/mycontainer-test/hookfail-${process.pid}`;
+    s.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'echo nope >&2; exit 3'] }] };
+  });
+  bundles.push(b);
+  const r = mc(root, ['create', '--bundle', b, 'hookfail']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /hooks\.createRuntime\[0\]: hook \/bin\/sh exited with status 3: nope/);
+  assert.deepEqual(leftovers(root), []);
+  assert.deepEqual(cgroupDirsNamed(`hookfail-${process.pid}`), []);
+});
+
+test('a hook timeout is honoured', () => {
+  const b = makeBundle((s) => {
+    s.hooks = { prestart: [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }] };
+  });
+  bundles.push(b);
+  const t0 = Date.now();
+  const r = mc(root, ['create', '--bundle', b, 'hookslow']);
+  assert.notEqual(r.status, 0);
+  assert.ok(Date.now() - t0 < 15000, 'killed after its timeout, not after 30 s');
+  assert.match(r.stderr, /hooks\.prestart\[0\]: hook \/bin\/sleep timed out after 1s/);
+  assert.deepEqual(leftovers(root), []);
+});
+
+test('--debug traces syscalls with the config field behind each', () => {
+  const b = makeBundle((s) => {
+    s.hostname = 'traced';
+  }, { args: ['true'] });
+  bundles.push(b);
+  const r = mc(root, ['--debug', 'run', '--bundle', b, 'dbg1']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /unshare\(CLONE_NEWNS\|.*\) = 0 {2}# linux\.namespaces/);
+  assert.match(r.stderr, /sethostname\("traced", 6\) = 0 {2}# hostname/);
+  assert.match(r.stderr, /capset\(.*# process\.capabilities/);
+  assert.match(r.stderr, /execve\("\/bin\/true"/);
+  assert.match(r.stderr, /\[cgroup\] write .*# linux\.(cgroupsPath|resources)/);
+});
+
+test('explain prints the plan without running anything', () => {
+  const b = makeBundle((s) => {
+    s.hostname = 'planned';
+    s.linux!.resources = { ...s.linux!.resources, memory: { limit: 64 * 1024 * 1024 } };
+  }, { args: ['true'] });
+  bundles.push(b);
+  const r = mc(root, ['explain', '--bundle', b]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /sethostname\("planned"\)\s+# hostname/);
+  assert.match(r.stdout, /67108864\s+# linux\.resources\.memory\.limit/);
+  assert.match(r.stdout, /pivot_root/);
+  assert.deepEqual(leftovers(root), []);
+});
