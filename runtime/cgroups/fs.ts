@@ -119,9 +119,10 @@ export class FsManager implements CgroupManager {
 
   destroy(): void {
     const errors: string[] = [];
+    const deadline = Date.now() + 2000; // for all of them: exiting processes leave every hierarchy at once
     for (const dir of this.uniqueDirs().reverse()) {
       try {
-        removeCgroup(dir, Date.now() + 2000);
+        removeCgroup(dir, deadline);
       } catch (e) {
         errors.push(messageOf(e));
       }
