@@ -11,7 +11,7 @@ import { loadSpec, planContainer, type ContainerPlan } from './plan';
 import { StateDir, initAlive, liveStatus, ociState, procStat, listIds, type ContainerRecord, type Status } from './state';
 import { spawnInit, type SpawnedInit } from './linux/spawn';
 import { runHooks } from './hooks';
-import { cgroupManager, managerFromPaths } from './cgroups';
+import { allowRulesFor, cgroupManager, managerFromPaths } from './cgroups';
 import type { CgroupManager } from './cgroups/manager';
 import type { FromInit, InitPlan, ToInit } from './init/protocol';
 import { RuntimeError, messageOf, wrap } from './sys/errors';
@@ -116,7 +116,12 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     sd.write(rec);
 
     mgr.addProcess(init.pid);
-    if (spec.linux?.resources) mgr.setResources(spec.linux.resources);
+    if (spec.linux?.resources) {
+      // linux.devices nodes must be usable even under a deny-all device rule, as with runc.
+      const resources = { ...spec.linux.resources };
+      if (resources.devices) resources.devices = [...resources.devices, ...allowRulesFor(spec.linux.devices)];
+      for (const w of mgr.setResources(resources)) ctx.warn(w);
+    }
 
     const initPlan: InitPlan = {
       id: opts.id,
