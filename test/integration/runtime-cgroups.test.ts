@@ -1,0 +1,96 @@
+// linux.cgroupsPath and linux.resources through the runtime: the container's
+// processes are in the cgroup (seen from inside, /proc/self/cgroup), the
+// host-side files hold the limits, the cgroup namespace roots the view, and
+// delete removes every directory.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeBundle, removeBundle, testRoot, mc, leftovers, cgroupDirsNamed } from '../helpers/bundle';
+import { readLayout } from '../../runtime/cgroups';
+
+const root = testRoot('cgroups');
+const bundles: string[] = [];
+after(() => {
+  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
+  fs.rmSync(root, { recursive: true, force: true });
+  for (const b of bundles) removeBundle(b);
+});
+
+const layout = readLayout();
+const v1 = layout.driver !== 'v2';
+const read = (ctrl: string, rel: string, file: string): string => fs.readFileSync(path.join('/sys/fs/cgroup', v1 ? ctrl : '', rel, file), 'utf8').trim();
+
+test('resources are written to the cgroup, and the container is in it', { skip: !v1 && 'these checks are for v1 and hybrid hosts' }, () => {
+  const name = `cg-res-${process.pid}`;
+  const rel = `/mycontainer-test/${name}`;
+  const b = makeBundle((s) => {
+    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'cgroup');
+    s.linux!.cgroupsPath = rel;
+    s.linux!.resources = {
+      devices: [{ allow: false, access: 'rwm' }],
+      memory: { limit: 64 * 1024 * 1024, reservation: 32 * 1024 * 1024 },
+      cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0', mems: '0' },
+      pids: { limit: 64 },
+    };
+  }, { args: ['sleep', '100'] });
+  bundles.push(b);
+  const id = 'res1';
+  assert.equal(mc(root, ['run', '-d', '--bundle', b, id]).status, 0);
+  const pid = (JSON.parse(mc(root, ['state', id]).stdout) as { pid: number }).pid;
+  // From inside: /proc/<pid>/cgroup is what the container reads as /proc/self/cgroup.
+  const inside = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  assert.match(inside, new RegExp(`:memory:${rel}$`, 'm'));
+  assert.match(inside, new RegExp(`:pids:${rel}$`, 'm'));
+  assert.equal(read('memory', rel, 'memory.limit_in_bytes'), String(64 * 1024 * 1024));
+  assert.equal(read('memory', rel, 'memory.soft_limit_in_bytes'), String(32 * 1024 * 1024));
+  assert.equal(read('cpu', rel, 'cpu.shares'), '512');
+  assert.equal(read('cpu', rel, 'cpu.cfs_quota_us'), '50000');
+  assert.equal(read('cpu', rel, 'cpu.cfs_period_us'), '100000');
+  assert.equal(read('cpuset', rel, 'cpuset.cpus'), '0');
+  assert.equal(read('pids', rel, 'pids.max'), '64');
+  assert.match(read('devices', rel, 'devices.list'), /^c 1:3 rwm$/m, 'the default /dev/null is allowed');
+  assert.doesNotMatch(read('devices', rel, 'devices.list'), /^a /m, 'not allow-all');
+  assert.equal(mc(root, ['delete', '--force', id]).status, 0);
+  assert.deepEqual(cgroupDirsNamed(name), []);
+});
+
+test('the pids limit holds inside the container', { skip: !v1 && 'v1 and hybrid hosts' }, () => {
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/mycontainer-test/cg-pids-${process.pid}`;
+    s.linux!.resources = { pids: { limit: 5 } };
+  }, { args: ['sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; echo all forked'] });
+  bundles.push(b);
+  const r = mc(root, ['run', '--bundle', b, 'pids1']);
+  assert.match(r.stderr, /can't fork: Resource temporarily unavailable/);
+  assert.doesNotMatch(r.stdout, /all forked/);
+  assert.notEqual(r.status, 0);
+});
+
+test('a cgroup namespace makes the container cgroup its root', () => {
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/mycontainer-test/cg-ns-${process.pid}`;
+  }, { args: ['cat', '/proc/self/cgroup'] });
+  bundles.push(b);
+  const r = mc(root, ['run', '--bundle', b, 'cgns1']);
+  assert.equal(r.status, 0, r.stderr);
+  for (const line of r.stdout.trim().split('\n')) {
+    assert.match(line, /:\/$/, `every hierarchy reads "/" inside: ${line}`);
+  }
+});
+
+test('an invalid resource names the file and the field, and leaves nothing', () => {
+  const name = `cg-bad-${process.pid}`;
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/mycontainer-test/${name}`;
+    s.linux!.resources = { cpu: { cpus: '999' } };
+  });
+  bundles.push(b);
+  const r = mc(root, ['create', '--bundle', b, 'badcg']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /cpuset\.cpus/);
+  assert.match(r.stderr, /linux\.resources\.cpu\.cpus/);
+  assert.deepEqual(leftovers(root), []);
+  assert.deepEqual(cgroupDirsNamed(name), []);
+});
