@@ -20,7 +20,8 @@ demo: setup
 
 # Every test: unit tests (pure, no root) and integration tests (real kernel).
 test: setup
-	node --test $(NODE_TEST_FLAGS) $$(find dist/test -name '*.test.js' | sort)
+	node --test $(NODE_TEST_FLAGS) $$(find dist/test -name '*.test.js' | sort); \
+	  status=$$?; node dist/test/helpers/cleanup.js; exit $$status
 
 unit: build
 	node --test $(NODE_TEST_FLAGS) $$(find dist/test/unit -name '*.test.js' | sort)

@@ -166,3 +166,17 @@ export function processesMentioning(needle: string): number[] {
   }
   return pids;
 }
+
+/** Removes the empty parent cgroups tests create (/mycontainer-test, /mycontainer) in every hierarchy. */
+export function removeTestCgroupParents(): void {
+  for (const top of ['mycontainer-test', 'mycontainer']) {
+    const dirs = cgroupDirsNamed(top).filter((d) => path.basename(d) === top).sort((a, b) => b.length - a.length);
+    for (const d of dirs) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        // not empty (something still runs there) or gone
+      }
+    }
+  }
+}
