@@ -461,3 +461,65 @@ class Channel {
     this.sock.destroy();
   }
 }
+
+function cgroupOf(rec: ContainerRecord, id: string): CgroupManager {
+  if (!rec.cgroup) throw new RuntimeError(`container "${id}" has no cgroup`, { code: 'ENOTSUP' });
+  return managerFromPaths(rec.cgroup.driver, rec.cgroup.paths);
+}
+
+/** pause / resume: the freezer (v1 freezer.state, v2 cgroup.freeze). */
+export function pause(ctx: RuntimeContext, id: string, frozen: boolean): void {
+  const sd = new StateDir(ctx.root, id);
+  sd.lock();
+  try {
+    const rec = sd.read();
+    const status = liveStatus(rec, sd);
+    const want = frozen ? 'running' : 'paused';
+    if (status !== want) {
+      throw new RuntimeError(`cannot ${frozen ? 'pause' : 'resume'} container "${id}": it is ${status}, not ${want}`, { code: 'EINVAL' });
+    }
+    cgroupOf(rec, id).freeze(frozen);
+    rec.status = frozen ? 'paused' : 'running';
+    sd.write(rec);
+  } finally {
+    sd.unlock();
+  }
+}
+
+/** The pids of every process in the container (its cgroup). */
+export function pids(ctx: RuntimeContext, id: string): number[] {
+  const sd = new StateDir(ctx.root, id);
+  const rec = sd.read();
+  if (liveStatus(rec, sd) === 'stopped') return [];
+  return cgroupOf(rec, id).pids().sort((a, b) => a - b);
+}
+
+/** update: new limits for a live container, written like create writes them. */
+export function update(ctx: RuntimeContext, id: string, resources: import('./cgroups/manager').LinuxResources): void {
+  const sd = new StateDir(ctx.root, id);
+  sd.lock();
+  try {
+    const rec = sd.read();
+    const status = liveStatus(rec, sd);
+    if (status === 'stopped') throw new RuntimeError(`cannot update container "${id}": it is stopped`, { code: 'EINVAL' });
+    for (const w of cgroupOf(rec, id).setResources(resources)) ctx.warn(w);
+  } finally {
+    sd.unlock();
+  }
+}
+
+/** events --stats: usage figures in runc's JSON shape. */
+export function stats(ctx: RuntimeContext, id: string): Record<string, unknown> {
+  const sd = new StateDir(ctx.root, id);
+  const rec = sd.read();
+  const s = cgroupOf(rec, id).stats();
+  return {
+    type: 'stats',
+    id,
+    data: {
+      cpu: { usage: { total: s.cpuUsageNs ?? 0 } },
+      memory: { usage: { usage: s.memoryUsage ?? 0, limit: s.memoryLimit ?? 0 } },
+      pids: { current: s.pidsCurrent ?? 0 },
+    },
+  };
+}

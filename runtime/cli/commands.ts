@@ -161,5 +161,133 @@ const explain: CommandModule<Global, Global & { bundle: string; noPivot: boolean
   },
 };
 
+const pause = idOnly('pause', 'freeze every process of the container', (ctx, id) => lib().pause(ctx, id, true));
+const resume = idOnly('resume', 'thaw a paused container', (ctx, id) => lib().pause(ctx, id, false));
+
+const ps: CommandModule<Global, Global & { id: string; format: string; psArgs: string[] }> = {
+  command: 'ps <id> [psArgs..]',
+  describe: 'list the processes of a container (ps arguments after the id)',
+  builder: (y) =>
+    y.positional('id', { type: 'string', demandOption: true })
+      .positional('psArgs', { type: 'string', array: true, default: [] })
+      .option('format', { alias: 'f', choices: ['table', 'json'], default: 'table' })
+      .parserConfiguration({ 'unknown-options-as-args': true }) as never,
+  handler: async (a: Args<{ id: string; format: string; psArgs: string[] }>) => {
+    const pids = lib().pids(context(a), a.id);
+    if (a.format === 'json') {
+      process.stdout.write(JSON.stringify(pids) + '\n');
+      return;
+    }
+    // As runc: run ps with the given arguments (default -ef) and keep the header and our pids.
+    const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
+    const args = a.psArgs.length > 0 ? a.psArgs.map(String) : ['-ef'];
+    const out = execFileSync('ps', args, { encoding: 'utf8' }).split('\n');
+    const header = out[0] ?? '';
+    const col = header.trim().split(/\s+/).indexOf('PID');
+    if (col < 0) throw new RuntimeError(`ps ${args.join(' ')}: no PID column in its output`, { code: 'EINVAL' });
+    const keep = new Set(pids.map(String));
+    process.stdout.write([header, ...out.slice(1).filter((l) => keep.has(l.trim().split(/\s+/)[col] ?? ''))].join('\n') + '\n');
+  },
+};
+
+interface UpdateArgs {
+  id: string;
+  resources?: string;
+  memory?: string;
+  memoryReservation?: string;
+  memorySwap?: string;
+  cpuShares?: number;
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  pidsLimit?: number;
+  blkioWeight?: number;
+}
+
+/** 64m, 1g, 1024 → bytes; -1 stays -1 (unlimited). */
+function bytes(v: string, flag: string): number {
+  const m = /^(-1|\d+)([kmg]?)b?$/i.exec(v.trim());
+  if (!m) throw new RuntimeError(`update --${flag}: invalid size "${v}"`, { code: 'EINVAL' });
+  const n = Number(m[1]);
+  return n * ({ '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').toLowerCase()] ?? 1);
+}
+
+const update: CommandModule<Global, Global & UpdateArgs> = {
+  command: 'update <id>',
+  describe: 'change the resource limits of a running container',
+  builder: (y) =>
+    y.positional('id', { type: 'string', demandOption: true })
+      .option('resources', { alias: 'r', type: 'string', describe: 'a linux.resources JSON file ("-" for stdin)' })
+      .option('memory', { type: 'string' })
+      .option('memory-reservation', { type: 'string' })
+      .option('memory-swap', { type: 'string' })
+      .option('cpu-shares', { type: 'number' })
+      .option('cpu-quota', { type: 'number' })
+      .option('cpu-period', { type: 'number' })
+      .option('cpuset-cpus', { type: 'string' })
+      .option('cpuset-mems', { type: 'string' })
+      .option('pids-limit', { type: 'number' })
+      .option('blkio-weight', { type: 'number' }) as never,
+  handler: async (a: Args<UpdateArgs>) => {
+    type R = import('../cgroups/manager').LinuxResources;
+    let r: R = {};
+    if (a.resources) r = JSON.parse(fs.readFileSync(a.resources === '-' ? 0 : a.resources, 'utf8')) as R;
+    const memory = { ...(r.memory ?? {}) };
+    if (a.memory !== undefined) memory.limit = bytes(a.memory, 'memory');
+    if (a.memoryReservation !== undefined) memory.reservation = bytes(a.memoryReservation, 'memory-reservation');
+    if (a.memorySwap !== undefined) memory.swap = bytes(a.memorySwap, 'memory-swap');
+    if (Object.keys(memory).length) r.memory = memory;
+    const cpu = { ...(r.cpu ?? {}) };
+    if (a.cpuShares !== undefined) cpu.shares = a.cpuShares;
+    if (a.cpuQuota !== undefined) cpu.quota = a.cpuQuota;
+    if (a.cpuPeriod !== undefined) cpu.period = a.cpuPeriod;
+    if (a.cpusetCpus !== undefined) cpu.cpus = a.cpusetCpus;
+    if (a.cpusetMems !== undefined) cpu.mems = a.cpusetMems;
+    if (Object.keys(cpu).length) r.cpu = cpu;
+    if (a.pidsLimit !== undefined) r.pids = { limit: a.pidsLimit };
+    if (a.blkioWeight !== undefined) r.blockIO = { ...(r.blockIO ?? {}), weight: a.blkioWeight };
+    lib().update(context(a), a.id, r);
+  },
+};
+
+const events: CommandModule<Global, Global & { id: string; stats: boolean; interval: number }> = {
+  command: 'events <id>',
+  describe: 'print container events; --stats prints usage once',
+  builder: (y) =>
+    y.positional('id', { type: 'string', demandOption: true })
+      .option('stats', { type: 'boolean', default: false })
+      .option('interval', { type: 'number', default: 5, describe: 'seconds between stats' }) as never,
+  handler: async (a: Args<{ id: string; stats: boolean; interval: number }>) => {
+    const ctx = context(a);
+    const print = (): void => {
+      process.stdout.write(JSON.stringify(lib().stats(ctx, a.id)) + '\n');
+    };
+    print();
+    if (a.stats) return;
+    // Without --stats, runc streams stats every interval until the container stops.
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        try {
+          if ((lib().state(ctx, a.id) as { status: string }).status === 'stopped') throw new Error('stopped');
+          print();
+        } catch {
+          clearInterval(timer);
+          resolve();
+        }
+      }, a.interval * 1000);
+    });
+  },
+};
+
+const featuresCmd: CommandModule<Global, Global> = {
+  command: 'features',
+  describe: 'print what this runtime supports (runtime-spec features JSON)',
+  handler: async () => {
+    const { features } = require('../features') as typeof import('../features');
+    process.stdout.write(JSON.stringify(features(), null, 4) + '\n');
+  },
+};
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const runtimeCommands: CommandModule<any, any>[] = [spec, create, start, run, state, kill, del, list, explain];
+export const runtimeCommands: CommandModule<any, any>[] = [spec, create, start, run, state, kill, del, list, explain, pause, resume, ps, update, events, featuresCmd];

@@ -1,0 +1,26 @@
+// `mycontainer features`: what this runtime supports, in the shape of the
+// runtime-spec features document (features-schema.json), built from the same
+// tables the runtime uses.
+
+import type { Features } from './spec/generated/features';
+import { CAPABILITIES, MOUNT_OPTIONS, NAMESPACES, PROPAGATION_OPTIONS } from './sys/constants';
+
+export function features(): Features {
+  return {
+    ociVersionMin: '1.0.0',
+    ociVersionMax: '1.2.1',
+    hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
+    mountOptions: [...Object.keys(MOUNT_OPTIONS), ...Object.keys(PROPAGATION_OPTIONS)].sort(),
+    linux: {
+      // User namespaces need native/ (not built yet).
+      namespaces: (Object.keys(NAMESPACES) as (keyof typeof NAMESPACES)[]).filter((n) => n !== 'user').sort(),
+      capabilities: [...CAPABILITIES],
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
+      apparmor: { enabled: false },
+      selinux: { enabled: false },
+      intelRdt: { enabled: false },
+      mountExtensions: { idmap: { enabled: false } },
+    },
+    annotations: { 'org.opencontainers.runc.version': 'mycontainer (runc-compatible CLI)' },
+  };
+}

@@ -1,0 +1,97 @@
+// pause/resume (freezer), ps, update, events --stats and features on a live
+// container, checked in the cgroup files and from /proc.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { makeBundle, removeBundle, testRoot, mc, leftovers } from '../helpers/bundle';
+import { schemaErrors } from '../../runtime/spec/validate';
+import { readLayout } from '../../runtime/cgroups';
+
+const root = testRoot('ops');
+const bundles: string[] = [];
+after(() => {
+  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
+  fs.rmSync(root, { recursive: true, force: true });
+  for (const b of bundles) removeBundle(b);
+});
+const v1 = readLayout().driver !== 'v2';
+const status = (id: string): string => (JSON.parse(mc(root, ['state', id]).stdout) as { status: string }).status;
+
+test('pause freezes the processes, resume thaws them; ps lists them', { skip: !v1 && 'v1/hybrid freezer checks' }, () => {
+  const rel = `/mycontainer-test/ops-${process.pid}`;
+  const b = makeBundle((s) => (s.linux!.cgroupsPath = rel), { args: ['sh', '-c', 'sleep 100 & sleep 100'] });
+  bundles.push(b);
+  assert.equal(mc(root, ['run', '-d', '--bundle', b, 'p1']).status, 0);
+  const end = Date.now() + 5000;
+  let pids: number[] = [];
+  while (Date.now() < end) {
+    pids = JSON.parse(mc(root, ['ps', '--format', 'json', 'p1']).stdout) as number[];
+    if (pids.length === 3) break;
+    execFileSync('sleep', ['0.05']);
+  }
+  assert.equal(pids.length, 3, 'sh and two sleeps');
+  const table = mc(root, ['ps', 'p1']).stdout;
+  assert.match(table.split('\n')[0] as string, /PID/);
+  assert.equal(table.trim().split('\n').length, 4);
+
+  assert.equal(mc(root, ['pause', 'p1']).status, 0);
+  assert.equal(status('p1'), 'paused');
+  assert.equal(fs.readFileSync(path.join('/sys/fs/cgroup/freezer', rel, 'freezer.state'), 'utf8').trim(), 'FROZEN');
+  for (const pid of pids) assert.match(fs.readFileSync(`/proc/${pid}/status`, 'utf8'), /^State:\s+D/m, `pid ${pid} frozen`);
+  const again = mc(root, ['pause', 'p1']);
+  assert.notEqual(again.status, 0);
+  assert.match(again.stderr, /it is paused, not running/);
+
+  assert.equal(mc(root, ['resume', 'p1']).status, 0);
+  assert.equal(status('p1'), 'running');
+  assert.equal(fs.readFileSync(path.join('/sys/fs/cgroup/freezer', rel, 'freezer.state'), 'utf8').trim(), 'THAWED');
+  assert.equal(mc(root, ['delete', '--force', 'p1']).status, 0);
+});
+
+test('a paused container can be deleted with --force', { skip: !v1 && 'v1/hybrid' }, () => {
+  const b = makeBundle(() => {}, { args: ['sleep', '100'] });
+  bundles.push(b);
+  assert.equal(mc(root, ['run', '-d', '--bundle', b, 'p2']).status, 0);
+  assert.equal(mc(root, ['pause', 'p2']).status, 0);
+  assert.equal(mc(root, ['delete', '--force', 'p2']).status, 0);
+  assert.deepEqual(leftovers(root), []);
+});
+
+test('update changes the cgroup files; events --stats reports usage', { skip: !v1 && 'v1/hybrid' }, () => {
+  const rel = `/mycontainer-test/upd-${process.pid}`;
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = rel;
+    s.linux!.resources = { memory: { limit: 128 * 1024 * 1024 }, pids: { limit: 100 } };
+  }, { args: ['sleep', '100'] });
+  bundles.push(b);
+  assert.equal(mc(root, ['run', '-d', '--bundle', b, 'u1']).status, 0);
+  const r = mc(root, ['update', '--memory', '64m', '--pids-limit', '20', '--cpu-shares', '256', 'u1']);
+  assert.equal(r.status, 0, r.stderr);
+  const read = (c: string, f: string): string => fs.readFileSync(path.join('/sys/fs/cgroup', c, rel, f), 'utf8').trim();
+  assert.equal(read('memory', 'memory.limit_in_bytes'), String(64 * 1024 * 1024));
+  assert.equal(read('pids', 'pids.max'), '20');
+  assert.equal(read('cpu', 'cpu.shares'), '256');
+  const resFile = path.join(b, 'res.json');
+  fs.writeFileSync(resFile, JSON.stringify({ pids: { limit: 30 } }));
+  assert.equal(mc(root, ['update', '-r', resFile, 'u1']).status, 0);
+  assert.equal(read('pids', 'pids.max'), '30');
+
+  const st = JSON.parse(mc(root, ['events', '--stats', 'u1']).stdout) as { type: string; data: { memory: { usage: { usage: number; limit: number } }; pids: { current: number } } };
+  assert.equal(st.type, 'stats');
+  assert.equal(st.data.memory.usage.limit, 64 * 1024 * 1024);
+  assert.ok(st.data.memory.usage.usage > 0);
+  assert.equal(st.data.pids.current, 1);
+  assert.equal(mc(root, ['delete', '--force', 'u1']).status, 0);
+});
+
+test('features prints a document valid against features-schema.json', () => {
+  const r = mc(root, ['features']);
+  assert.equal(r.status, 0);
+  const doc = JSON.parse(r.stdout) as { linux: { namespaces: string[] }; mountOptions: string[] };
+  assert.deepEqual(schemaErrors('oci-runtime/features-schema.json', doc), []);
+  assert.ok(doc.linux.namespaces.includes('pid'));
+  assert.ok(doc.mountOptions.includes('rbind'));
+});
