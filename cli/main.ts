@@ -4,7 +4,7 @@
 
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
-import { runtimeCommands } from '../runtime/cli/commands';
+import { runtimeCommands, splitExecArgv } from '../runtime/cli/commands';
 import { imageCommands } from '../images/cli/commands';
 import { reportError } from './report';
 
@@ -45,4 +45,4 @@ export function main(argv: string[]): void {
     .catch((e: unknown) => reportError(e));
 }
 
-main(process.argv.slice(2));
+main(splitExecArgv(process.argv.slice(2)));

@@ -9,7 +9,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Hook } from './spec/generated/config';
+import type { Hook, Spec } from './spec/generated/config';
 import type { State as OciState } from './spec/generated/state';
 import type { CgroupDriver } from './cgroups/manager';
 import { RuntimeError } from './sys/errors';
@@ -34,6 +34,8 @@ export interface ContainerRecord {
   namespaces: Record<string, string>;
   hooks: { poststop?: Hook[]; poststart?: Hook[]; startContainer?: Hook[] };
   owner: string;
+  /** What `exec` starts from: the config's process and seccomp profile. */
+  config: Pick<Spec, 'process'> & { seccomp?: NonNullable<Spec['linux']>['seccomp'] };
 }
 
 const ID_RE = /^[\w+\-.]+$/;

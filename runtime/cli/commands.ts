@@ -289,5 +289,85 @@ const featuresCmd: CommandModule<Global, Global> = {
   },
 };
 
+interface ExecArgs {
+  id: string;
+  command: string[];
+  process?: string;
+  tty: boolean;
+  detach: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
+  cwd?: string;
+  env: string[];
+  user?: string;
+  cap: string[];
+  noNewPrivs?: boolean;
+  additionalGids: number[];
+}
+
+const exec: CommandModule<Global, Global & ExecArgs> = {
+  // Options go before the id (runc's order); everything after it is the
+  // command, flags included: cli/main.ts inserts "--" after the id.
+  command: 'exec <id> [command..]',
+  describe: 'run a process in a running container',
+  builder: (y) =>
+    y.positional('id', { type: 'string', demandOption: true })
+      .positional('command', { type: 'string', array: true, default: [] })
+      .option('process', { alias: 'p', type: 'string', describe: 'process.json to run' })
+      .option('tty', { alias: 't', type: 'boolean', default: false })
+      .option('detach', { alias: 'd', type: 'boolean', default: false })
+      .option('pid-file', { type: 'string' })
+      .option('console-socket', { type: 'string' })
+      .option('cwd', { type: 'string' })
+      .option('env', { alias: 'e', type: 'string', array: true, default: [] })
+      .option('user', { alias: 'u', type: 'string', describe: 'UID[:GID]' })
+      .option('additional-gids', { alias: 'g', type: 'number', array: true, default: [] })
+      .option('cap', { alias: 'c', type: 'string', array: true, default: [] })
+      .option('no-new-privs', { type: 'boolean' })
+      .option('preserve-fds', { type: 'number', default: 0, hidden: true }) as never,
+  handler: async (a: Args<ExecArgs>) => {
+    process.exitCode = await lib().exec(context(a), {
+      id: a.id,
+      processFile: a.process,
+      // After the "--" that splitExecArgv inserted, yargs leaves the command in `_`.
+      args: [...a.command, ...a._.slice(1)].map(String),
+      tty: a.tty,
+      detach: a.detach,
+      pidFile: a.pidFile,
+      cwd: a.cwd,
+      env: a.env.map(String),
+      user: a.user,
+      caps: a.cap.map(String),
+      noNewPrivs: a.noNewPrivs,
+      additionalGids: a.additionalGids,
+    });
+  },
+};
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const runtimeCommands: CommandModule<any, any>[] = [spec, create, start, run, state, kill, del, list, explain, pause, resume, ps, update, events, featuresCmd];
+export const runtimeCommands: CommandModule<any, any>[] = [spec, create, start, run, state, kill, del, list, explain, pause, resume, ps, update, events, featuresCmd, exec];
+
+/** Flags of `exec` that take no value: the rest take one (see splitExecArgv). */
+const EXEC_BOOLEANS = new Set(['-t', '--tty', '-d', '--detach', '--no-new-privs', '--debug', '--systemd-cgroup', '--help', '-h', '--no-subreaper']);
+const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format', '--criu', '--rootless']);
+
+/**
+ * runc's `exec [options] <id> <command> [args...]`: the command's own flags
+ * (`sh -c`) must not be read as ours. Inserts "--" after the id.
+ */
+export function splitExecArgv(argv: string[]): string[] {
+  let i = 0;
+  // global options before the command name
+  while (i < argv.length && argv[i] !== 'exec') {
+    const t = argv[i] as string;
+    i += GLOBAL_WITH_VALUE.has(t) ? 2 : 1;
+  }
+  if (i >= argv.length) return argv;
+  for (let j = i + 1; j < argv.length; j++) {
+    const t = argv[j] as string;
+    if (t === '--') return argv;
+    if (!t.startsWith('-') || t === '-') return [...argv.slice(0, j + 1), '--', ...argv.slice(j + 1)];
+    if (!t.includes('=') && !EXEC_BOOLEANS.has(t) && !/^-[td]+$/.test(t)) j++; // its value
+  }
+  return argv;
+}

@@ -6,7 +6,7 @@ import { formatTrace } from '../sys/trace';
 import { setTraceSink } from '../sys/trace';
 import { messageOf } from '../sys/errors';
 import { InitChannel } from './protocol';
-import { setupContainer } from './setup';
+import { execInContainer, setupContainer } from './setup';
 
 const ch = new InitChannel();
 process.on('uncaughtException', fail);
@@ -22,9 +22,10 @@ function fail(e: unknown): never {
 try {
   const first = ch.recv();
   if (!first) process.exit(1); // the runtime died before sending the plan
-  if (first.t !== 'plan') throw new Error(`init: expected a plan, got ${first.t}`);
+  if (first.t === 'go') throw new Error('init: expected a plan, got go');
   if (first.plan.debug) setTraceSink((e) => ch.send({ t: 'debug', line: formatTrace(e) }));
-  setupContainer(first.plan, ch);
+  if (first.t === 'plan') setupContainer(first.plan, ch);
+  else execInContainer(first.plan, ch);
 } catch (e) {
   fail(e);
 }

@@ -44,8 +44,18 @@ export interface InitPlan {
   execFifo: string;
 }
 
+/** `exec`: a process that joins a running container (see container.ts exec). */
+export interface ExecPlan {
+  id: string;
+  debug: boolean;
+  /** The container's mount namespace, joined by the exec init's main thread (host path). */
+  mountNamespace: string | null;
+  process: ProcessPlan;
+}
+
 export type ToInit =
   | { t: 'plan'; plan: InitPlan }
+  | { t: 'exec'; plan: ExecPlan }
   | { t: 'go'; state: string };
 
 export type FromInit =

@@ -10,7 +10,7 @@ import { runHooks } from '../hooks';
 import { CLONE } from '../sys/constants';
 import { RuntimeError } from '../sys/errors';
 import * as sys from '../sys/libc';
-import type { InitChannel, InitPlan } from './protocol';
+import type { ExecPlan, InitChannel, InitPlan } from './protocol';
 
 export function setupContainer(plan: InitPlan, ch: InitChannel): never {
   // Nothing in the container may ptrace us or open our /proc files before execve.
@@ -78,4 +78,25 @@ export function setupContainer(plan: InitPlan, ch: InitChannel): never {
   // 11. Privileges, then the program.
   finalizeProcess(plan.process);
   return sys.execve(exe, plan.process.args, plan.process.env, 'process.args');
+}
+
+/**
+ * `exec`: the runtime's worker put us in the container's pid, net, ipc, uts
+ * and cgroup namespaces (and the runtime in its cgroup). We started in a
+ * private copy of the host's mount namespace so that node could load its
+ * code; now the main thread joins the container's mount namespace, which
+ * also makes the container's root our root, and execs from there.
+ */
+export function execInContainer(plan: ExecPlan, ch: InitChannel): never {
+  sys.prctl(sys.PR.SET_DUMPABLE, 0, 'hide the exec init from the container until execve', 'PR_SET_DUMPABLE');
+  if (plan.mountNamespace) {
+    const fd = sys.open(plan.mountNamespace, sys.O.RDONLY | sys.O.CLOEXEC, 0, 'the container\'s mount namespace');
+    sys.unshare(CLONE.FS, 'own fs_struct, so this thread may setns into a mount namespace');
+    sys.setns(fd, CLONE.NEWNS, 'exec: join the container\'s mount namespace (root and cwd become its /)');
+    sys.close(fd);
+  }
+  const exe = resolveExecutable(plan.process.args[0] as string, plan.process.env);
+  ch.send({ t: 'created' });
+  finalizeProcess(plan.process);
+  return sys.execve(exe, plan.process.args, plan.process.env, 'exec: process.args');
 }

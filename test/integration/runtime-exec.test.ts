@@ -1,0 +1,73 @@
+// exec: a second process in a running container lands in the same pid,
+// mount, network, ipc and uts namespaces and cgroup as PID 1 (checked from
+// inside), with its own args, env, cwd and user; its exit status passes
+// through; exec into a stopped container is refused.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { makeBundle, removeBundle, testRoot, mc, leftovers } from '../helpers/bundle';
+
+const root = testRoot('exec');
+const bundles: string[] = [];
+after(() => {
+  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
+  fs.rmSync(root, { recursive: true, force: true });
+  for (const b of bundles) removeBundle(b);
+});
+
+function running(id: string): string {
+  const b = makeBundle((s) => (s.process!.env = ['PATH=/bin', 'BASE=1']), { args: ['sleep', '100'] });
+  bundles.push(b);
+  const r = mc(root, ['run', '-d', '--bundle', b, id]);
+  assert.equal(r.status, 0, r.stderr);
+  return b;
+}
+
+test('exec joins the namespaces and cgroup of PID 1', () => {
+  running('x1');
+  const script = 'for n in pid mnt net ipc uts cgroup; do a=$(readlink /proc/self/ns/$n); b=$(readlink /proc/1/ns/$n); [ "$a" = "$b" ] && echo "$n same" || echo "$n differs"; done; '
+    + '[ "$(cat /proc/self/cgroup)" = "$(cat /proc/1/cgroup)" ] && echo "cgroup same"; echo "pid $$"';
+  const r = mc(root, ['exec', 'x1', 'sh', '-c', script]);
+  assert.equal(r.status, 0, r.stderr);
+  for (const n of ['pid', 'mnt', 'net', 'ipc', 'uts', 'cgroup']) assert.match(r.stdout, new RegExp(`^${n} same$`, 'm'));
+  assert.match(r.stdout, /^cgroup same$/m);
+  assert.doesNotMatch(r.stdout, /^pid 1$/m);
+  assert.equal(mc(root, ['delete', '--force', 'x1']).status, 0);
+});
+
+test('exec: exit status, env, cwd, user, detach with pid file', () => {
+  const b = running('x2');
+  assert.equal(mc(root, ['exec', 'x2', 'sh', '-c', 'exit 9']).status, 9);
+  const env = mc(root, ['exec', '--env', 'EXTRA=2', '--cwd', '/tmp', 'x2', 'sh', '-c', 'echo $BASE $EXTRA; pwd']);
+  assert.equal(env.stdout, '1 2\n/tmp\n');
+  const user = mc(root, ['exec', '--user', '1000:1001', 'x2', 'sh', '-c', 'grep -E "^(Uid|Gid)" /proc/self/status']);
+  assert.match(user.stdout, /^Uid:\s+1000\s/m);
+  assert.match(user.stdout, /^Gid:\s+1001\s/m);
+  const pidFile = path.join(b, 'exec.pid');
+  assert.equal(mc(root, ['exec', '-d', '--pid-file', pidFile, 'x2', 'sleep', '50']).status, 0);
+  const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+  assert.ok((JSON.parse(mc(root, ['ps', '--format', 'json', 'x2']).stdout) as number[]).includes(pid));
+  const processFile = path.join(b, 'process.json');
+  fs.writeFileSync(processFile, JSON.stringify({ args: ['sh', '-c', 'echo from process.json'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } }));
+  assert.equal(mc(root, ['exec', '--process', processFile, 'x2']).stdout, 'from process.json\n');
+  assert.equal(mc(root, ['delete', '--force', 'x2']).status, 0);
+  assert.deepEqual(leftovers(root), []);
+});
+
+test('exec into a stopped container, or an unknown one, is refused', () => {
+  const b = makeBundle(() => {}, { args: ['true'] });
+  bundles.push(b);
+  assert.equal(mc(root, ['create', '--bundle', b, 'x3']).status, 0);
+  assert.equal(mc(root, ['start', 'x3']).status, 0);
+  const end = Date.now() + 5000;
+  while ((JSON.parse(mc(root, ['state', 'x3']).stdout) as { status: string }).status !== 'stopped' && Date.now() < end) execFileSync('sleep', ['0.05']);
+  const r = mc(root, ['exec', 'x3', 'true']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /cannot exec in container "x3": it is stopped/);
+  const u = mc(root, ['exec', 'nope', 'true']);
+  assert.match(u.stderr, /container "nope" does not exist/);
+  assert.equal(mc(root, ['delete', 'x3']).status, 0);
+});
