@@ -10,6 +10,7 @@ setup:
 
 build:
 	npx tsc -p .
+	node scripts/bundle.js
 
 native:
 	$(MAKE) -s -C native

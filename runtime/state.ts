@@ -119,16 +119,14 @@ export class StateDir {
     return JSON.parse(text) as ContainerRecord;
   }
 
-  /** Atomic: temp file, fsync, rename. */
+  /**
+   * Atomic: temp file, then rename. No fsync: the state lives on /run (tmpfs)
+   * and does not outlive a reboot anyway; rename alone keeps readers from
+   * ever seeing half a file.
+   */
   write(rec: ContainerRecord): void {
     const tmp = `${this.stateFile}.${process.pid}.tmp`;
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      fs.writeSync(fd, JSON.stringify(rec, null, 2) + '\n');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    fs.writeFileSync(tmp, JSON.stringify(rec, null, 2) + '\n', { mode: 0o600 });
     fs.renameSync(tmp, this.stateFile);
   }
 

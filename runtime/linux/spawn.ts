@@ -36,6 +36,8 @@ export interface SpawnedInit {
 }
 
 export function spawnInit(req: SpawnRequest): Promise<SpawnedInit> {
+  // Next to this module in dist/runtime/linux, and next to the bundled CLI in
+  // dist/bundle (scripts/bundle.js names it the same).
   const worker = new Worker(path.join(__dirname, 'spawn-worker.js'), { workerData: req });
   let resolveExit: (n: number) => void = () => {};
   const exited = new Promise<number>((r) => (resolveExit = r));
