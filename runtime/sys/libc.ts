@@ -43,6 +43,12 @@ const c = {
   gettid: libc.func('int gettid()'),
   flock: libc.func('int flock(int, int)'),
   socketpair: libc.func('int socketpair(int, int, int, _Out_ int *)'),
+  socket: libc.func('int socket(int, int, int)'),
+  connect: libc.func('int connect(int, const void *, unsigned int)'),
+  sendmsg: libc.func('long sendmsg(int, const void *, int)'),
+  recvmsg: libc.func('long recvmsg(int, void *, int)'),
+  ioctl: libc.func('int ioctl(int, unsigned long, ...)'),
+  dup3: libc.func('int dup3(int, int, int)'),
   kill: libc.func('int kill(int, int)'),
 };
 
@@ -337,4 +343,78 @@ export function socketpair(why?: string): [number, number] {
 
 export function kill(pid: number, sig: number, why?: string): void {
   run('kill', `${pid}, ${sig}`, why, () => c.kill(pid, sig) as number);
+}
+
+// Terminals and fd passing (the console socket protocol runc uses).
+
+export const TIOCSCTTY = 0x540e;
+export const TIOCSWINSZ = 0x5414;
+export const TIOCGPTN = 0x80045430;
+export const TIOCSPTLCK = 0x40045431;
+
+export function ioctlInt(fd: number, req: number, value: number, why?: string, label?: string): void {
+  run('ioctl', `${fd}, ${label ?? '0x' + req.toString(16)}, ${value}`, why, () => c.ioctl(fd, req, 'int', value) as number);
+}
+
+/** ioctl with a pointer argument; returns the buffer it filled. */
+export function ioctlPtr(fd: number, req: number, buf: Buffer, why?: string, label?: string): Buffer {
+  run('ioctl', `${fd}, ${label ?? '0x' + req.toString(16)}, &buf`, why, () => c.ioctl(fd, req, 'void *', buf) as number);
+  return buf;
+}
+
+export function dup2(oldfd: number, newfd: number, why?: string): void {
+  if (oldfd === newfd) return;
+  run('dup3', `${oldfd}, ${newfd}, 0`, why, () => c.dup3(oldfd, newfd, 0) as number);
+}
+
+/** socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC) + connect(path). */
+export function connectUnix(path: string, why?: string): number {
+  const fd = run('socket', 'AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0', why, () => c.socket(1, 1 | 0o2000000, 0) as number);
+  const addr = Buffer.alloc(110);
+  addr.writeUInt16LE(1, 0);
+  if (Buffer.byteLength(path) > 107) throw new SyscallError('connect', `connect(${q(path)})`, 36 /* ENAMETOOLONG */, why);
+  addr.write(path, 2);
+  try {
+    run('connect', `${fd}, {AF_UNIX, ${q(path)}}`, why, () => c.connect(fd, addr, 110) as number);
+  } catch (e) {
+    c.close(fd);
+    throw e;
+  }
+  return fd;
+}
+
+function msghdr(data: Buffer, ctrl: Buffer): { hdr: Buffer; keep: Buffer[] } {
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(BigInt(koffi.address(data) as unknown as bigint | number), 0);
+  iov.writeBigUInt64LE(BigInt(data.length), 8);
+  const hdr = Buffer.alloc(56);
+  hdr.writeBigUInt64LE(BigInt(koffi.address(iov) as unknown as bigint | number), 16);
+  hdr.writeBigUInt64LE(1n, 24);
+  hdr.writeBigUInt64LE(BigInt(koffi.address(ctrl) as unknown as bigint | number), 32);
+  hdr.writeBigUInt64LE(BigInt(ctrl.length), 40);
+  return { hdr, keep: [iov, data, ctrl] };
+}
+
+/** Sends `fd` over a unix socket with SCM_RIGHTS, `name` as the payload (runc's utils.SendFd). */
+export function sendFd(sock: number, name: string, fd: number, why?: string): void {
+  const ctrl = Buffer.alloc(24);
+  ctrl.writeBigUInt64LE(20n, 0); // cmsg_len = CMSG_LEN(sizeof(int))
+  ctrl.writeInt32LE(1, 8); // SOL_SOCKET
+  ctrl.writeInt32LE(1, 12); // SCM_RIGHTS
+  ctrl.writeInt32LE(fd, 16);
+  const m = msghdr(Buffer.from(name), ctrl);
+  run('sendmsg', `${sock}, {${q(name)}, SCM_RIGHTS [${fd}]}, 0`, why, () => Number(c.sendmsg(sock, m.hdr, 0)));
+}
+
+/** Receives one fd sent with sendFd; returns it with the payload. */
+export function recvFd(sock: number, why?: string): { fd: number; name: string } {
+  const data = Buffer.alloc(4096);
+  const ctrl = Buffer.alloc(64);
+  const m = msghdr(data, ctrl);
+  const n = run('recvmsg', `${sock}, &msg, MSG_CMSG_CLOEXEC`, why, () => Number(c.recvmsg(sock, m.hdr, 0x40000000)));
+  const len = Number(ctrl.readBigUInt64LE(0));
+  if (len < 20 || ctrl.readInt32LE(8) !== 1 || ctrl.readInt32LE(12) !== 1) {
+    throw new SyscallError('recvmsg', 'recvmsg(SCM_RIGHTS)', 22 /* EINVAL */, why ?? 'no fd in the message');
+  }
+  return { fd: ctrl.readInt32LE(16), name: data.toString('utf8', 0, n) };
 }
