@@ -33,6 +33,76 @@ export interface CreateOptions {
   noPivot: boolean;
   /** Keep a handle on the init to wait for its exit (foreground run). */
   wait?: boolean;
+  /** A connected console socket of our own (foreground run with a terminal). */
+  consoleFd?: number;
+}
+
+function connectConsole(socketPath: string): number {
+  try {
+    return sys.connectUnix(socketPath, '--console-socket');
+  } catch (e) {
+    throw new RuntimeError(`cannot connect to --console-socket ${socketPath}: ${messageOf(e)}`, { cause: e });
+  }
+}
+
+/**
+ * A foreground run or exec with a terminal and no --console-socket: we are
+ * the console. The init sends us the pty master; we copy our stdin to it and
+ * it to our stdout, in raw mode when stdin is a terminal, and pass resizes on.
+ */
+class OwnConsole {
+  private readonly ours: number;
+  readonly theirs: number;
+  private master = -1;
+  private cleanup: (() => void)[] = [];
+
+  constructor() {
+    [this.ours, this.theirs] = sys.socketpair('our own console socket');
+  }
+
+  /** After the init has sent the master: start copying. Resolves when the pty closes. */
+  attach(): Promise<void> {
+    fs.closeSync(this.theirs);
+    this.master = sys.recvFd(this.ours, 'the pty master from the init').fd;
+    fs.closeSync(this.ours);
+    const tty = require('node:tty') as typeof import('node:tty');
+    const { setWinsize } = require('./linux/terminal') as typeof import('./linux/terminal');
+    const resize = (): void => {
+      if (process.stdout.isTTY) setWinsize(this.master, { height: process.stdout.rows, width: process.stdout.columns }, 'terminal resize');
+    };
+    resize();
+    process.on('SIGWINCH', resize);
+    this.cleanup.push(() => process.off('SIGWINCH', resize));
+    if (process.stdin.isTTY) {
+      process.stdin.setRawMode(true);
+      this.cleanup.push(() => process.stdin.setRawMode(false));
+    }
+    const master = this.master;
+    const onInput = (d: Buffer): void => {
+      try {
+        fs.writeSync(master, d);
+      } catch {
+        // the pty is gone
+      }
+    };
+    process.stdin.on('data', onInput);
+    this.cleanup.push(() => {
+      process.stdin.off('data', onInput);
+      process.stdin.pause();
+    });
+    const out = new tty.ReadStream(master);
+    out.on('data', (d: Buffer) => process.stdout.write(d));
+    return new Promise((resolve) => {
+      const done = (): void => {
+        for (const c of this.cleanup.splice(0)) c();
+        out.destroy();
+        resolve();
+      };
+      out.on('end', done);
+      out.on('error', done); // EIO once the last slave fd closes
+      out.on('close', done);
+    });
+  }
 }
 
 const S_IFIFO = 0o010000;
@@ -59,12 +129,14 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   const spec = loadSpec(opts.bundle);
   const plan = planContainer(spec, opts.bundle, { noPivot: opts.noPivot });
   for (const w of plan.warnings) ctx.warn(w);
-  if (plan.process.terminal && !opts.consoleSocket) {
+  if (plan.process.terminal && !opts.consoleSocket && opts.consoleFd === undefined) {
     throw new RuntimeError('process.terminal is true: --console-socket is required', { code: 'EINVAL' });
   }
-  if (plan.process.terminal) {
-    throw new RuntimeError('process.terminal: terminals are not supported yet', { code: 'ENOTSUP' });
+  if (!plan.process.terminal && opts.consoleSocket) {
+    throw new RuntimeError('--console-socket was given but process.terminal is false', { code: 'EINVAL' });
   }
+  // Connect now, so that a missing socket fails before anything exists.
+  const consoleFd = plan.process.terminal ? (opts.consoleFd ?? connectConsole(opts.consoleSocket as string)) : null;
 
   sd.createAndLock();
   let cg: CgroupManager | null = null;
@@ -106,12 +178,13 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
         sealDir: plan.namespaces.unshareFlags & CLONE.NEWNS ? makeSealDir(sd) : null,
         args: cmd.args,
         env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-        stdio: ['inherit', 'inherit', 'inherit', childFd],
+        stdio: ['inherit', 'inherit', 'inherit', childFd, ...(consoleFd !== null ? [consoleFd] : [])],
         wait: opts.wait ?? false,
         debug: ctx.debug,
       });
     } finally {
       fs.closeSync(childFd);
+      if (consoleFd !== null) fs.closeSync(consoleFd);
     }
     channel = new Channel(parentFd);
     rec.pid = init.pid;
@@ -142,6 +215,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
       process: plan.process,
       hooks: { createContainer: spec.hooks?.createContainer ?? [], startContainer: spec.hooks?.startContainer ?? [] },
       execFifo: sd.fifo,
+      console: plan.process.terminal ? { size: spec.process?.consoleSize ?? null } : null,
     };
     channel.send({ t: 'plan', plan: initPlan });
     crashPoint('plan-sent');
@@ -388,7 +462,10 @@ function writeAtomic(file: string, content: string): void {
 
 /** `run`: create, start, wait, delete. Returns the exit status. */
 export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach: boolean }): Promise<number> {
-  const { rec, init } = await create(ctx, { ...opts, wait: !opts.detach });
+  const terminal = !opts.consoleSocket && !opts.detach && loadSpec(opts.bundle).process?.terminal === true;
+  const own = terminal ? new OwnConsole() : null;
+  const { rec, init } = await create(ctx, { ...opts, wait: !opts.detach, ...(own ? { consoleFd: own.theirs } : {}) });
+  const copying = own?.attach();
   await start(ctx, opts.id);
   crashPoint('started');
   if (opts.detach) {
@@ -405,6 +482,7 @@ export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach: b
   const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
   for (const s of sigs) process.on(s, forward);
   const status = await init.exited;
+  await copying;
   crashPoint('exited');
   for (const s of sigs) process.off(s, forward);
   remove(ctx, opts.id, true);
@@ -537,6 +615,7 @@ export function stats(ctx: RuntimeContext, id: string): Record<string, unknown> 
 
 export interface ExecOptions {
   id: string;
+  consoleSocket?: string | undefined;
   /** A process.json (OCI `process`) replacing the container's. */
   processFile?: string | undefined;
   args: string[];
@@ -613,25 +692,28 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   if (status !== 'running' && status !== 'created') {
     throw new RuntimeError(`cannot exec in container "${opts.id}": it is ${status}`, { code: 'EINVAL' });
   }
-  if (opts.tty) throw new RuntimeError('exec --tty: terminals are not supported yet', { code: 'ENOTSUP' });
   const processSpec = execProcess(rec.config.process, opts);
   const warnings: string[] = [];
   const { planProcess } = require('./linux/process') as typeof import('./linux/process');
   const processPlan = planProcess({ ociVersion: rec.ociVersion, process: processSpec, linux: rec.config.seccomp ? { seccomp: rec.config.seccomp } : {} }, warnings);
   for (const w of warnings) ctx.warn(w);
+  const terminal = processSpec.terminal === true;
+  if (terminal && opts.detach && !opts.consoleSocket) throw new RuntimeError('exec --tty --detach: --console-socket is required', { code: 'EINVAL' });
+  const own = terminal && !opts.consoleSocket ? new OwnConsole() : null;
+  const consoleFd = own ? own.theirs : opts.consoleSocket ? connectConsole(opts.consoleSocket) : null;
 
   // Join each namespace the container has of its own; the mount namespace is
   // joined by the exec init itself, after node has loaded its code.
   const ino = (p: string): number => fs.statSync(p).ino;
-  const own = (type: string): boolean => ino(`/proc/${rec.pid}/ns/${type}`) !== ino(`/proc/self/ns/${type}`);
-  const join = EXEC_NAMESPACES.filter(([, proc]) => own(proc)).map(([type, proc, flag]) => ({
+  const hasOwn = (type: string): boolean => ino(`/proc/${rec.pid}/ns/${type}`) !== ino(`/proc/self/ns/${type}`);
+  const join = EXEC_NAMESPACES.filter(([, proc]) => hasOwn(proc)).map(([type, proc, flag]) => ({
     type: type as import('./sys/constants').NamespaceType,
     path: `/proc/${rec.pid}/ns/${proc}`,
     flag,
     why: `exec: join the container's ${type} namespace`,
   }));
-  if (fs.existsSync(`/proc/${rec.pid}/ns/time`) && own('time')) ctx.warn('exec: the container\'s time namespace is not joined (needs native/ support)');
-  const mountNamespace = own('mnt') ? `/proc/${rec.pid}/ns/mnt` : null;
+  if (fs.existsSync(`/proc/${rec.pid}/ns/time`) && hasOwn('time')) ctx.warn('exec: the container\'s time namespace is not joined (needs native/ support)');
+  const mountNamespace = hasOwn('mnt') ? `/proc/${rec.pid}/ns/mnt` : null;
 
   const sealDir = fs.mkdtempSync(path.join(sd.dir, 'exec-'));
   const [parentFd, childFd] = sys.socketpair('sync channel between the runtime and the exec init');
@@ -645,17 +727,18 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
       sealDir,
       args: cmd.args,
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-      stdio: ['inherit', 'inherit', 'inherit', childFd],
+      stdio: ['inherit', 'inherit', 'inherit', childFd, ...(consoleFd !== null ? [consoleFd] : [])],
       wait: !opts.detach,
       debug: ctx.debug,
     });
   } finally {
     fs.closeSync(childFd);
+    if (consoleFd !== null && !own) fs.closeSync(consoleFd);
   }
   const channel = new Channel(parentFd);
   try {
     if (rec.cgroup) managerFromPaths(rec.cgroup.driver, rec.cgroup.paths).addProcess(init.pid);
-    channel.send({ t: 'exec', plan: { id: opts.id, debug: ctx.debug, mountNamespace, process: processPlan } });
+    channel.send({ t: 'exec', plan: { id: opts.id, debug: ctx.debug, mountNamespace, process: processPlan, console: terminal ? { size: processSpec.consoleSize ?? null } : null } });
     let ready = false;
     for (;;) {
       const f = await channel.recv();
@@ -686,6 +769,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
     void init.worker.terminate();
     return 0;
   }
+  const copying = own?.attach();
   const forward = (sig: NodeJS.Signals): void => {
     try {
       process.kill(init.pid, sig);
@@ -696,6 +780,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
   for (const s of sigs) process.on(s, forward);
   const code = await init.exited;
+  await copying;
   for (const s of sigs) process.off(s, forward);
   return code;
 }

@@ -334,6 +334,7 @@ const exec: CommandModule<Global, Global & ExecArgs> = {
       tty: a.tty,
       detach: a.detach,
       pidFile: a.pidFile,
+      consoleSocket: a.consoleSocket,
       cwd: a.cwd,
       env: a.env.map(String),
       user: a.user,

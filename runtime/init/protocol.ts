@@ -24,6 +24,7 @@
 
 import * as fs from 'node:fs';
 import type { ProcessPlan } from '../linux/process';
+import type { ConsoleSize } from '../linux/terminal';
 import type { RootfsPlan } from '../linux/rootfs';
 import type { Hook } from '../spec/generated/config';
 
@@ -42,6 +43,8 @@ export interface InitPlan {
   hooks: { createContainer: Hook[]; startContainer: Hook[] };
   /** Host path of exec.fifo; opened before pivot_root. */
   execFifo: string;
+  /** process.terminal: make a pty and send its master over fd 4. */
+  console: { size: ConsoleSize | null } | null;
 }
 
 /** `exec`: a process that joins a running container (see container.ts exec). */
@@ -51,6 +54,7 @@ export interface ExecPlan {
   /** The container's mount namespace, joined by the exec init's main thread (host path). */
   mountNamespace: string | null;
   process: ProcessPlan;
+  console: { size: ConsoleSize | null } | null;
 }
 
 export type ToInit =

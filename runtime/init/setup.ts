@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { enterRootfs, finishRootfs, prepareRootfs } from '../linux/rootfs';
 import { finalizeProcess, resolveExecutable } from '../linux/process';
+import { attachConsole, setupConsole } from '../linux/terminal';
 import { runHooks } from '../hooks';
 import { CLONE } from '../sys/constants';
 import { RuntimeError } from '../sys/errors';
@@ -48,6 +49,8 @@ export function setupContainer(plan: InitPlan, ch: InitChannel): never {
   // 6. Switch to the container's root, then the mounts that need the new root.
   enterRootfs(plan.rootfs);
   finishRootfs(plan.rootfs);
+  // The pty comes from the container's own devpts, so it is made after pivot_root.
+  const console = plan.console ? setupConsole(plan.console.size) : null;
 
   // 7. UTS and sysctls.
   if (plan.hostname !== null) sys.sethostname(plan.hostname, 'hostname');
@@ -75,7 +78,8 @@ export function setupContainer(plan: InitPlan, ch: InitChannel): never {
   // 10. startContainer hooks, in the container, before the program.
   runHooks('startContainer', plan.hooks.startContainer, state.replace('"status":"created"', '"status":"running"'));
 
-  // 11. Privileges, then the program.
+  // 11. The terminal, privileges, then the program.
+  if (console !== null) attachConsole(console);
   finalizeProcess(plan.process);
   return sys.execve(exe, plan.process.args, plan.process.env, 'process.args');
 }
@@ -96,7 +100,9 @@ export function execInContainer(plan: ExecPlan, ch: InitChannel): never {
     sys.close(fd);
   }
   const exe = resolveExecutable(plan.process.args[0] as string, plan.process.env);
+  const console = plan.console ? setupConsole(plan.console.size) : null;
   ch.send({ t: 'created' });
+  if (console !== null) attachConsole(console);
   finalizeProcess(plan.process);
   return sys.execve(exe, plan.process.args, plan.process.env, 'exec: process.args');
 }

@@ -1,0 +1,104 @@
+// process.terminal: a pty from the container's devpts, its master sent over
+// --console-socket with SCM_RIGHTS (as runc), the slave the controlling tty
+// and stdio of the process; a foreground run or exec with -t proxies it.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { makeBundle, removeBundle, testRoot, mc, leftovers, CLI } from '../helpers/bundle';
+
+const root = testRoot('terminal');
+const bundles: string[] = [];
+after(() => {
+  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
+  fs.rmSync(root, { recursive: true, force: true });
+  for (const b of bundles) removeBundle(b);
+});
+
+// A console-socket server (like runc's recvtty): accepts one connection,
+// receives the pty master over SCM_RIGHTS, prints the payload and everything
+// read from the master until the pty closes.
+const RECVTTY = `
+import socket, os, sys
+path = sys.argv[1]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path); s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+msg, fds, _, _ = socket.recv_fds(c, 4096, 1)
+print("name=" + msg.decode(), flush=True)
+out = b""
+while True:
+    try:
+        d = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not d:
+        break
+    out += d
+sys.stdout.write(out.decode(errors="replace").replace("\\r\\n", "\\n"))
+`;
+
+test('--console-socket receives the pty master; the process has a tty of the configured size', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-tty-'));
+  const sock = path.join(dir, 'console.sock');
+  const server = spawn('python3', ['-c', RECVTTY, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  server.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const closed = new Promise((r) => server.on('exit', r));
+  try {
+    const end = Date.now() + 5000;
+    while (!out.includes('listening') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    const b = makeBundle((s) => {
+      s.process!.terminal = true;
+      s.process!.consoleSize = { height: 25, width: 100 };
+    }, { args: ['sh', '-c', 'tty; stty size; [ -t 0 ] && [ -t 1 ] && echo stdio-is-tty'] });
+    bundles.push(b);
+    const c = mc(root, ['create', '--console-socket', sock, '--bundle', b, 'tty1']);
+    assert.equal(c.status, 0, c.stderr);
+    assert.equal(mc(root, ['start', 'tty1']).status, 0);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 10000))]);
+    assert.match(out, /name=\/dev\/ptmx/);
+    assert.match(out, /^\/dev\/pts\/\d+$/m);
+    assert.match(out, /^25 100$/m);
+    assert.match(out, /^stdio-is-tty$/m);
+    assert.equal(mc(root, ['delete', '--force', 'tty1']).status, 0);
+  } finally {
+    server.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a terminal without --console-socket is refused for create; a missing socket is a clear error', () => {
+  const b = makeBundle((s) => (s.process!.terminal = true));
+  bundles.push(b);
+  const r = mc(root, ['create', '--bundle', b, 'tty2']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--console-socket is required/);
+  const m = mc(root, ['create', '--console-socket', '/nonexistent/sock', '--bundle', b, 'tty3']);
+  assert.notEqual(m.status, 0);
+  assert.match(m.stderr, /cannot connect to --console-socket \/nonexistent\/sock: .*ENOENT/);
+  assert.deepEqual(leftovers(root), []);
+});
+
+test('run and exec -t in the foreground proxy a real tty', () => {
+  const b = makeBundle((s) => (s.process!.terminal = true), { args: ['sh', '-c', 'tty; echo run-ok'] });
+  bundles.push(b);
+  // `script` gives the CLI a terminal of its own, as a user's shell would.
+  const r = spawnSync('script', ['-qec', `${CLI} --root ${root} run --bundle ${b} tty4`, '/dev/null'], { encoding: 'utf8', timeout: 30000 });
+  assert.match(r.stdout, /\/dev\/pts\/\d+/);
+  assert.match(r.stdout, /run-ok/);
+
+  const b2 = makeBundle(() => {}, { args: ['sleep', '100'] });
+  bundles.push(b2);
+  assert.equal(mc(root, ['run', '-d', '--bundle', b2, 'tty5']).status, 0);
+  const e = spawnSync('script', ['-qec', `${CLI} --root ${root} exec -t tty5 sh -c 'tty; echo exec-ok'`, '/dev/null'], { encoding: 'utf8', timeout: 30000 });
+  assert.match(e.stdout, /\/dev\/pts\/\d+/);
+  assert.match(e.stdout, /exec-ok/);
+  const plain = mc(root, ['exec', 'tty5', 'sh', '-c', '[ -t 0 ] && echo tty || echo not-a-tty']);
+  assert.equal(plain.stdout.trim(), 'not-a-tty');
+  execFileSync(CLI, ['--root', root, 'delete', '--force', 'tty5']);
+});
