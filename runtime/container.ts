@@ -171,7 +171,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     const [parentFd, childFd] = sys.socketpair('sync channel between the runtime and the init');
     const cmd = initCommand();
     try {
-      init = await spawnInit({
+      init = spawnInit({
         unshareFlags: plan.namespaces.unshareFlags,
         join: plan.namespaces.join,
         execPath: cmd.execPath,
@@ -180,7 +180,6 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
         env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
         stdio: ['inherit', 'inherit', 'inherit', childFd, ...(consoleFd !== null ? [consoleFd] : [])],
         wait: opts.wait ?? false,
-        debug: ctx.debug,
       });
     } finally {
       fs.closeSync(childFd);
@@ -469,7 +468,7 @@ export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach: b
   await start(ctx, opts.id);
   crashPoint('started');
   if (opts.detach) {
-    void init.worker.terminate();
+    init.release();
     return 0;
   }
   const forward = (sig: NodeJS.Signals): void => {
@@ -720,7 +719,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   let init: SpawnedInit;
   const cmd = initCommand();
   try {
-    init = await spawnInit({
+    init = spawnInit({
       unshareFlags: CLONE.NEWNS, // a private copy of ours, only to hold the sealed node binary
       join,
       execPath: cmd.execPath,
@@ -729,7 +728,6 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
       stdio: ['inherit', 'inherit', 'inherit', childFd, ...(consoleFd !== null ? [consoleFd] : [])],
       wait: !opts.detach,
-      debug: ctx.debug,
     });
   } finally {
     fs.closeSync(childFd);
@@ -758,7 +756,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
     } catch {
       // gone
     }
-    void init.worker.terminate();
+    init.release();
     throw wrap(e, `cannot exec in container "${opts.id}"`);
   } finally {
     channel.close();
@@ -766,7 +764,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   }
   if (opts.pidFile) writeAtomic(opts.pidFile, String(init.pid));
   if (opts.detach) {
-    void init.worker.terminate();
+    init.release();
     return 0;
   }
   const copying = own?.attach();

@@ -26,7 +26,7 @@ export function explainBundle(bundle: string, opts: { noPivot: boolean }): strin
   for (const [ctrl, dir] of Object.entries(cg.paths())) line(`mkdir ${dir}`, `linux.cgroupsPath (${ctrl})`);
   for (const w of cg.plan(spec.linux?.resources ?? {})) line(`write ${w.controller}/${w.file} = ${w.value}`, w.why);
 
-  step('2. runtime worker thread: namespaces, then spawn the init (node) into them');
+  step('2. runtime main thread: into the namespaces, spawn the init (node), back out');
   if (plan.namespaces.unshareFlags) line(`unshare(${cloneFlagNames(plan.namespaces.unshareFlags)})`, plan.namespaces.created.map((c) => c.why).join(', '));
   for (const j of plan.namespaces.join) line(`setns(open("${j.path}"), ${j.type})`, j.why);
   for (const o of plan.namespaces.timeOffsets) line(`(init) timens_offsets: ${o.clock} ${o.secs}s ${o.nanosecs}ns`, 'linux.timeOffsets');

@@ -12,7 +12,6 @@ const root = path.resolve(__dirname, '..');
 const entries = {
   mycontainer: 'dist/cli/main.js',
   init: 'dist/runtime/init/main.js',
-  'spawn-worker': 'dist/runtime/linux/spawn-worker.js',
 };
 for (const [name, entry] of Object.entries(entries)) {
   esbuild.buildSync({

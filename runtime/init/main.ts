@@ -1,5 +1,5 @@
 // Entry point of the container's init process (spawned by the runtime's
-// worker thread, see runtime/README.md). Kept small: it loads only what the
+// main thread inside the new namespaces, see runtime/README.md). Kept small: it loads only what the
 // init needs, so that this second Node start costs as little as possible.
 
 import { formatTrace } from '../sys/trace';

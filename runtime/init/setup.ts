@@ -85,7 +85,7 @@ export function setupContainer(plan: InitPlan, ch: InitChannel): never {
 }
 
 /**
- * `exec`: the runtime's worker put us in the container's pid, net, ipc, uts
+ * `exec`: the runtime put us in the container's pid, net, ipc, uts
  * and cgroup namespaces (and the runtime in its cgroup). We started in a
  * private copy of the host's mount namespace so that node could load its
  * code; now the main thread joins the container's mount namespace, which

@@ -1,9 +1,9 @@
 // Namespaces: which to create, which to join, and in which order.
 //
-// The plan is made from `linux.namespaces`. A worker thread of the runtime
-// performs it (see runtime/README.md): it unshares the new namespaces and
-// setns(2)es into the joined ones, then spawns the container's init, which
-// inherits them all. The cgroup namespace is the exception: the init unshares
+// The plan is made from `linux.namespaces`. The runtime's main thread
+// performs it (spawn.ts, runtime/README.md): it unshares the new namespaces
+// and setns(2)es into the joined ones, spawns the container's init, which
+// inherits them all, and steps back. The cgroup namespace is the exception: the init unshares
 // it itself, after the runtime has moved it into its cgroup, so that the
 // namespace's root is the container's cgroup.
 
