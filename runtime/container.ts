@@ -37,6 +37,14 @@ export interface CreateOptions {
   consoleFd?: number;
 }
 
+/** The host ids of the container's root, when the config maps them. */
+function fifoOwner(spec: import('./spec/generated/config').Spec, plan: ContainerPlan): { uid: number; gid: number } | null {
+  if (!plan.namespaces.user || plan.namespaces.user.path !== null) return null;
+  const uid = spec.linux?.uidMappings?.find((m) => m.containerID === 0);
+  const gid = spec.linux?.gidMappings?.find((m) => m.containerID === 0);
+  return uid && gid ? { uid: uid.hostID, gid: gid.hostID } : null;
+}
+
 function connectConsole(socketPath: string): number {
   try {
     return sys.connectUnix(socketPath, '--console-socket');
@@ -160,7 +168,11 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   };
   try {
     crashPoint('state-dir');
-    sys.mknod(sd.fifo, S_IFIFO | 0o622, 0, 0, 'exec.fifo: `start` writes here to let the init exec');
+    sys.mknod(sd.fifo, S_IFIFO | 0o600, 0, 0, 'exec.fifo: `start` writes here to let the init exec');
+    // The init reads it; in a user namespace the init's root is another host uid.
+    const owner = fifoOwner(spec, plan);
+    if (owner) fs.chownSync(sd.fifo, owner.uid, owner.gid);
+    else if (plan.namespaces.user) fs.chmodSync(sd.fifo, 0o644);
     const mgr = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id });
     cg = mgr;
     rec.cgroup = { driver: mgr.driver, paths: mgr.paths() };
@@ -180,6 +192,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
         env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
         stdio: ['inherit', 'inherit', 'inherit', childFd, ...(consoleFd !== null ? [consoleFd] : [])],
         wait: opts.wait ?? false,
+        user: plan.namespaces.user ? { path: plan.namespaces.user.path, uidMap: plan.namespaces.uidMap, gidMap: plan.namespaces.gidMap } : null,
       });
     } finally {
       fs.closeSync(childFd);
@@ -188,7 +201,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     channel = new Channel(parentFd);
     rec.pid = init.pid;
     rec.pidStartTime = procStat(init.pid)?.startTime ?? '';
-    for (const [type, info] of Object.entries({ pid: 'pid', network: 'net', ipc: 'ipc', uts: 'uts', mount: 'mnt', cgroup: 'cgroup', time: 'time' })) {
+    for (const [type, info] of Object.entries({ pid: 'pid', network: 'net', ipc: 'ipc', uts: 'uts', mount: 'mnt', cgroup: 'cgroup', time: 'time', user: 'user' })) {
       rec.namespaces[type] = `/proc/${init.pid}/ns/${info}`;
     }
     crashPoint('spawned');
@@ -713,6 +726,8 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   }));
   if (fs.existsSync(`/proc/${rec.pid}/ns/time`) && hasOwn('time')) ctx.warn('exec: the container\'s time namespace is not joined (needs native/ support)');
   const mountNamespace = hasOwn('mnt') ? `/proc/${rec.pid}/ns/mnt` : null;
+  // A container with its own user namespace is joined through native/nsexec.
+  const userns = hasOwn('user') ? `/proc/${rec.pid}/ns/user` : null;
 
   const sealDir = fs.mkdtempSync(path.join(sd.dir, 'exec-'));
   const [parentFd, childFd] = sys.socketpair('sync channel between the runtime and the exec init');
@@ -728,6 +743,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
       stdio: ['inherit', 'inherit', 'inherit', childFd, ...(consoleFd !== null ? [consoleFd] : [])],
       wait: !opts.detach,
+      user: userns ? { path: userns, uidMap: '', gidMap: '' } : null,
     });
   } finally {
     fs.closeSync(childFd);

@@ -12,8 +12,7 @@ export function features(): Features {
     hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
     mountOptions: [...Object.keys(MOUNT_OPTIONS), ...Object.keys(PROPAGATION_OPTIONS)].sort(),
     linux: {
-      // User namespaces need native/ (not built yet).
-      namespaces: (Object.keys(NAMESPACES) as (keyof typeof NAMESPACES)[]).filter((n) => n !== 'user').sort(),
+      namespaces: (Object.keys(NAMESPACES) as (keyof typeof NAMESPACES)[]).sort(),
       capabilities: [...CAPABILITIES],
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
       apparmor: { enabled: false },

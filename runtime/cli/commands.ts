@@ -47,11 +47,11 @@ const spec: CommandModule<Global, Global & { bundle: string; rootless: boolean }
     y.option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'bundle directory' })
       .option('rootless', { type: 'boolean', default: false }) as never,
   handler: async (a: Args<{ bundle: string; rootless: boolean }>) => {
-    if (a.rootless) throw new RuntimeError('spec --rootless: user namespaces are not supported yet', { code: 'ENOTSUP' });
-    const { defaultSpec } = require('../spec/default') as typeof import('../spec/default');
+    const { defaultSpec, rootlessSpec } = require('../spec/default') as typeof import('../spec/default');
     const file = path.join(a.bundle, 'config.json');
     if (fs.existsSync(file)) throw new RuntimeError(`cannot write ${file}: file exists`, { code: 'EEXIST' });
-    fs.writeFileSync(file, JSON.stringify(defaultSpec(), null, '\t') + '\n');
+    const spec = a.rootless ? rootlessSpec(defaultSpec(), process.getuid?.() ?? 0, process.getgid?.() ?? 0) : defaultSpec();
+    fs.writeFileSync(file, JSON.stringify(spec, null, '\t') + '\n');
   },
 };
 

@@ -37,6 +37,39 @@ export interface NamespacePlan {
   timeOffsets: { clock: 'monotonic' | 'boottime'; secs: number; nanosecs: number }[];
   /** True when the container shares the host's pid namespace (no PID 1 of its own). */
   hostPid: boolean;
+  /** A user namespace: new (path null) or joined; entered by native/nsexec. */
+  user: { path: string | null; why: string } | null;
+  /** linux.uidMappings / gidMappings, as lines for /proc/PID/{uid,gid}_map. */
+  uidMap: string;
+  gidMap: string;
+}
+
+type IdMapping = { containerID: number; hostID: number; size: number };
+
+/** Checks one mappings list (sizes, overlaps, root mapped) and renders it for /proc/PID/*_map. */
+export function renderIdMap(list: IdMapping[] | undefined, field: string): string {
+  const maps = list ?? [];
+  if (maps.length === 0) throw new RuntimeError(`${field}: a new user namespace needs at least one mapping`, { code: 'EINVAL' });
+  if (maps.length > 340) throw new RuntimeError(`${field}: at most 340 mappings (the kernel's limit)`, { code: 'EINVAL' });
+  maps.forEach((m, i) => {
+    if (m.size <= 0) throw new RuntimeError(`${field}[${i}].size: must be positive`, { code: 'EINVAL' });
+  });
+  const overlap = (key: 'containerID' | 'hostID'): void => {
+    const sorted = maps.map((m, i) => ({ ...m, i })).sort((a, b) => a[key] - b[key]);
+    for (let k = 1; k < sorted.length; k++) {
+      const prev = sorted[k - 1] as IdMapping & { i: number };
+      const cur = sorted[k] as IdMapping & { i: number };
+      if (prev[key] + prev.size > cur[key]) {
+        throw new RuntimeError(`${field}[${cur.i}] overlaps ${field}[${prev.i}] (${key} ranges)`, { code: 'EINVAL' });
+      }
+    }
+  };
+  overlap('containerID');
+  overlap('hostID');
+  if (!maps.some((m) => m.containerID === 0)) {
+    throw new RuntimeError(`${field}: must map container id 0 (the init becomes root of the user namespace)`, { code: 'EINVAL' });
+  }
+  return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}`).join('\n') + '\n';
 }
 
 // Joining order: the mount namespace last, since after it paths resolve in
@@ -45,19 +78,19 @@ const JOIN_ORDER: NamespaceType[] = ['cgroup', 'ipc', 'uts', 'network', 'pid', '
 
 export function planNamespaces(spec: Spec): NamespacePlan {
   const list = spec.linux?.namespaces ?? [];
-  const plan: NamespacePlan = { unshareFlags: 0, join: [], newCgroupInInit: false, newTimeInInit: false, created: [], timeOffsets: [], hostPid: true };
+  const plan: NamespacePlan = { unshareFlags: 0, join: [], newCgroupInInit: false, newTimeInInit: false, created: [], timeOffsets: [], hostPid: true, user: null, uidMap: '', gidMap: '' };
   const seen = new Set<string>();
   list.forEach((ns, i) => {
     const field = `linux.namespaces[${i}]`;
     if (seen.has(ns.type)) throw new RuntimeError(`${field}: namespace type "${ns.type}" is listed twice`, { code: 'EINVAL' });
     seen.add(ns.type);
-    if (ns.type === 'user') {
-      throw new RuntimeError(
-        `${field}: user namespaces are not supported yet (they need native/ support for clone(CLONE_NEWUSER), which a multi-threaded Node process cannot do); remove the "user" namespace from the config`,
-        { code: 'ENOTSUP' },
-      );
-    }
     const info = NAMESPACES[ns.type];
+    if (ns.type === 'user') {
+      // Entered by native/ (mycontainer-nsexec): a multi-threaded process cannot.
+      plan.user = ns.path ? { path: ns.path, why: field } : { path: null, why: field };
+      if (!ns.path) plan.created.push({ type: ns.type, why: field });
+      return;
+    }
     if (ns.type === 'pid') plan.hostPid = false;
     if (ns.path) {
       plan.join.push({ type: ns.type, path: ns.path, flag: info.flag, why: `${field} (${ns.type}, path ${ns.path})` });
@@ -87,6 +120,12 @@ export function planNamespaces(spec: Spec): NamespacePlan {
   // Hostname needs its own UTS namespace, as runc insists.
   if ((spec.hostname || spec.domainname) && !seen.has('uts')) {
     throw new RuntimeError('hostname: setting the hostname or domainname needs a new uts namespace in linux.namespaces', { code: 'EINVAL' });
+  }
+  if (plan.user && plan.user.path === null) {
+    plan.uidMap = renderIdMap(spec.linux?.uidMappings, 'linux.uidMappings');
+    plan.gidMap = renderIdMap(spec.linux?.gidMappings, 'linux.gidMappings');
+  } else if ((spec.linux?.uidMappings?.length ?? 0) > 0 || (spec.linux?.gidMappings?.length ?? 0) > 0) {
+    throw new RuntimeError('linux.uidMappings: mappings need a new user namespace in linux.namespaces', { code: 'EINVAL' });
   }
   if (!seen.has('mount')) {
     throw new RuntimeError('linux.namespaces: a mount namespace is required', { code: 'EINVAL' });

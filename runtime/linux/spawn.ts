@@ -12,6 +12,7 @@
 
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { NamespaceJoin } from './namespaces';
 import { CLONE, MS } from '../sys/constants';
@@ -30,6 +31,13 @@ export interface SpawnRequest {
   stdio: (number | 'inherit' | 'ignore')[];
   /** Keep a handle on the init to learn its exit status (foreground `run`, `exec`). */
   wait: boolean;
+  /**
+   * A user namespace (new, or joined by path): native/mycontainer-nsexec
+   * enters it, then creates `unshareFlags` inside it, so that it owns them.
+   */
+  user: { path: string | null; uidMap: string; gidMap: string } | null;
+  /** Run the init through this launcher (native/nsexec), given the (sealed) init path. */
+  launcher?: (initPath: string) => { file: string; args: string[] };
 }
 
 export interface SpawnedInit {
@@ -50,6 +58,7 @@ const NS_FILES: [number, string][] = [
 ];
 
 export function spawnInit(req: SpawnRequest): SpawnedInit {
+  if (req.user) return spawnInUserNamespace(req, req.user);
   const touched = req.unshareFlags | req.join.reduce((f, j) => f | j.flag, 0);
   // Our own namespaces, to come back to.
   const saved = NS_FILES.filter(([flag]) => touched & flag).map(([flag, name]) => ({
@@ -66,8 +75,9 @@ export function spawnInit(req: SpawnRequest): SpawnedInit {
     if (touched & CLONE.NEWNS) sys.unshare(CLONE.FS, 'own fs_struct, so this thread may change mount namespace');
     if (req.unshareFlags) sys.unshare(req.unshareFlags, 'linux.namespaces: new namespaces for the container');
     for (const j of joins) sys.setns(j.fd, j.flag, j.why);
-    const execPath = req.sealDir ? sealExecutable(req.execPath, req.sealDir) : req.execPath;
-    child = spawn(execPath, req.args, {
+    const initPath = req.sealDir ? sealExecutable(req.execPath, req.sealDir) : req.execPath;
+    const { file, args } = req.launcher ? req.launcher(initPath) : { file: initPath, args: req.args };
+    child = spawn(file, args, {
       stdio: req.stdio,
       detached: true, // setsid(): the init leads its own session, as runc's does
       env: req.env,
@@ -105,7 +115,7 @@ export function spawnInit(req: SpawnRequest): SpawnedInit {
 function sealExecutable(execPath: string, sealDir: string): string {
   const why = 'protect the host node binary from /proc/self/exe writes (CVE-2019-5736)';
   sys.mount(null, '/', null, MS.SLAVE | MS.REC, null, 'keep the container\'s mounts out of the host namespace');
-  sys.mount('tmpfs', sealDir, 'tmpfs', MS.NOSUID | MS.NODEV, 'size=16k,mode=700', why);
+  sys.mount('tmpfs', sealDir, 'tmpfs', MS.NOSUID | MS.NODEV, 'size=16k,mode=711', why);
   const target = sealDir + '/node';
   fs.writeFileSync(target, '');
   sys.mount(execPath, target, null, MS.BIND, null, why);
@@ -113,3 +123,118 @@ function sealExecutable(execPath: string, sealDir: string): string {
   return target;
 }
 
+
+/** Where `make native` puts mycontainer-nsexec, from dist/runtime/linux or dist/bundle. */
+function nsexecPath(): string {
+  for (const rel of ['../../../native/build/mycontainer-nsexec', '../../native/build/mycontainer-nsexec']) {
+    const p = path.resolve(__dirname, rel);
+    if (fs.existsSync(p)) return p;
+  }
+  throw new RuntimeError('user namespaces need native/build/mycontainer-nsexec: run `make native`', { code: 'ENOENT' });
+}
+
+const NSEXEC_FD = 5;
+
+/**
+ * With a user namespace, the init is spawned through native/nsexec (see its
+ * header): the main thread still seals node in a private mount namespace and
+ * joins the namespaces given by path; nsexec enters the user namespace, we
+ * write its id maps, it creates the rest inside and reports the init's pid.
+ */
+function spawnInUserNamespace(req: SpawnRequest, user: NonNullable<SpawnRequest['user']>): SpawnedInit {
+  const nsexec = nsexecPath();
+  const [ours, theirs] = sys.socketpair('sync channel with native/nsexec');
+  const stdio = [...req.stdio];
+  while (stdio.length < NSEXEC_FD) stdio.push('ignore');
+  stdio[NSEXEC_FD] = theirs;
+  const flags = (user.path === null ? CLONE.NEWUSER : 0) | req.unshareFlags;
+  if (req.wait && flags & CLONE.NEWPID) {
+    // nsexec forks the init and exits: become the init's parent when it does.
+    sys.prctl(sys.PR.SET_CHILD_SUBREAPER, 1, 'the init is our grandchild: reap it ourselves', 'PR_SET_CHILD_SUBREAPER');
+  }
+  let child: SpawnedInit;
+  try {
+    child = spawnInit({
+      ...req,
+      user: null,
+      // Only what must happen outside the user namespace: the seal, and the joins.
+      unshareFlags: req.sealDir ? CLONE.NEWNS : 0,
+      stdio,
+      // Without a new pid namespace nsexec execs the init itself: then it is our child.
+      wait: req.wait && !(flags & CLONE.NEWPID),
+      launcher: (initPath) => ({ file: nsexec, args: [String(NSEXEC_FD), '0x' + flags.toString(16), user.path ?? '-', '--', initPath, ...req.args] }),
+    });
+  } finally {
+    fs.closeSync(theirs);
+  }
+  try {
+    const lines = lineReader(ours);
+    let line = lines();
+    if (line.startsWith('maps ')) {
+      const pid = Number(line.slice(5));
+      try {
+        fs.writeFileSync(`/proc/${pid}/uid_map`, user.uidMap);
+        fs.writeFileSync(`/proc/${pid}/gid_map`, user.gidMap);
+      } catch (e) {
+        fs.writeSync(ours, 'no\n');
+        throw new RuntimeError(`linux.uidMappings/gidMappings: cannot write the id maps: ${(e as Error).message}`, { cause: e });
+      }
+      fs.writeSync(ours, 'go\n');
+      line = lines();
+    }
+    if (line.startsWith('error ')) throw new RuntimeError(line.slice(6), { code: 'ENSEXEC' });
+    if (!line.startsWith('pid ')) throw new RuntimeError(`native/nsexec: unexpected reply "${line}"`, { code: 'ENSEXEC' });
+    if (!(flags & CLONE.NEWPID)) return child; // nsexec became the init: same pid
+    // nsexec forked PID 1 and exits; its pid is as seen from our namespace.
+    const pid = Number(line.slice(4));
+    const exited = req.wait ? watchExit(pid) : Promise.resolve(0);
+    return { pid, exited, release: () => {} };
+  } catch (e) {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+    throw e;
+  } finally {
+    fs.closeSync(ours);
+  }
+}
+
+/** Blocking line reader on a socket fd (nsexec answers at once). */
+function lineReader(fd: number): () => string {
+  let buf = '';
+  return () => {
+    for (;;) {
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        return line;
+      }
+      const chunk = Buffer.alloc(512);
+      const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) throw new RuntimeError('native/nsexec exited without a word', { code: 'ENSEXEC' });
+      buf += chunk.toString('utf8', 0, n);
+    }
+  };
+}
+
+/** The exit status of a process we are subreaper of (not our own child for libuv). */
+function watchExit(pid: number): Promise<number> {
+  const fd = sys.pidfdOpen(pid, 'watch the init for its exit');
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      let status: number | null;
+      try {
+        status = sys.waitPidfd(fd);
+      } catch {
+        status = 127; // not ours to reap after all
+      }
+      if (status === null) return;
+      clearInterval(timer);
+      fs.closeSync(fd);
+      resolve(status);
+    }, 10);
+  });
+}

@@ -39,3 +39,26 @@ export function defaultSpec(opts: { args?: string[] } = {}): Spec {
     },
   };
 }
+
+/**
+ * `spec --rootless`, as runc's: a user namespace mapping the caller's ids to
+ * root, no network namespace (it would have no devices), /sys bound from the
+ * host, no cgroup limits, and no gid=5 on devpts (that group is not mapped).
+ */
+export function rootlessSpec(spec: Spec, uid: number, gid: number): Spec {
+  const linux = spec.linux ?? {};
+  linux.namespaces = (linux.namespaces ?? []).filter((n) => n.type !== 'network' && n.type !== 'cgroup');
+  linux.namespaces.push({ type: 'user' });
+  linux.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }];
+  linux.gidMappings = [{ containerID: 0, hostID: gid, size: 1 }];
+  delete linux.resources;
+  spec.linux = linux;
+  spec.mounts = (spec.mounts ?? [])
+    .filter((m) => m.destination !== '/sys/fs/cgroup')
+    .map((m) => {
+      if (m.destination === '/sys') return { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] };
+      if (m.type === 'devpts') return { ...m, options: (m.options ?? []).filter((o) => o !== 'gid=5') };
+      return m;
+    });
+  return spec;
+}

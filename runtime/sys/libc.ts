@@ -62,6 +62,8 @@ const SYS = {
   seccomp: 317,
   close_range: 436,
   openat2: 437,
+  pidfd_open: 434,
+  waitid: 247,
 } as const;
 
 export const O = {
@@ -93,6 +95,7 @@ const FD_CLOEXEC = 1;
 
 export const PR = {
   SET_PDEATHSIG: 1,
+  SET_CHILD_SUBREAPER: 36,
   SET_DUMPABLE: 4,
   SET_KEEPCAPS: 8,
   SET_NAME: 15,
@@ -417,4 +420,23 @@ export function recvFd(sock: number, why?: string): { fd: number; name: string }
     throw new SyscallError('recvmsg', 'recvmsg(SCM_RIGHTS)', 22 /* EINVAL */, why ?? 'no fd in the message');
   }
   return { fd: ctrl.readInt32LE(16), name: data.toString('utf8', 0, n) };
+}
+
+export function pidfdOpen(pid: number, why?: string): number {
+  return run('pidfd_open', `${pid}, 0`, why, () => Number(c.syscall(SYS.pidfd_open, 'int', pid, 'unsigned int', 0)));
+}
+
+/**
+ * waitid(P_PIDFD, fd, WEXITED|WNOHANG): null while the process runs, else
+ * its exit status (128+signal when killed). Reaps it: we must be its parent
+ * (or its subreaper).
+ */
+export function waitPidfd(pidfd: number): number | null {
+  const info = Buffer.alloc(128);
+  const r = Number(c.syscall(SYS.waitid, 'int', 3 /* P_PIDFD */, 'int', pidfd, 'void *', info, 'int', 4 | 1 /* WEXITED|WNOHANG */, 'void *', null));
+  if (r < 0) throw new SyscallError('waitid', `waitid(P_PIDFD, ${pidfd})`, koffi.errno());
+  if (info.readInt32LE(16) === 0) return null; // si_pid 0: still running
+  const code = info.readInt32LE(8); // si_code: CLD_EXITED 1, CLD_KILLED 2, CLD_DUMPED 3
+  const status = info.readInt32LE(24);
+  return code === 1 ? status : 128 + status;
 }

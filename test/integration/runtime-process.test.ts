@@ -175,13 +175,6 @@ test('namespaces: time namespace with offsets', () => {
   assert.ok(Number(r.out.split(' ')[0]) > 86400 * 365, r.out);
 });
 
-test('namespaces: user namespaces are refused with a clear error', () => {
-  const r = probe((s) => s.linux!.namespaces!.push({ type: 'user' }), 'true');
-  assert.notEqual(r.status, 0);
-  assert.match(r.err, /user namespaces are not supported yet/);
-  assert.deepEqual(leftovers(root), []);
-});
-
 test('the host node binary cannot be written through the init\'s /proc/PID/exe', () => {
   // CVE-2019-5736: while created, the init (the host's node) is PID 1 in the
   // container. An attacker would keep an O_PATH fd on /proc/PID/exe and

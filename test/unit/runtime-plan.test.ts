@@ -45,7 +45,7 @@ test('namespaces: joined by path, mount last', () => {
 });
 
 test('namespaces: refusals name the field', () => {
-  assert.throws(() => planNamespaces(spec((s) => s.linux!.namespaces!.push({ type: 'user' }))), /linux\.namespaces\[6\]: user namespaces are not supported yet/);
+  assert.throws(() => planNamespaces(spec((s) => s.linux!.namespaces!.push({ type: 'user' }))), /linux\.uidMappings: a new user namespace needs at least one mapping/);
   assert.throws(() => planNamespaces(spec((s) => s.linux!.namespaces!.push({ type: 'pid' }))), /listed twice/);
   assert.throws(() => planNamespaces(spec((s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'uts')))), /hostname: .* uts namespace/);
   assert.throws(() => planNamespaces(spec((s) => (s.linux!.timeOffsets = { monotonic: { secs: 1 } }))), /linux\.timeOffsets: requires a new time namespace/);
@@ -75,6 +75,22 @@ test('capabilities: masks, unknown names, and ambient needing permitted+inherita
   assert.deepEqual(capNames(c.ambient), ['CAP_KILL']);
   assert.match(w[0] as string, /ambient: CAP_CHOWN not raised/);
   assert.throws(() => planCapabilities({ effective: ['CAP_BOGUS'] }, []), /process\.capabilities\.effective: unknown capability "CAP_BOGUS"/);
+});
+
+test('user namespace: maps rendered for /proc, overlaps and unmapped root refused', () => {
+  const p = planNamespaces(spec((s) => {
+    s.linux!.namespaces!.push({ type: 'user' });
+    s.linux!.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }, { containerID: 1, hostID: 100000, size: 65535 }];
+    s.linux!.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+  }));
+  assert.deepEqual(p.user, { path: null, why: 'linux.namespaces[6]' });
+  assert.equal(p.uidMap, '0 1000 1\n1 100000 65535\n');
+  assert.equal(p.unshareFlags & CLONE.NEWUSER, 0, 'nsexec, not unshare, makes the user namespace');
+  assert.throws(() => planNamespaces(spec((s) => {
+    s.linux!.namespaces!.push({ type: 'user' });
+    s.linux!.uidMappings = [{ containerID: 0, hostID: 1000, size: 10 }, { containerID: 20, hostID: 1005, size: 10 }];
+    s.linux!.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+  })), /linux\.uidMappings\[1\] overlaps linux\.uidMappings\[0\] \(hostID ranges\)/);
 });
 
 test('signals: names with or without SIG, numbers, real-time', () => {

@@ -1,0 +1,95 @@
+/*
+ * mycontainer-nsexec: the one step a multi-threaded Node process cannot take.
+ *
+ * The kernel lets only a single-threaded process enter a new user namespace
+ * (unshare(CLONE_NEWUSER) and setns() to a user namespace return EINVAL
+ * otherwise), and Node always runs several threads. So the runtime spawns
+ * this small program instead of its init; it enters the user namespace,
+ * lets the runtime write the id maps, creates the other namespaces inside it
+ * (so that the user namespace owns them), forks PID 1 when a new pid
+ * namespace is asked for, reports that pid, and execs the init.
+ *
+ * It makes no decision: the flags and the namespace paths come from the
+ * runtime (runtime/linux/userns.ts), which also writes the maps.
+ *
+ * usage: mycontainer-nsexec SYNC_FD CLONE_FLAGS USERNS_PATH|- -- PROGRAM [ARGS...]
+ *
+ * Protocol on SYNC_FD (a unix socket, one line per message):
+ *   nsexec -> runtime   "maps PID\n"   write /proc/PID/{uid,gid}_map now
+ *   runtime -> nsexec   "go\n"         maps are written (or "no\n": give up)
+ *   nsexec -> runtime   "pid PID\n"    the init's pid, in the runtime's pid namespace
+ *   nsexec -> runtime   "error MSG\n"  something failed; nsexec exits 1
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int sync_fd = -1;
+
+static void say(const char *fmt, long v, const char *s) {
+  char buf[512];
+  int n = s ? snprintf(buf, sizeof buf, fmt, s) : snprintf(buf, sizeof buf, fmt, v);
+  if (n > 0 && write(sync_fd, buf, (size_t)n) < 0) _exit(1);
+}
+
+static void fail(const char *what) {
+  char msg[400];
+  snprintf(msg, sizeof msg, "error nsexec: %s: %s\n", what, strerror(errno));
+  say("%s", 0, msg);
+  _exit(1);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 6 || strcmp(argv[4], "--") != 0) {
+    fprintf(stderr, "usage: %s SYNC_FD CLONE_FLAGS USERNS_PATH|- -- PROGRAM [ARGS...]\n", argv[0]);
+    return 2;
+  }
+  sync_fd = atoi(argv[1]);
+  long flags = strtol(argv[2], NULL, 0);
+  const char *userns = argv[3];
+
+  if (strcmp(userns, "-") != 0) {
+    /* Join an existing user namespace. */
+    int fd = open(userns, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail("open user namespace");
+    if (setns(fd, CLONE_NEWUSER) < 0) fail("setns(CLONE_NEWUSER)");
+    close(fd);
+  } else if (flags & CLONE_NEWUSER) {
+    if (unshare(CLONE_NEWUSER) < 0) fail("unshare(CLONE_NEWUSER)");
+    /* The runtime writes our maps from outside; wait for it. */
+    say("maps %ld\n", (long)getpid(), NULL);
+    char buf[8] = {0};
+    ssize_t n = read(sync_fd, buf, sizeof buf - 1);
+    if (n <= 0 || strncmp(buf, "go", 2) != 0) _exit(1);
+  }
+  /* Become root of the user namespace (uid 0 must be mapped). */
+  if (setresgid(0, 0, 0) < 0) fail("setresgid(0)");
+  if (setresuid(0, 0, 0) < 0) fail("setresuid(0)");
+
+  long rest = flags & ~(long)CLONE_NEWUSER;
+  if (rest && unshare((int)rest) < 0) fail("unshare(namespaces)");
+
+  if (rest & CLONE_NEWPID) {
+    /* The first child of a new pid namespace is its PID 1: fork it. */
+    pid_t pid = fork();
+    if (pid < 0) fail("fork");
+    if (pid > 0) {
+      say("pid %ld\n", (long)pid, NULL);
+      _exit(0);
+    }
+  } else {
+    say("pid %ld\n", (long)getpid(), NULL);
+  }
+  close(sync_fd);
+  execv(argv[5], &argv[5]);
+  /* The runtime has the pid already; the init's own channel reports nothing, so say it here. */
+  fprintf(stderr, "mycontainer-nsexec: exec %s: %s\n", argv[5], strerror(errno));
+  return 127;
+}

@@ -1,0 +1,82 @@
+// User namespaces through native/nsexec: the uid and gid maps seen from
+// inside, root of the namespace mapped to an unprivileged host id, exec
+// joining it, a user namespace joined by path, and bad mappings refused.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { makeBundle, removeBundle, testRoot, mc, leftovers } from '../helpers/bundle';
+import type { Spec } from '../../runtime/spec/generated/config';
+
+const root = testRoot('userns');
+const bundles: string[] = [];
+after(() => {
+  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
+  fs.rmSync(root, { recursive: true, force: true });
+  for (const b of bundles) removeBundle(b);
+});
+
+const HOST = 200000;
+function usernsBundle(args: string[], adjust: (s: Spec) => void = () => {}): string {
+  const b = makeBundle((s) => {
+    s.linux!.namespaces!.push({ type: 'user' });
+    s.linux!.uidMappings = [{ containerID: 0, hostID: HOST, size: 65536 }];
+    s.linux!.gidMappings = [{ containerID: 0, hostID: HOST, size: 65536 }];
+    adjust(s);
+  }, { args });
+  bundles.push(b);
+  execFileSync('chown', ['-R', `${HOST}:${HOST}`, path.join(b, 'rootfs')]);
+  return b;
+}
+
+test('a new user namespace: the maps and ids seen from inside', () => {
+  const b = usernsBundle(['sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox; echo $$']);
+  const r = mc(root, ['run', '--bundle', b, 'us1']);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+  assert.deepEqual(lines, [`0 ${HOST} 65536`, `0 ${HOST} 65536`, '0', '0', '1']);
+});
+
+test('the container\'s processes run as the mapped host uid', () => {
+  const b = usernsBundle(['sleep', '100']);
+  assert.equal(mc(root, ['run', '-d', '--bundle', b, 'us2']).status, 0);
+  const pid = (JSON.parse(mc(root, ['state', 'us2']).stdout) as { pid: number }).pid;
+  assert.match(fs.readFileSync(`/proc/${pid}/status`, 'utf8'), new RegExp(`^Uid:\\s+${HOST}\\s`, 'm'));
+  assert.notEqual(fs.readlinkSync(`/proc/${pid}/ns/user`), fs.readlinkSync('/proc/self/ns/user'));
+  // exec joins the same user namespace
+  const e = mc(root, ['exec', 'us2', 'sh', '-c', '[ "$(readlink /proc/self/ns/user)" = "$(readlink /proc/1/ns/user)" ] && echo same-userns; cat /proc/self/uid_map']);
+  assert.equal(e.status, 0, e.stderr);
+  assert.match(e.stdout, /same-userns/);
+  // a second container joins this user namespace by path
+  const b2 = usernsBundle(['cat', '/proc/self/uid_map'], (s) => {
+    s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'user' ? { type: 'user', path: `/proc/${pid}/ns/user` } : n));
+    delete s.linux!.uidMappings;
+    delete s.linux!.gidMappings;
+  });
+  const j = mc(root, ['run', '--bundle', b2, 'us3']);
+  assert.equal(j.status, 0, j.stderr);
+  assert.equal(j.stdout.trim().split(/\s+/).join(' '), `0 ${HOST} 65536`);
+  assert.equal(mc(root, ['delete', '--force', 'us2']).status, 0);
+});
+
+test('bad mappings are refused with the field named, leaving nothing', () => {
+  const overlap = usernsBundle(['true'], (s) => {
+    s.linux!.uidMappings = [{ containerID: 0, hostID: HOST, size: 1000 }, { containerID: 500, hostID: HOST + 5000, size: 10 }];
+  });
+  const r = mc(root, ['create', '--bundle', overlap, 'bad1']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /linux\.uidMappings\[1\] overlaps linux\.uidMappings\[0\]/);
+  const noRoot = usernsBundle(['true'], (s) => {
+    s.linux!.gidMappings = [{ containerID: 1, hostID: HOST, size: 10 }];
+  });
+  const r2 = mc(root, ['create', '--bundle', noRoot, 'bad2']);
+  assert.match(r2.stderr, /linux\.gidMappings: must map container id 0/);
+  const noUserns = makeBundle((s) => {
+    s.linux!.uidMappings = [{ containerID: 0, hostID: HOST, size: 1 }];
+  });
+  bundles.push(noUserns);
+  assert.match(mc(root, ['create', '--bundle', noUserns, 'bad3']).stderr, /mappings need a new user namespace/);
+  assert.deepEqual(leftovers(root), []);
+});
