@@ -9,6 +9,11 @@ import { imageCommands } from '../images/cli/commands';
 import { reportError } from './report';
 
 export function main(argv: string[]): void {
+  if (argv.some((a) => a === '--version' || a === '-v') && !argv.some((a) => !a.startsWith('-'))) {
+    const pkg = require('../../package.json') as { version: string };
+    process.stdout.write(`mycontainer version ${pkg.version}\nspec: 1.2.1\n`);
+    return;
+  }
   let cli: Argv = yargs(argv)
     .scriptName('mycontainer')
     .strict()
@@ -33,13 +38,6 @@ export function main(argv: string[]): void {
     });
   for (const c of [...runtimeCommands, ...imageCommands]) cli = cli.command(c);
   cli
-    .middleware((a) => {
-      if (a['version']) {
-        const pkg = require('../../package.json') as { version: string };
-        process.stdout.write(`mycontainer version ${pkg.version}\nspec: 1.2.1\n`);
-        process.exit(0);
-      }
-    })
     .demandCommand(1, 'a command is required')
     .parseAsync()
     .catch((e: unknown) => reportError(e));
