@@ -196,7 +196,8 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
       });
     } finally {
       fs.closeSync(childFd);
-      if (consoleFd !== null) fs.closeSync(consoleFd);
+      // Ours to close only if we connected it; an OwnConsole closes its own.
+      if (consoleFd !== null && opts.consoleFd === undefined) fs.closeSync(consoleFd);
     }
     channel = new Channel(parentFd);
     rec.pid = init.pid;

@@ -48,11 +48,8 @@ export function setupContainer(plan: InitPlan, ch: InitChannel): never {
 
   // 6. Switch to the container's root, then the mounts that need the new root.
   enterRootfs(plan.rootfs);
-  finishRootfs(plan.rootfs);
-  // The pty comes from the container's own devpts, so it is made after pivot_root.
-  const console = plan.console ? setupConsole(plan.console.size) : null;
 
-  // 7. UTS and sysctls.
+  // 7. UTS and sysctls, before readonlyPaths makes /proc/sys read-only.
   if (plan.hostname !== null) sys.sethostname(plan.hostname, 'hostname');
   if (plan.domainname !== null) sys.setdomainname(plan.domainname, 'domainname');
   for (const { key, value } of plan.sysctl) {
@@ -63,6 +60,9 @@ export function setupContainer(plan: InitPlan, ch: InitChannel): never {
       throw new RuntimeError(`linux.sysctl: cannot set ${key}=${value} (${file}): ${(e as Error).message}`, { cause: e });
     }
   }
+  finishRootfs(plan.rootfs);
+  // The pty comes from the container's own devpts, so it is made after pivot_root.
+  const console = plan.console ? setupConsole(plan.console.size) : null;
 
   // 8. Fail at create, not at start, when the program is missing (as runc does).
   const exe = resolveExecutable(plan.process.args[0] as string, plan.process.env);

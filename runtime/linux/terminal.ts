@@ -32,7 +32,7 @@ export function setupConsole(size: ConsoleSize | null): number {
   } catch (e) {
     throw new RuntimeError(`process.terminal: cannot open /dev/ptmx in the container (is /dev/pts mounted?): ${messageOf(e)}`, { cause: e });
   }
-  sys.ioctlInt(master, sys.TIOCSPTLCK, 0, 'unlockpt', 'TIOCSPTLCK');
+  sys.ioctlPtr(master, sys.TIOCSPTLCK, Buffer.alloc(4), 'unlockpt', 'TIOCSPTLCK');
   const n = sys.ioctlPtr(master, sys.TIOCGPTN, Buffer.alloc(4), 'ptsname', 'TIOCGPTN').readUInt32LE(0);
   const slave = sys.open(`/dev/pts/${n}`, sys.O.RDWR | sys.O.NOCTTY | sys.O.CLOEXEC, 0, 'process.terminal: the pty slave becomes stdio');
   if (size) setWinsize(master, size, 'process.consoleSize');

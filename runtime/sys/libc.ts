@@ -49,6 +49,7 @@ const c = {
   recvmsg: libc.func('long recvmsg(int, void *, int)'),
   ioctl: libc.func('int ioctl(int, unsigned long, ...)'),
   dup3: libc.func('int dup3(int, int, int)'),
+  statvfs: libc.func('int statvfs(const char *, void *)'),
   kill: libc.func('int kill(int, int)'),
 };
 
@@ -439,4 +440,11 @@ export function waitPidfd(pidfd: number): number | null {
   const code = info.readInt32LE(8); // si_code: CLD_EXITED 1, CLD_KILLED 2, CLD_DUMPED 3
   const status = info.readInt32LE(24);
   return code === 1 ? status : 128 + status;
+}
+
+/** statvfs(2)'s f_flag (ST_RDONLY 1, ST_NOSUID 2, ST_NODEV 4, ST_NOEXEC 8, ...) for the mount holding `path`. */
+export function statvfsFlags(path: string): bigint {
+  const buf = Buffer.alloc(128);
+  run('statvfs', q(path), undefined, () => c.statvfs(path, buf) as number);
+  return buf.readBigUInt64LE(72);
 }

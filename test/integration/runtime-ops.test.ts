@@ -22,7 +22,7 @@ const status = (id: string): string => (JSON.parse(mc(root, ['state', id]).stdou
 
 test('pause freezes the processes, resume thaws them; ps lists them', { skip: !v1 && 'v1/hybrid freezer checks' }, () => {
   const rel = `/mycontainer-test/ops-${process.pid}`;
-  const b = makeBundle((s) => (s.linux!.cgroupsPath = rel), { args: ['sh', '-c', 'sleep 100 & sleep 100'] });
+  const b = makeBundle((s) => (s.linux!.cgroupsPath = rel), { args: ['sh', '-c', 'sleep 100 & sleep 100 & wait'] });
   bundles.push(b);
   assert.equal(mc(root, ['run', '-d', '--bundle', b, 'p1']).status, 0);
   const end = Date.now() + 5000;
