@@ -17,7 +17,7 @@ export function main(argv: string[]): void {
   let cli: Argv = yargs(argv)
     .scriptName('mycontainer')
     .strict()
-    .parserConfiguration({ 'unknown-options-as-args': false, 'halt-at-non-option': false })
+    .parserConfiguration({ 'unknown-options-as-args': false, 'halt-at-non-option': false, 'boolean-negation': false })
     .option('root', { type: 'string', describe: 'root directory for container state', default: '/run/mycontainer', global: true })
     .option('log', { type: 'string', describe: 'log file (runc --log)', global: true })
     .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, global: true })

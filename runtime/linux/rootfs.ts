@@ -233,6 +233,10 @@ function lockedFlags(p: string): number {
 /** Resolves a destination inside the rootfs and creates it (a dir, or an empty file for a file bind). */
 function prepareTarget(rootfs: string, destination: string, asFile: boolean, why: string, mustBeDir = false): string {
   const target = secureJoin(rootfs, destination);
+  if (mustBeDir && target !== path.join(rootfs, destination)) {
+    // proc and sysfs on a symlink were runc's CVE-2019-16884 / CVE-2019-19921.
+    throw new RuntimeError(`${why}: ${destination} must be a directory, not a symlink`, { code: 'ELOOP' });
+  }
   const rel = path.relative(rootfs, target);
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
     throw new RuntimeError(`${why}: destination ${destination} resolves outside the rootfs`, { code: 'EINVAL' });
