@@ -91,9 +91,14 @@ export function resolveExecutable(args0: string, env: readonly string[]): string
       return false;
     }
   };
+  // The wording matters: podman maps "no such file or directory" and
+  // "executable file not found" to exit 127, "permission denied" to 126, as with runc.
   if (args0.includes('/')) {
     if (check(args0)) return args0;
-    throw new RuntimeError(`process.args[0]: "${args0}": no such executable file in the container`, { code: 'ENOENT' });
+    if (fs.existsSync(args0)) {
+      throw new RuntimeError(`process.args[0]: exec "${args0}": permission denied (not an executable file)`, { code: 'EACCES' });
+    }
+    throw new RuntimeError(`process.args[0]: exec "${args0}": stat ${args0}: no such file or directory`, { code: 'ENOENT' });
   }
   const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   for (const dir of pathVar.split(':')) {
