@@ -7,7 +7,12 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import { loadSpec, planContainer, type ContainerPlan } from './plan';
+import type { ContainerPlan } from './plan';
+
+// Loaded only by create and run: validation (the generated schema code) and
+// planning are not needed by state, start, kill or delete, which should
+// start fast.
+const planning = (): typeof import('./plan') => require('./plan') as typeof import('./plan');
 import { StateDir, initAlive, liveStatus, ociState, procStat, listIds, type ContainerRecord, type Status } from './state';
 import { spawnInit, type SpawnedInit } from './linux/spawn';
 import { runHooks } from './hooks';
@@ -134,6 +139,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   if (fs.existsSync(sd.dir)) throw new RuntimeError(`container "${opts.id}" already exists`, { code: 'EEXIST' });
   // Everything that can be checked without side effects, first.
   crashPoint('start');
+  const { loadSpec, planContainer } = planning();
   const spec = loadSpec(opts.bundle);
   const plan = planContainer(spec, opts.bundle, { noPivot: opts.noPivot });
   for (const w of plan.warnings) ctx.warn(w);
@@ -475,7 +481,7 @@ function writeAtomic(file: string, content: string): void {
 
 /** `run`: create, start, wait, delete. Returns the exit status. */
 export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach: boolean }): Promise<number> {
-  const terminal = !opts.consoleSocket && !opts.detach && loadSpec(opts.bundle).process?.terminal === true;
+  const terminal = !opts.consoleSocket && !opts.detach && planning().loadSpec(opts.bundle).process?.terminal === true;
   const own = terminal ? new OwnConsole() : null;
   const { rec, init } = await create(ctx, { ...opts, wait: !opts.detach, ...(own ? { consoleFd: own.theirs } : {}) });
   const copying = own?.attach();
