@@ -28,6 +28,11 @@ export function runHook(field: string, h: Hook, stateJson: string): void {
   const res = r.error ? `error ${(r.error as NodeJS.ErrnoException).code}` : r.signal ? `killed by ${r.signal}` : `exit ${r.status}`;
   if (tracing()) trace({ kind: 'hook', call: `${h.path} ${JSON.stringify(args.slice(1))}`, result: res, why: field });
   const stderr = r.stderr ? r.stderr.toString().trim() : '';
+  // A hook that exits without reading its stdin makes our write fail with
+  // EPIPE: that is the hook's business, its exit status is what counts.
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'EPIPE' && (r.status !== null || r.signal !== null)) {
+    delete (r as { error?: Error }).error;
+  }
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     if (code === 'ETIMEDOUT') throw new RuntimeError(`${field}: hook ${h.path} timed out after ${h.timeout}s`, { code: 'ETIMEDOUT' });

@@ -54,6 +54,7 @@ const c = {
 };
 
 const SYS = {
+  rt_sigaction: 13,
   setgroups: 116,
   setresuid: 117,
   setresgid: 119,
@@ -288,12 +289,16 @@ export function capset(sets: CapSets, why?: string): void {
 
 /** Resets every signal to its default disposition and unblocks all: ignored signals survive execve. */
 export function resetSignals(why?: string): void {
+  // rt_sigaction(2) itself, not glibc's signal(): glibc refuses 32 and 33
+  // (its own), yet an ignored 32 inherited from our parent must not reach
+  // the container either. An all-zero kernel sigaction is SIG_DFL.
+  const dfl = Buffer.alloc(32);
   for (let sig = 1; sig < 65; sig++) {
-    if (sig === 9 || sig === 19 || sig === 32 || sig === 33) continue;
-    c.signal(sig, null);
+    if (sig === 9 || sig === 19) continue;
+    c.syscall(SYS.rt_sigaction, 'int', sig, 'void *', dfl, 'void *', null, 'size_t', 8);
   }
   c.sigprocmask(2, Buffer.alloc(128), null);
-  if (tracing()) trace({ kind: 'syscall', call: 'signal(1..64, SIG_DFL); sigprocmask(SIG_SETMASK, {})', result: '= 0', why });
+  if (tracing()) trace({ kind: 'syscall', call: 'rt_sigaction(1..64, SIG_DFL); sigprocmask(SIG_SETMASK, {})', result: '= 0', why });
 }
 
 export function setsid(why?: string): void {
