@@ -15,6 +15,7 @@ import type { ContainerPlan } from './plan';
 const planning = (): typeof import('./plan') => require('./plan') as typeof import('./plan');
 import { StateDir, initAlive, liveStatus, ociState, procStat, listIds, type ContainerRecord, type Status } from './state';
 import { spawnInit, type SpawnedInit } from './linux/spawn';
+import { PRESERVED_FDS_AT } from './linux/process';
 import { runHooks } from './hooks';
 import { allowRulesFor, cgroupManager, managerFromPaths } from './cgroups';
 import type { CgroupManager } from './cgroups/manager';
@@ -40,6 +41,24 @@ export interface CreateOptions {
   wait?: boolean;
   /** A connected console socket of our own (foreground run with a terminal). */
   consoleFd?: number;
+  /** --preserve-fds: pass our fds 3..3+N-1 to the process. */
+  preserveFds?: number;
+}
+
+/** --preserve-fds N, or systemd's LISTEN_FDS (socket activation), as runc counts them. */
+function extraFds(preserve: number | undefined): number {
+  const listen = Number(process.env['LISTEN_FDS'] ?? 0);
+  return Math.max(preserve ?? 0, Number.isInteger(listen) && listen > 0 ? listen : 0);
+}
+
+/** The child's stdio array: 0-2, 3 sync, 4 console, then preserved fds at PRESERVED_FDS_AT. */
+function initStdio(childFd: number, consoleFd: number | null, preserve: number): (number | 'inherit' | 'ignore')[] {
+  const stdio: (number | 'inherit' | 'ignore')[] = ['inherit', 'inherit', 'inherit', childFd, consoleFd ?? 'ignore'];
+  if (preserve > 0) {
+    while (stdio.length < PRESERVED_FDS_AT) stdio.push('ignore');
+    for (let k = 0; k < preserve; k++) stdio.push(3 + k);
+  }
+  return stdio;
 }
 
 /** The host ids of the container's root, when the config maps them. */
@@ -142,6 +161,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   const { loadSpec, planContainer } = planning();
   const spec = loadSpec(opts.bundle);
   const plan = planContainer(spec, opts.bundle, { noPivot: opts.noPivot });
+  plan.process.preserveFds = extraFds(opts.preserveFds);
   for (const w of plan.warnings) ctx.warn(w);
   if (plan.process.terminal && !opts.consoleSocket && opts.consoleFd === undefined) {
     throw new RuntimeError('process.terminal is true: --console-socket is required', { code: 'EINVAL' });
@@ -196,7 +216,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
         sealDir: plan.namespaces.unshareFlags & CLONE.NEWNS ? makeSealDir(sd) : null,
         args: cmd.args,
         env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-        stdio: ['inherit', 'inherit', 'inherit', childFd, ...(consoleFd !== null ? [consoleFd] : [])],
+        stdio: initStdio(childFd, consoleFd, plan.process.preserveFds ?? 0),
         wait: opts.wait ?? false,
         user: plan.namespaces.user ? { path: plan.namespaces.user.path, uidMap: plan.namespaces.uidMap, gidMap: plan.namespaces.gidMap } : null,
       });
@@ -634,6 +654,7 @@ export function stats(ctx: RuntimeContext, id: string): Record<string, unknown> 
 
 export interface ExecOptions {
   id: string;
+  preserveFds?: number;
   consoleSocket?: string | undefined;
   /** A process.json (OCI `process`) replacing the container's. */
   processFile?: string | undefined;
@@ -716,6 +737,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   const { planProcess } = require('./linux/process') as typeof import('./linux/process');
   const processPlan = planProcess({ ociVersion: rec.ociVersion, process: processSpec, linux: rec.config.seccomp ? { seccomp: rec.config.seccomp } : {} }, warnings);
   for (const w of warnings) ctx.warn(w);
+  processPlan.preserveFds = extraFds(opts.preserveFds);
   const terminal = processSpec.terminal === true;
   if (terminal && opts.detach && !opts.consoleSocket) throw new RuntimeError('exec --tty --detach: --console-socket is required', { code: 'EINVAL' });
   const own = terminal && !opts.consoleSocket ? new OwnConsole() : null;
@@ -748,7 +770,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
       sealDir,
       args: cmd.args,
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-      stdio: ['inherit', 'inherit', 'inherit', childFd, ...(consoleFd !== null ? [consoleFd] : [])],
+      stdio: initStdio(childFd, consoleFd, processPlan.preserveFds ?? 0),
       wait: !opts.detach,
       user: userns ? { path: userns, uidMap: '', gidMap: '' } : null,
     });

@@ -57,6 +57,7 @@ const spec: CommandModule<Global, Global & { bundle: string; rootless: boolean }
 
 interface CreateArgs {
   id: string;
+  preserveFds: number;
   bundle: string;
   pidFile?: string;
   consoleSocket?: string;
@@ -70,14 +71,14 @@ const createFlags = <T>(y: import('yargs').Argv<T>): import('yargs').Argv<T & Cr
     .option('console-socket', { type: 'string', describe: 'unix socket to send the pty master to' })
     .option('no-pivot', { type: 'boolean', default: false, describe: 'use chroot (MS_MOVE) instead of pivot_root' })
     .option('no-new-keyring', { type: 'boolean', default: false, hidden: true })
-    .option('preserve-fds', { type: 'number', default: 0, hidden: true }) as never;
+    .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N more fds (3..) to the process' }) as never;
 
 const create: CommandModule<Global, Global & CreateArgs> = {
   command: 'create <id>',
   describe: 'create a container (its process waits for start)',
   builder: createFlags,
   handler: async (a: Args<CreateArgs>) => {
-    await lib().create(context(a), { id: a.id, bundle: a.bundle, pidFile: a.pidFile, consoleSocket: a.consoleSocket, noPivot: a.noPivot });
+    await lib().create(context(a), { id: a.id, bundle: a.bundle, pidFile: a.pidFile, consoleSocket: a.consoleSocket, noPivot: a.noPivot, preserveFds: a.preserveFds });
   },
 };
 
@@ -87,7 +88,7 @@ const run: CommandModule<Global, Global & CreateArgs & { detach: boolean }> = {
   builder: (y) => createFlags(y).option('detach', { alias: 'd', type: 'boolean', default: false }) as never,
   handler: async (a: Args<CreateArgs & { detach: boolean }>) => {
     const status = await lib().run(context(a), {
-      id: a.id, bundle: a.bundle, pidFile: a.pidFile, consoleSocket: a.consoleSocket, noPivot: a.noPivot, detach: a.detach,
+      id: a.id, bundle: a.bundle, pidFile: a.pidFile, consoleSocket: a.consoleSocket, noPivot: a.noPivot, detach: a.detach, preserveFds: a.preserveFds,
     });
     process.exitCode = status;
   },
@@ -291,6 +292,7 @@ const featuresCmd: CommandModule<Global, Global> = {
 
 interface ExecArgs {
   id: string;
+  preserveFds: number;
   command: string[];
   process?: string;
   tty: boolean;
@@ -324,10 +326,11 @@ const exec: CommandModule<Global, Global & ExecArgs> = {
       .option('additional-gids', { alias: 'g', type: 'number', array: true, default: [] })
       .option('cap', { alias: 'c', type: 'string', array: true, default: [] })
       .option('no-new-privs', { type: 'boolean' })
-      .option('preserve-fds', { type: 'number', default: 0, hidden: true }) as never,
+      .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N more fds (3..) to the process' }) as never,
   handler: async (a: Args<ExecArgs>) => {
     process.exitCode = await lib().exec(context(a), {
       id: a.id,
+      preserveFds: a.preserveFds,
       processFile: a.process,
       // After the "--" that splitExecArgv inserted, yargs leaves the command in `_`.
       args: [...a.command, ...a._.slice(1)].map(String),

@@ -24,7 +24,12 @@ export interface ProcessPlan {
   noNewPrivileges: boolean;
   /** Already clamped to what this host allows (see planProcess). */
   oomScoreAdj: number | null;
+  /** --preserve-fds / LISTEN_FDS: fds 3.. the process keeps (the init holds them from PRESERVED_FDS_AT). */
+  preserveFds?: number;
 }
+
+/** Where the init receives preserved fds, clear of its own 3 (sync), 4 (console), 5 (nsexec). */
+export const PRESERVED_FDS_AT = 10;
 
 export function planProcess(spec: Spec, warnings: string[]): ProcessPlan {
   const p = spec.process;
@@ -122,7 +127,11 @@ export function finalizeProcess(plan: ProcessPlan): void {
   if (plan.umask !== null) sys.umask(plan.umask, 'process.user.umask');
   // The runc CVE-2024-21626 lesson: make sure no fd of ours leaks into the
   // container, and chdir only after every host fd is closed-on-exec.
-  sys.cloexecFrom(3, 'no runtime fd may leak into the container');
+  // Preserved fds move down to 3.. (over the sync channel, which is done).
+  const keep = plan.preserveFds ?? 0;
+  for (let k = 0; k < keep; k++) sys.dup2(PRESERVED_FDS_AT + k, 3 + k, '--preserve-fds');
+  sys.cloexecFrom(3 + keep, 'no runtime fd may leak into the container');
+  for (let k = 0; k < keep; k++) sys.setCloexec(3 + k, false, '--preserve-fds');
   for (const fd of [0, 1, 2]) sys.setCloexec(fd, false, 'stdio is inherited by the process');
   try {
     sys.chdir(plan.cwd, 'process.cwd');

@@ -201,3 +201,18 @@ test('the host node binary cannot be written through the init\'s /proc/PID/exe',
     assert.equal(mc(root, ['delete', '--force', 'exe1']).status, 0);
   }
 });
+
+test('--preserve-fds passes fds 3.. to the process, and nothing more', () => {
+  const b = makeBundle(() => {}, { args: ['sh', '-c', 'cat <&3; cat <&4; ls /proc/self/fd | sort -n | tr "\\n" " "'] });
+  bundles.push(b);
+  const f1 = `${b}/one`;
+  const f2 = `${b}/two`;
+  fs.writeFileSync(f1, 'first\n');
+  fs.writeFileSync(f2, 'second\n');
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const CLI = require('../helpers/bundle').CLI as string;
+  const r = spawnSync('bash', ['-c', `exec 3<${f1} 4<${f2} 5</etc/hostname; ${CLI} --root ${root} run --preserve-fds 2 --bundle ${b} pfds`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^first\nsecond\n/);
+  assert.match(r.stdout, /^0 1 2 3 4 5 $/m, 'fds 3 and 4 passed (5 is ls\'s own), the caller\'s fd 5 not');
+});
