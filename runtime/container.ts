@@ -4,7 +4,6 @@
 // directory, cgroup or process is left behind.
 
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import type { ContainerPlan } from './plan';
@@ -15,11 +14,13 @@ import type { ContainerPlan } from './plan';
 const planning = (): typeof import('./plan') => require('./plan') as typeof import('./plan');
 import { StateDir, initAlive, liveStatus, ociState, procStat, listIds, type ContainerRecord, type Status } from './state';
 import { spawnInit, type SpawnedInit } from './linux/spawn';
+import { Channel, drain } from './init/channel';
+import { OwnConsole, connectConsole } from './console';
 import { PRESERVED_FDS_AT } from './linux/process';
 import { runHooks } from './hooks';
 import { allowRulesFor, cgroupManager, managerFromPaths } from './cgroups';
 import type { CgroupManager } from './cgroups/manager';
-import type { FromInit, InitPlan, ToInit } from './init/protocol';
+import type { InitPlan } from './init/protocol';
 import { RuntimeError, messageOf, wrap } from './sys/errors';
 import * as sys from './sys/libc';
 import { trace, tracing } from './sys/trace';
@@ -46,13 +47,13 @@ export interface CreateOptions {
 }
 
 /** --preserve-fds N, or systemd's LISTEN_FDS (socket activation), as runc counts them. */
-function extraFds(preserve: number | undefined): number {
+export function extraFds(preserve: number | undefined): number {
   const listen = Number(process.env['LISTEN_FDS'] ?? 0);
   return Math.max(preserve ?? 0, Number.isInteger(listen) && listen > 0 ? listen : 0);
 }
 
 /** The child's stdio array: 0-2, 3 sync, 4 console, then preserved fds at PRESERVED_FDS_AT. */
-function initStdio(childFd: number, consoleFd: number | null, preserve: number): (number | 'inherit' | 'ignore')[] {
+export function initStdio(childFd: number, consoleFd: number | null, preserve: number): (number | 'inherit' | 'ignore')[] {
   const stdio: (number | 'inherit' | 'ignore')[] = ['inherit', 'inherit', 'inherit', childFd, consoleFd ?? 'ignore'];
   if (preserve > 0) {
     while (stdio.length < PRESERVED_FDS_AT) stdio.push('ignore');
@@ -69,74 +70,6 @@ function fifoOwner(spec: import('./spec/generated/config').Spec, plan: Container
   return uid && gid ? { uid: uid.hostID, gid: gid.hostID } : null;
 }
 
-function connectConsole(socketPath: string): number {
-  try {
-    return sys.connectUnix(socketPath, '--console-socket');
-  } catch (e) {
-    throw new RuntimeError(`cannot connect to --console-socket ${socketPath}: ${messageOf(e)}`, { cause: e });
-  }
-}
-
-/**
- * A foreground run or exec with a terminal and no --console-socket: we are
- * the console. The init sends us the pty master; we copy our stdin to it and
- * it to our stdout, in raw mode when stdin is a terminal, and pass resizes on.
- */
-class OwnConsole {
-  private readonly ours: number;
-  readonly theirs: number;
-  private master = -1;
-  private cleanup: (() => void)[] = [];
-
-  constructor() {
-    [this.ours, this.theirs] = sys.socketpair('our own console socket');
-  }
-
-  /** After the init has sent the master: start copying. Resolves when the pty closes. */
-  attach(): Promise<void> {
-    fs.closeSync(this.theirs);
-    this.master = sys.recvFd(this.ours, 'the pty master from the init').fd;
-    fs.closeSync(this.ours);
-    const tty = require('node:tty') as typeof import('node:tty');
-    const { setWinsize } = require('./linux/terminal') as typeof import('./linux/terminal');
-    const resize = (): void => {
-      if (process.stdout.isTTY) setWinsize(this.master, { height: process.stdout.rows, width: process.stdout.columns }, 'terminal resize');
-    };
-    resize();
-    process.on('SIGWINCH', resize);
-    this.cleanup.push(() => process.off('SIGWINCH', resize));
-    if (process.stdin.isTTY) {
-      process.stdin.setRawMode(true);
-      this.cleanup.push(() => process.stdin.setRawMode(false));
-    }
-    const master = this.master;
-    const onInput = (d: Buffer): void => {
-      try {
-        fs.writeSync(master, d);
-      } catch {
-        // the pty is gone
-      }
-    };
-    process.stdin.on('data', onInput);
-    this.cleanup.push(() => {
-      process.stdin.off('data', onInput);
-      process.stdin.pause();
-    });
-    const out = new tty.ReadStream(master);
-    out.on('data', (d: Buffer) => process.stdout.write(d));
-    return new Promise((resolve) => {
-      const done = (): void => {
-        for (const c of this.cleanup.splice(0)) c();
-        out.destroy();
-        resolve();
-      };
-      out.on('end', done);
-      out.on('error', done); // EIO once the last slave fd closes
-      out.on('close', done);
-    });
-  }
-}
-
 const S_IFIFO = 0o010000;
 
 /** A script's path: the bundled one when this code runs from dist/bundle (scripts/bundle.js). */
@@ -145,7 +78,7 @@ export function bundledOr(modulePath: string, bundleName: string): string {
 }
 
 /** The node binary and script that become the container's init. */
-function initCommand(): { execPath: string; args: string[] } {
+export function initCommand(): { execPath: string; args: string[] } {
   return {
     execPath: process.execPath,
     // Fewer V8 threads and a small heap: the init lives only until execve.
@@ -493,10 +426,26 @@ function makeSealDir(sd: StateDir): string {
   return dir;
 }
 
-function writeAtomic(file: string, content: string): void {
+export function writeAtomic(file: string, content: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, content);
   fs.renameSync(tmp, file);
+}
+
+/** Passes the signals a foreground runtime receives on to `pid`, as runc does; returns the undo. */
+export function forwardSignals(pid: number): () => void {
+  const forward = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+  for (const s of sigs) process.on(s, forward);
+  return () => {
+    for (const s of sigs) process.off(s, forward);
+  };
 }
 
 /** `run`: create, start, wait, delete. Returns the exit status. */
@@ -511,83 +460,14 @@ export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach: b
     init.release();
     return 0;
   }
-  const forward = (sig: NodeJS.Signals): void => {
-    try {
-      process.kill(rec.pid, sig);
-    } catch {
-      // already gone
-    }
-  };
-  const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
-  for (const s of sigs) process.on(s, forward);
+  const stopForwarding = forwardSignals(rec.pid);
   const status = await init.exited;
   await copying;
   crashPoint('exited');
-  for (const s of sigs) process.off(s, forward);
+  stopForwarding();
   remove(ctx, opts.id, true);
   crashPoint('deleted');
   return status;
-}
-
-async function drain(ch: Channel): Promise<void> {
-  for (;;) {
-    const f = await ch.recv();
-    if (f === null) return ch.close();
-    if (f.t === 'debug' && tracing()) trace({ kind: 'syscall', call: `[init] ${f.line}`, result: '' });
-  }
-}
-
-/** Parent side of the sync channel. */
-class Channel {
-  private sock: net.Socket;
-  private lines: string[] = [];
-  private buf = '';
-  private ended = false;
-  private waiter: (() => void) | null = null;
-
-  constructor(fd: number) {
-    this.sock = new net.Socket({ fd, readable: true, writable: true });
-    this.sock.setEncoding('utf8');
-    this.sock.on('data', (d: string) => {
-      this.buf += d;
-      let nl: number;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        this.lines.push(this.buf.slice(0, nl));
-        this.buf = this.buf.slice(nl + 1);
-      }
-      this.wake();
-    });
-    const end = (): void => {
-      this.ended = true;
-      this.wake();
-    };
-    this.sock.on('end', end);
-    this.sock.on('close', end);
-    this.sock.on('error', end);
-  }
-
-  private wake(): void {
-    const w = this.waiter;
-    this.waiter = null;
-    w?.();
-  }
-
-  send(m: ToInit): void {
-    this.sock.write(JSON.stringify(m) + '\n');
-  }
-
-  async recv(): Promise<FromInit | null> {
-    for (;;) {
-      const line = this.lines.shift();
-      if (line !== undefined) return JSON.parse(line) as FromInit;
-      if (this.ended) return null;
-      await new Promise<void>((r) => (this.waiter = r));
-    }
-  }
-
-  close(): void {
-    this.sock.destroy();
-  }
 }
 
 function cgroupOf(rec: ContainerRecord, id: string): CgroupManager {
@@ -652,178 +532,3 @@ export function stats(ctx: RuntimeContext, id: string): Record<string, unknown> 
   };
 }
 
-export interface ExecOptions {
-  id: string;
-  preserveFds?: number;
-  consoleSocket?: string | undefined;
-  /** A process.json (OCI `process`) replacing the container's. */
-  processFile?: string | undefined;
-  args: string[];
-  tty: boolean;
-  detach: boolean;
-  pidFile?: string | undefined;
-  cwd?: string | undefined;
-  env: string[];
-  /** "uid[:gid]" */
-  user?: string | undefined;
-  caps: string[];
-  noNewPrivs?: boolean | undefined;
-  additionalGids: number[];
-}
-
-type ProcessSpec = NonNullable<import('./spec/generated/config').Spec['process']>;
-
-/** The process an exec runs: the container's, with the command line's changes (as runc exec). */
-export function execProcess(base: ProcessSpec | undefined, opts: ExecOptions): ProcessSpec {
-  if (opts.processFile) {
-    let text: string;
-    try {
-      text = fs.readFileSync(opts.processFile, 'utf8');
-    } catch (e) {
-      throw new RuntimeError(`cannot read --process ${opts.processFile}: ${messageOf(e)}`, { cause: e });
-    }
-    try {
-      return JSON.parse(text) as ProcessSpec;
-    } catch (e) {
-      throw new RuntimeError(`cannot parse --process ${opts.processFile}: ${messageOf(e)}`, { code: 'EINVAL', cause: e });
-    }
-  }
-  if (opts.args.length === 0) throw new RuntimeError('exec: a command is required (or --process)', { code: 'EINVAL' });
-  const p: ProcessSpec = JSON.parse(JSON.stringify(base ?? { cwd: '/' })) as ProcessSpec;
-  p.args = opts.args;
-  p.terminal = opts.tty;
-  if (opts.cwd) p.cwd = opts.cwd;
-  const env = new Map((p.env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e] as [string, string]));
-  for (const e of opts.env) {
-    if (!e.includes('=')) throw new RuntimeError(`exec --env "${e}": must be NAME=VALUE`, { code: 'EINVAL' });
-    env.set(e.slice(0, e.indexOf('=')), e);
-  }
-  p.env = [...env.values()];
-  if (opts.user) {
-    const m = /^(\d+)(?::(\d+))?$/.exec(opts.user);
-    if (!m) throw new RuntimeError(`exec --user "${opts.user}": must be UID[:GID] (numbers)`, { code: 'EINVAL' });
-    p.user = { ...(p.user ?? {}), uid: Number(m[1]), gid: m[2] !== undefined ? Number(m[2]) : 0 };
-  }
-  if (opts.additionalGids.length > 0) p.user = { ...(p.user ?? { uid: 0, gid: 0 }), additionalGids: opts.additionalGids };
-  if (opts.caps.length > 0) {
-    const caps = { ...(p.capabilities ?? {}) };
-    for (const set of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const) {
-      caps[set] = [...new Set([...(caps[set] ?? []), ...opts.caps.map((c) => c.toUpperCase())])];
-    }
-    p.capabilities = caps;
-  }
-  if (opts.noNewPrivs !== undefined) p.noNewPrivileges = opts.noNewPrivs;
-  return p;
-}
-
-const EXEC_NAMESPACES: [string, string, number][] = [
-  ['pid', 'pid', CLONE.NEWPID],
-  ['network', 'net', CLONE.NEWNET],
-  ['ipc', 'ipc', CLONE.NEWIPC],
-  ['uts', 'uts', CLONE.NEWUTS],
-  ['cgroup', 'cgroup', CLONE.NEWCGROUP],
-];
-
-/** `exec`: run another process in a running container. Returns its exit status (0 with --detach). */
-export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<number> {
-  const sd = new StateDir(ctx.root, opts.id);
-  const rec = sd.read();
-  const status = liveStatus(rec, sd);
-  if (status !== 'running' && status !== 'created') {
-    throw new RuntimeError(`cannot exec in container "${opts.id}": it is ${status}`, { code: 'EINVAL' });
-  }
-  const processSpec = execProcess(rec.config.process, opts);
-  const warnings: string[] = [];
-  const { planProcess } = require('./linux/process') as typeof import('./linux/process');
-  const processPlan = planProcess({ ociVersion: rec.ociVersion, process: processSpec, linux: rec.config.seccomp ? { seccomp: rec.config.seccomp } : {} }, warnings);
-  for (const w of warnings) ctx.warn(w);
-  processPlan.preserveFds = extraFds(opts.preserveFds);
-  const terminal = processSpec.terminal === true;
-  if (terminal && opts.detach && !opts.consoleSocket) throw new RuntimeError('exec --tty --detach: --console-socket is required', { code: 'EINVAL' });
-  const own = terminal && !opts.consoleSocket ? new OwnConsole() : null;
-  const consoleFd = own ? own.theirs : opts.consoleSocket ? connectConsole(opts.consoleSocket) : null;
-
-  // Join each namespace the container has of its own; the mount namespace is
-  // joined by the exec init itself, after node has loaded its code.
-  const ino = (p: string): number => fs.statSync(p).ino;
-  const hasOwn = (type: string): boolean => ino(`/proc/${rec.pid}/ns/${type}`) !== ino(`/proc/self/ns/${type}`);
-  const join = EXEC_NAMESPACES.filter(([, proc]) => hasOwn(proc)).map(([type, proc, flag]) => ({
-    type: type as import('./sys/constants').NamespaceType,
-    path: `/proc/${rec.pid}/ns/${proc}`,
-    flag,
-    why: `exec: join the container's ${type} namespace`,
-  }));
-  if (fs.existsSync(`/proc/${rec.pid}/ns/time`) && hasOwn('time')) ctx.warn('exec: the container\'s time namespace is not joined (needs native/ support)');
-  const mountNamespace = hasOwn('mnt') ? `/proc/${rec.pid}/ns/mnt` : null;
-  // A container with its own user namespace is joined through native/nsexec.
-  const userns = hasOwn('user') ? `/proc/${rec.pid}/ns/user` : null;
-
-  const sealDir = fs.mkdtempSync(path.join(sd.dir, 'exec-'));
-  const [parentFd, childFd] = sys.socketpair('sync channel between the runtime and the exec init');
-  let init: SpawnedInit;
-  const cmd = initCommand();
-  try {
-    init = spawnInit({
-      unshareFlags: CLONE.NEWNS, // a private copy of ours, only to hold the sealed node binary
-      join,
-      execPath: cmd.execPath,
-      sealDir,
-      args: cmd.args,
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-      stdio: initStdio(childFd, consoleFd, processPlan.preserveFds ?? 0),
-      wait: !opts.detach,
-      user: userns ? { path: userns, uidMap: '', gidMap: '' } : null,
-    });
-  } finally {
-    fs.closeSync(childFd);
-    if (consoleFd !== null && !own) fs.closeSync(consoleFd);
-  }
-  const channel = new Channel(parentFd);
-  try {
-    if (rec.cgroup) managerFromPaths(rec.cgroup.driver, rec.cgroup.paths).addProcess(init.pid);
-    channel.send({ t: 'exec', plan: { id: opts.id, debug: ctx.debug, mountNamespace, process: processPlan, console: terminal ? { size: processSpec.consoleSize ?? null } : null } });
-    let ready = false;
-    for (;;) {
-      const f = await channel.recv();
-      if (f === null) {
-        if (!ready) throw new RuntimeError('the exec init exited before running the process', { code: 'EINIT' });
-        break; // EOF after "created": the channel closed on execve
-      }
-      if (f.t === 'debug') {
-        if (tracing()) trace({ kind: 'syscall', call: `[exec] ${f.line}`, result: '' });
-      } else if (f.t === 'warning') ctx.warn(f.msg);
-      else if (f.t === 'error') throw new RuntimeError(f.msg, { code: f.code });
-      else if (f.t === 'created') ready = true;
-    }
-  } catch (e) {
-    try {
-      process.kill(init.pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-    init.release();
-    throw wrap(e, `cannot exec in container "${opts.id}"`);
-  } finally {
-    channel.close();
-    fs.rmSync(sealDir, { recursive: true, force: true });
-  }
-  if (opts.pidFile) writeAtomic(opts.pidFile, String(init.pid));
-  if (opts.detach) {
-    init.release();
-    return 0;
-  }
-  const copying = own?.attach();
-  const forward = (sig: NodeJS.Signals): void => {
-    try {
-      process.kill(init.pid, sig);
-    } catch {
-      // already gone
-    }
-  };
-  const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
-  for (const s of sigs) process.on(s, forward);
-  const code = await init.exited;
-  await copying;
-  for (const s of sigs) process.off(s, forward);
-  return code;
-}

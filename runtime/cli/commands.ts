@@ -328,7 +328,8 @@ const exec: CommandModule<Global, Global & ExecArgs> = {
       .option('no-new-privs', { type: 'boolean' })
       .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N more fds (3..) to the process' }) as never,
   handler: async (a: Args<ExecArgs>) => {
-    process.exitCode = await lib().exec(context(a), {
+    const { exec: execIn } = require('../exec') as typeof import('../exec');
+    process.exitCode = await execIn(context(a), {
       id: a.id,
       preserveFds: a.preserveFds,
       processFile: a.process,

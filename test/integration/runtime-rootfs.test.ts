@@ -153,11 +153,10 @@ test('linux.rootfsPropagation applies to the container\'s /', () => {
 });
 
 test('mounts made in the container never appear on the host', () => {
-  const before = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
   const b = makeBundle(() => {}, { args: ['sleep', '100'] });
   bundles.push(b);
   assert.equal(mc(root, ['run', '-d', '--bundle', b, 'leak1']).status, 0);
-  assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length, before);
-  assert.deepEqual(mountsUnder(b), []);
+  // The rootfs bind, /proc, /dev, ... exist only in the container's mount namespace.
+  assert.deepEqual([...mountsUnder(b), ...mountsUnder(root)], []);
   assert.equal(mc(root, ['delete', '--force', 'leak1']).status, 0);
 });

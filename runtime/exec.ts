@@ -1,0 +1,185 @@
+// `exec`: another process in a running container. The runtime steps into
+// the container's namespaces (but the mount one) and spawns an exec init,
+// which joins the mount namespace from its own main thread once node has
+// loaded its code, then drops privileges and execs (see runtime/README.md).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { StateDir, liveStatus } from './state';
+import { spawnInit, type SpawnedInit } from './linux/spawn';
+import { managerFromPaths } from './cgroups';
+import { Channel } from './init/channel';
+import { OwnConsole, connectConsole } from './console';
+import { RuntimeError, messageOf, wrap } from './sys/errors';
+import * as sys from './sys/libc';
+import { trace, tracing } from './sys/trace';
+import { CLONE } from './sys/constants';
+import { extraFds, forwardSignals, initCommand, initStdio, writeAtomic, type RuntimeContext } from './container';
+
+export interface ExecOptions {
+  id: string;
+  preserveFds?: number;
+  consoleSocket?: string | undefined;
+  /** A process.json (OCI `process`) replacing the container's. */
+  processFile?: string | undefined;
+  args: string[];
+  tty: boolean;
+  detach: boolean;
+  pidFile?: string | undefined;
+  cwd?: string | undefined;
+  env: string[];
+  /** "uid[:gid]" */
+  user?: string | undefined;
+  caps: string[];
+  noNewPrivs?: boolean | undefined;
+  additionalGids: number[];
+}
+
+type ProcessSpec = NonNullable<import('./spec/generated/config').Spec['process']>;
+
+/** The process an exec runs: the container's, with the command line's changes (as runc exec). */
+export function execProcess(base: ProcessSpec | undefined, opts: ExecOptions): ProcessSpec {
+  if (opts.processFile) {
+    let text: string;
+    try {
+      text = fs.readFileSync(opts.processFile, 'utf8');
+    } catch (e) {
+      throw new RuntimeError(`cannot read --process ${opts.processFile}: ${messageOf(e)}`, { cause: e });
+    }
+    try {
+      return JSON.parse(text) as ProcessSpec;
+    } catch (e) {
+      throw new RuntimeError(`cannot parse --process ${opts.processFile}: ${messageOf(e)}`, { code: 'EINVAL', cause: e });
+    }
+  }
+  if (opts.args.length === 0) throw new RuntimeError('exec: a command is required (or --process)', { code: 'EINVAL' });
+  const p: ProcessSpec = JSON.parse(JSON.stringify(base ?? { cwd: '/' })) as ProcessSpec;
+  p.args = opts.args;
+  p.terminal = opts.tty;
+  if (opts.cwd) p.cwd = opts.cwd;
+  const env = new Map((p.env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e] as [string, string]));
+  for (const e of opts.env) {
+    if (!e.includes('=')) throw new RuntimeError(`exec --env "${e}": must be NAME=VALUE`, { code: 'EINVAL' });
+    env.set(e.slice(0, e.indexOf('=')), e);
+  }
+  p.env = [...env.values()];
+  if (opts.user) {
+    const m = /^(\d+)(?::(\d+))?$/.exec(opts.user);
+    if (!m) throw new RuntimeError(`exec --user "${opts.user}": must be UID[:GID] (numbers)`, { code: 'EINVAL' });
+    p.user = { ...(p.user ?? {}), uid: Number(m[1]), gid: m[2] !== undefined ? Number(m[2]) : 0 };
+  }
+  if (opts.additionalGids.length > 0) p.user = { ...(p.user ?? { uid: 0, gid: 0 }), additionalGids: opts.additionalGids };
+  if (opts.caps.length > 0) {
+    const caps = { ...(p.capabilities ?? {}) };
+    for (const set of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const) {
+      caps[set] = [...new Set([...(caps[set] ?? []), ...opts.caps.map((c) => c.toUpperCase())])];
+    }
+    p.capabilities = caps;
+  }
+  if (opts.noNewPrivs !== undefined) p.noNewPrivileges = opts.noNewPrivs;
+  return p;
+}
+
+const EXEC_NAMESPACES: [string, string, number][] = [
+  ['pid', 'pid', CLONE.NEWPID],
+  ['network', 'net', CLONE.NEWNET],
+  ['ipc', 'ipc', CLONE.NEWIPC],
+  ['uts', 'uts', CLONE.NEWUTS],
+  ['cgroup', 'cgroup', CLONE.NEWCGROUP],
+];
+
+/** `exec`: run another process in a running container. Returns its exit status (0 with --detach). */
+export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<number> {
+  const sd = new StateDir(ctx.root, opts.id);
+  const rec = sd.read();
+  const status = liveStatus(rec, sd);
+  if (status !== 'running' && status !== 'created') {
+    throw new RuntimeError(`cannot exec in container "${opts.id}": it is ${status}`, { code: 'EINVAL' });
+  }
+  const processSpec = execProcess(rec.config.process, opts);
+  const warnings: string[] = [];
+  const { planProcess } = require('./linux/process') as typeof import('./linux/process');
+  const processPlan = planProcess({ ociVersion: rec.ociVersion, process: processSpec, linux: rec.config.seccomp ? { seccomp: rec.config.seccomp } : {} }, warnings);
+  for (const w of warnings) ctx.warn(w);
+  processPlan.preserveFds = extraFds(opts.preserveFds);
+  const terminal = processSpec.terminal === true;
+  if (terminal && opts.detach && !opts.consoleSocket) throw new RuntimeError('exec --tty --detach: --console-socket is required', { code: 'EINVAL' });
+  const own = terminal && !opts.consoleSocket ? new OwnConsole() : null;
+  const consoleFd = own ? own.theirs : opts.consoleSocket ? connectConsole(opts.consoleSocket) : null;
+
+  // Join each namespace the container has of its own; the mount namespace is
+  // joined by the exec init itself, after node has loaded its code.
+  const ino = (p: string): number => fs.statSync(p).ino;
+  const hasOwn = (type: string): boolean => ino(`/proc/${rec.pid}/ns/${type}`) !== ino(`/proc/self/ns/${type}`);
+  const join = EXEC_NAMESPACES.filter(([, proc]) => hasOwn(proc)).map(([type, proc, flag]) => ({
+    type: type as import('./sys/constants').NamespaceType,
+    path: `/proc/${rec.pid}/ns/${proc}`,
+    flag,
+    why: `exec: join the container's ${type} namespace`,
+  }));
+  if (fs.existsSync(`/proc/${rec.pid}/ns/time`) && hasOwn('time')) ctx.warn('exec: the container\'s time namespace is not joined (needs native/ support)');
+  const mountNamespace = hasOwn('mnt') ? `/proc/${rec.pid}/ns/mnt` : null;
+  // A container with its own user namespace is joined through native/nsexec.
+  const userns = hasOwn('user') ? `/proc/${rec.pid}/ns/user` : null;
+
+  const sealDir = fs.mkdtempSync(path.join(sd.dir, 'exec-'));
+  const [parentFd, childFd] = sys.socketpair('sync channel between the runtime and the exec init');
+  let init: SpawnedInit;
+  const cmd = initCommand();
+  try {
+    init = spawnInit({
+      unshareFlags: CLONE.NEWNS, // a private copy of ours, only to hold the sealed node binary
+      join,
+      execPath: cmd.execPath,
+      sealDir,
+      args: cmd.args,
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+      stdio: initStdio(childFd, consoleFd, processPlan.preserveFds ?? 0),
+      wait: !opts.detach,
+      user: userns ? { path: userns, uidMap: '', gidMap: '' } : null,
+    });
+  } finally {
+    fs.closeSync(childFd);
+    if (consoleFd !== null && !own) fs.closeSync(consoleFd);
+  }
+  const channel = new Channel(parentFd);
+  try {
+    if (rec.cgroup) managerFromPaths(rec.cgroup.driver, rec.cgroup.paths).addProcess(init.pid);
+    channel.send({ t: 'exec', plan: { id: opts.id, debug: ctx.debug, mountNamespace, process: processPlan, console: terminal ? { size: processSpec.consoleSize ?? null } : null } });
+    let ready = false;
+    for (;;) {
+      const f = await channel.recv();
+      if (f === null) {
+        if (!ready) throw new RuntimeError('the exec init exited before running the process', { code: 'EINIT' });
+        break; // EOF after "created": the channel closed on execve
+      }
+      if (f.t === 'debug') {
+        if (tracing()) trace({ kind: 'syscall', call: `[exec] ${f.line}`, result: '' });
+      } else if (f.t === 'warning') ctx.warn(f.msg);
+      else if (f.t === 'error') throw new RuntimeError(f.msg, { code: f.code });
+      else if (f.t === 'created') ready = true;
+    }
+  } catch (e) {
+    try {
+      process.kill(init.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+    init.release();
+    throw wrap(e, `cannot exec in container "${opts.id}"`);
+  } finally {
+    channel.close();
+    fs.rmSync(sealDir, { recursive: true, force: true });
+  }
+  if (opts.pidFile) writeAtomic(opts.pidFile, String(init.pid));
+  if (opts.detach) {
+    init.release();
+    return 0;
+  }
+  const copying = own?.attach();
+  const stopForwarding = forwardSignals(init.pid);
+  const code = await init.exited;
+  await copying;
+  stopForwarding();
+  return code;
+}
