@@ -27,7 +27,9 @@ export function explainBundle(bundle: string, opts: { noPivot: boolean }): strin
   for (const w of cg.plan(spec.linux?.resources ?? {})) line(`write ${w.controller}/${w.file} = ${w.value}`, w.why);
 
   step('2. runtime main thread: into the namespaces, spawn the init (node), back out');
-  if (plan.namespaces.unshareFlags) line(`unshare(${cloneFlagNames(plan.namespaces.unshareFlags)})`, plan.namespaces.created.map((c) => c.why).join(', '));
+  const inWorker = plan.namespaces.created.filter((c) => c.type !== 'cgroup' && c.type !== 'time' && c.type !== 'user');
+  if (plan.namespaces.user) line(`native/mycontainer-nsexec: ${plan.namespaces.user.path ? `setns(${plan.namespaces.user.path})` : 'unshare(CLONE_NEWUSER), uid/gid maps'}, then the namespaces below inside it`, plan.namespaces.user.why);
+  if (plan.namespaces.unshareFlags) line(`unshare(${cloneFlagNames(plan.namespaces.unshareFlags)})`, inWorker.map((c) => `${c.why} (${c.type})`).join(', '));
   for (const j of plan.namespaces.join) line(`setns(open("${j.path}"), ${j.type})`, j.why);
   for (const o of plan.namespaces.timeOffsets) line(`(init) timens_offsets: ${o.clock} ${o.secs}s ${o.nanosecs}ns`, 'linux.timeOffsets');
   line('spawn init: becomes PID 1 of the new pid namespace; runtime adds it to the cgroup');

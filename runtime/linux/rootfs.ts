@@ -395,12 +395,19 @@ export function describeRootfs(plan: RootfsPlan): string[] {
   w('mount("", "/", MS_SLAVE|MS_REC)', 'no mount reaches the host');
   w(`mount("${plan.rootfs}", "${plan.rootfs}", MS_BIND|MS_REC)`, 'root.path');
   for (const m of plan.mounts) {
-    if (m.bind) {
+    if (m.cgroup) {
+      w(`mount("tmpfs", rootfs+"${m.destination}", "tmpfs", MS_NOSUID|MS_NODEV|MS_NOEXEC)`, `${m.why}: a directory per hierarchy`);
+      for (const c of m.cgroup) {
+        const at = `rootfs+"${path.posix.join(m.destination, c.name)}"`;
+        if (c.ownNamespace) w(`  mount("${c.fstype}", ${at}, "${c.fstype}", ${msFlagNames(m.flags & ~MS.RDONLY)}, ${c.options ? `"${c.options}"` : 'NULL'})`, `${m.why} (inside the cgroup namespace)`);
+        else w(`  mount("${c.hostPath}", ${at}, MS_BIND|MS_REC)`, `${m.why} (no cgroup namespace: the container's own directory)`);
+      }
+      if (m.flags & MS.RDONLY) w(`  remount each, and the tmpfs, read-only`, m.why);
+    } else if (m.bind) {
       w(`mount("${m.source}", rootfs+"${m.destination}", ${msFlagNames(m.flags)})${m.remountFlags ? ` then remount ${msFlagNames(m.remountFlags)}` : ''}`, m.why);
     } else {
       w(`mount("${m.source ?? m.type}", rootfs+"${m.destination}", "${m.type}", ${msFlagNames(m.flags)}, ${m.data ? `"${m.data}"` : 'NULL'})`, m.why);
     }
-    for (const c of m.cgroup ?? []) w(`  ${c.fstype} ${c.options ?? ''} at ${m.destination}/${c.name} (or bind ${c.hostPath})`, m.why);
   }
   for (const d of plan.devices) w(`mknod(rootfs+"${d.path}", ${d.type} ${d.major}:${d.minor}, 0${d.mode.toString(8)})`, d.why);
   if (plan.defaultDevLinks) w('symlinks /dev/fd, /dev/std{in,out,err}, /dev/ptmx -> pts/ptmx', 'default /dev');
