@@ -8,10 +8,6 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import type { ContainerPlan } from './plan';
 
-// Loaded only by create and run: validation (the generated schema code) and
-// planning are not needed by state, start, kill or delete, which should
-// start fast.
-const planning = (): typeof import('./plan') => require('./plan') as typeof import('./plan');
 import { StateDir, initAlive, liveStatus, ociState, procStat, listIds, type ContainerRecord, type Status } from './state';
 import { spawnInit, type SpawnedInit } from './linux/spawn';
 import { Channel, drain } from './init/channel';
@@ -25,6 +21,11 @@ import { RuntimeError, messageOf, wrap } from './sys/errors';
 import * as sys from './sys/libc';
 import { trace, tracing } from './sys/trace';
 import { CLONE, parseSignal } from './sys/constants';
+
+// Loaded only by create and run: validation (the generated schema code) and
+// planning are not needed by state, start, kill or delete, which should
+// start fast.
+const planning = (): typeof import('./plan') => require('./plan') as typeof import('./plan');
 
 export interface RuntimeContext {
   root: string;
@@ -105,7 +106,12 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   // Connect now, so that a missing socket fails before anything exists.
   const consoleFd = plan.process.terminal ? (opts.consoleFd ?? connectConsole(opts.consoleSocket as string)) : null;
 
-  sd.createAndLock();
+  try {
+    sd.createAndLock();
+  } catch (e) {
+    if (consoleFd !== null && opts.consoleFd === undefined) fs.closeSync(consoleFd);
+    throw e;
+  }
   let cg: CgroupManager | null = null;
   let init: SpawnedInit | null = null;
   let channel: Channel | null = null;
@@ -244,7 +250,10 @@ function destroyQuietly(ctx: RuntimeContext, rec: ContainerRecord, cg: CgroupMan
       sys.kill(rec.pid, 9, 'undo a failed create');
       waitGone(rec.pid, rec.pidStartTime, 5000);
     }
-    if (cg) killCgroup(cg), cg.destroy();
+    if (cg) {
+      killCgroup(cg);
+      cg.destroy();
+    }
   } catch (e) {
     ctx.warn(`cleanup after a failed create: ${messageOf(e)}`);
   }
