@@ -148,3 +148,20 @@ test('bad input: clear errors, non-zero exit, nothing left behind', () => {
   assert.deepEqual(leftovers(root), []);
   assert.deepEqual([...mountsUnder(root), ...mountsUnder('/tmp/mc-bundle-')], [], 'no mount left on the host');
 });
+
+test('kill --all signals every process in the container', () => {
+  const b = bundle(() => {}, { args: ['sh', '-c', 'trap "" TERM; sleep 100 & sleep 100 & wait'] });
+  assert.equal(mc(root, ['run', '-d', '--bundle', b, 'killall']).status, 0);
+  const end = Date.now() + 5000;
+  let pids: number[] = [];
+  while (Date.now() < end) {
+    pids = JSON.parse(mc(root, ['ps', '--format', 'json', 'killall']).stdout) as number[];
+    if (pids.length === 3) break;
+    execFileSync('sleep', ['0.05']);
+  }
+  assert.equal(pids.length, 3);
+  assert.equal(mc(root, ['kill', '--all', 'killall', 'KILL']).status, 0);
+  waitFor(() => status('killall') === 'stopped', 'stopped');
+  for (const pid of pids) assert.ok(!fs.existsSync(`/proc/${pid}/stat`) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')), `pid ${pid} gone`);
+  assert.equal(mc(root, ['delete', 'killall']).status, 0);
+});
