@@ -61,6 +61,10 @@ export function explainBundle(bundle: string, opts: { noPivot: boolean }): strin
     line(`${set}: ${capNames(p.capabilities[set]).join(' ') || '(empty)'}`, `process.capabilities.${set}`);
   }
   if (p.noNewPrivileges) line('prctl(PR_SET_NO_NEW_PRIVS, 1)', 'process.noNewPrivileges');
+  if (p.seccomp) {
+    line(`seccomp(SECCOMP_SET_MODE_FILTER): ${p.seccomp.instructions} BPF instructions, ${p.seccomp.rules} rules, default ${p.seccomp.defaultAction}${p.noNewPrivileges ? ', last before execve' : ', before setuid (no no_new_privs)'}`, 'linux.seccomp');
+    if (p.seccomp.skipped.length > 0) line(`  skipped, unknown here: ${p.seccomp.skipped.join(', ')}`, 'linux.seccomp.syscalls');
+  }
   line(`execve(${JSON.stringify(p.args)}) with ${p.env.length} env vars`, 'process.args, process.env');
   return out;
 }

@@ -9,6 +9,7 @@ import { RLIMITS } from '../sys/constants';
 import { RuntimeError } from '../sys/errors';
 import * as sys from '../sys/libc';
 import { applyCapabilities, dropBounding, planCapabilities, type CapabilityPlan } from './capabilities';
+import { compileSeccomp, type SeccompPlan } from './seccomp';
 
 export interface ProcessPlan {
   args: string[];
@@ -26,6 +27,8 @@ export interface ProcessPlan {
   oomScoreAdj: number | null;
   /** --preserve-fds / LISTEN_FDS: fds 3.. the process keeps (the init holds them from PRESERVED_FDS_AT). */
   preserveFds?: number;
+  /** linux.seccomp, compiled to BPF by the runtime (seccomp.ts); loaded by the init. */
+  seccomp: SeccompPlan | null;
 }
 
 /** Where the init receives preserved fds, clear of its own 3 (sync), 4 (console), 5 (nsexec). */
@@ -58,6 +61,7 @@ export function planProcess(spec: Spec, warnings: string[]): ProcessPlan {
     capabilities: planCapabilities(p.capabilities, warnings),
     noNewPrivileges: p.noNewPrivileges ?? false,
     oomScoreAdj: p.oomScoreAdj === undefined ? null : clampOomScoreAdj(p.oomScoreAdj, warnings),
+    seccomp: spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp, warnings) : null,
   };
 }
 
@@ -138,6 +142,10 @@ export function finalizeProcess(plan: ProcessPlan): void {
   } catch (e) {
     throw new RuntimeError(`process.cwd: cannot chdir to "${plan.cwd}": ${(e as Error).message}`, { cause: e });
   }
+  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while
+  // we still have it (runc does the same); the profile must then allow the
+  // credential calls below.
+  if (plan.seccomp && !plan.noNewPrivileges) loadSeccomp(plan.seccomp);
   dropBounding(plan.capabilities);
   sys.prctl(sys.PR.SET_KEEPCAPS, 1, 'keep the permitted set across setuid', 'PR_SET_KEEPCAPS');
   sys.setgroups(plan.additionalGids, 'process.user.additionalGids');
@@ -147,4 +155,10 @@ export function finalizeProcess(plan: ProcessPlan): void {
   applyCapabilities(plan.capabilities);
   if (plan.noNewPrivileges) sys.prctl(sys.PR.SET_NO_NEW_PRIVS, 1, 'process.noNewPrivileges', 'PR_SET_NO_NEW_PRIVS');
   sys.resetSignals('Node ignores SIGPIPE; ignored signals would survive execve');
+  // As late as possible: only execve follows.
+  if (plan.seccomp && plan.noNewPrivileges) loadSeccomp(plan.seccomp);
+}
+
+function loadSeccomp(s: SeccompPlan): void {
+  sys.seccompFilter(Buffer.from(s.program, 'base64'), s.flags, `linux.seccomp: ${s.rules} rules, default ${s.defaultAction}`);
 }

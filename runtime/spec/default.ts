@@ -1,7 +1,9 @@
 // The config that `mycontainer spec` writes: runc's default (runc spec),
-// with a cgroup namespace as newer runc has, and the host's arch.
+// with a cgroup namespace as newer runc has, and a seccomp profile like
+// podman's (runtime/spec/seccomp-default.ts).
 
 import type { Spec } from './generated/config';
+import { defaultSeccompProfile } from './seccomp-default';
 
 export function defaultSpec(opts: { args?: string[] } = {}): Spec {
   const caps = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
@@ -36,6 +38,7 @@ export function defaultSpec(opts: { args?: string[] } = {}): Spec {
         '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',
       ],
       readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+      seccomp: defaultSeccompProfile(),
     },
   };
 }

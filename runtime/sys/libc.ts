@@ -453,3 +453,13 @@ export function statvfsFlags(path: string): bigint {
   run('statvfs', q(path), undefined, () => c.statvfs(path, buf) as number);
   return buf.readBigUInt64LE(72);
 }
+
+/** seccomp(SECCOMP_SET_MODE_FILTER, flags, &{len, program}): the filter applies to this thread and what it execs. */
+export function seccompFilter(program: Buffer, flags: number, why?: string): void {
+  const fprog = Buffer.alloc(16);
+  fprog.writeUInt16LE(program.length / 8, 0);
+  fprog.writeBigUInt64LE(BigInt(koffi.address(program) as unknown as bigint | number), 8);
+  run('seccomp', `SECCOMP_SET_MODE_FILTER, 0x${flags.toString(16)}, {${program.length / 8} insns}`, why, () =>
+    Number(c.syscall(SYS.seccomp, 'unsigned int', 1, 'unsigned int', flags, 'void *', fprog)));
+  void program; // kept alive until the call returned
+}
