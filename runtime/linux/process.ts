@@ -29,6 +29,8 @@ export interface ProcessPlan {
   preserveFds?: number;
   /** linux.seccomp, compiled to BPF by the runtime (seccomp.ts); loaded by the init. */
   seccomp: SeccompPlan | null;
+  /** process.apparmorProfile: applied at execve when AppArmor is enabled. */
+  apparmorProfile: string | null;
 }
 
 /** Where the init receives preserved fds, clear of its own 3 (sync), 4 (console), 5 (nsexec). */
@@ -62,6 +64,7 @@ export function planProcess(spec: Spec, warnings: string[]): ProcessPlan {
     noNewPrivileges: p.noNewPrivileges ?? false,
     oomScoreAdj: p.oomScoreAdj === undefined ? null : clampOomScoreAdj(p.oomScoreAdj, warnings),
     seccomp: spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp, warnings) : null,
+    apparmorProfile: p.apparmorProfile || null,
   };
 }
 
@@ -154,9 +157,25 @@ export function finalizeProcess(plan: ProcessPlan): void {
   sys.prctl(sys.PR.SET_KEEPCAPS, 0, 'done with setuid', 'PR_SET_KEEPCAPS');
   applyCapabilities(plan.capabilities);
   if (plan.noNewPrivileges) sys.prctl(sys.PR.SET_NO_NEW_PRIVS, 1, 'process.noNewPrivileges', 'PR_SET_NO_NEW_PRIVS');
+  if (plan.apparmorProfile) applyApparmor(plan.apparmorProfile);
   sys.resetSignals('Node ignores SIGPIPE; ignored signals would survive execve');
   // As late as possible: only execve follows.
   if (plan.seccomp && plan.noNewPrivileges) loadSeccomp(plan.seccomp);
+}
+
+/**
+ * The AppArmor profile the program gets at execve ("exec NAME" on the
+ * thread's attr file, as runc's apparmor.ApplyProfile). Without AppArmor on
+ * the host there is nothing to apply, as with runc.
+ */
+function applyApparmor(profile: string): void {
+  if (!fs.existsSync('/sys/kernel/security/apparmor')) return;
+  const attr = fs.existsSync('/proc/thread-self/attr/apparmor/exec') ? '/proc/thread-self/attr/apparmor/exec' : '/proc/thread-self/attr/exec';
+  try {
+    fs.writeFileSync(attr, `exec ${profile}`);
+  } catch (e) {
+    throw new RuntimeError(`process.apparmorProfile: cannot apply "${profile}" (${attr}): ${(e as Error).message}`, { cause: e });
+  }
 }
 
 function loadSeccomp(s: SeccompPlan): void {
