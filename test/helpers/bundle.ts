@@ -180,3 +180,35 @@ export function removeTestCgroupParents(): void {
     }
   }
 }
+
+/**
+ * One test file's containers: a private --root, bundles made through it, and
+ * an `after` hook that deletes whatever the tests left and removes both.
+ */
+export function containerSuite(name: string): {
+  root: string;
+  bundle: (adjust?: (s: Spec) => void, opts?: { args?: string[] }) => string;
+  probe: (adjust: (s: Spec) => void, script: string, extra?: string[]) => { out: string; err: string; status: number | null; bundle: string };
+} {
+  const { after } = require('node:test') as typeof import('node:test');
+  const root = testRoot(name);
+  const bundles: string[] = [];
+  after(() => {
+    for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
+    fs.rmSync(root, { recursive: true, force: true });
+    for (const b of bundles) removeBundle(b);
+  });
+  const bundle = (adjust: (s: Spec) => void = () => {}, opts: { args?: string[] } = {}): string => {
+    const b = makeBundle(adjust, opts);
+    bundles.push(b);
+    return b;
+  };
+  let n = 0;
+  /** Runs `script` under sh in a container configured by `adjust`, in the foreground. */
+  const probe = (adjust: (s: Spec) => void, script: string, extra: string[] = []): { out: string; err: string; status: number | null; bundle: string } => {
+    const b = bundle(adjust, { args: ['sh', '-c', script] });
+    const r = mc(root, ['run', ...extra, '--bundle', b, `${name}-${++n}`]);
+    return { out: r.stdout, err: r.stderr, status: r.status, bundle: b };
+  };
+  return { root, bundle, probe };
+}

@@ -3,20 +3,14 @@
 // host-side files hold the limits, the cgroup namespace roots the view, and
 // delete removes every directory.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeBundle, removeBundle, testRoot, mc, leftovers, cgroupDirsNamed } from '../helpers/bundle';
+import { cgroupDirsNamed, containerSuite, leftovers, mc } from '../helpers/bundle';
 import { readLayout } from '../../runtime/cgroups';
 
-const root = testRoot('cgroups');
-const bundles: string[] = [];
-after(() => {
-  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
-  fs.rmSync(root, { recursive: true, force: true });
-  for (const b of bundles) removeBundle(b);
-});
+const { root, bundle } = containerSuite('cgroups');
 
 const layout = readLayout();
 const v1 = layout.driver !== 'v2';
@@ -25,7 +19,7 @@ const read = (ctrl: string, rel: string, file: string): string => fs.readFileSyn
 test('resources are written to the cgroup, and the container is in it', { skip: !v1 && 'these checks are for v1 and hybrid hosts' }, () => {
   const name = `cg-res-${process.pid}`;
   const rel = `/mycontainer-test/${name}`;
-  const b = makeBundle((s) => {
+  const b = bundle((s) => {
     s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'cgroup');
     s.linux!.cgroupsPath = rel;
     s.linux!.resources = {
@@ -35,7 +29,6 @@ test('resources are written to the cgroup, and the container is in it', { skip: 
       pids: { limit: 64 },
     };
   }, { args: ['sleep', '100'] });
-  bundles.push(b);
   const id = 'res1';
   assert.equal(mc(root, ['run', '-d', '--bundle', b, id]).status, 0);
   const pid = (JSON.parse(mc(root, ['state', id]).stdout) as { pid: number }).pid;
@@ -57,11 +50,10 @@ test('resources are written to the cgroup, and the container is in it', { skip: 
 });
 
 test('the pids limit holds inside the container', { skip: !v1 && 'v1 and hybrid hosts' }, () => {
-  const b = makeBundle((s) => {
+  const b = bundle((s) => {
     s.linux!.cgroupsPath = `/mycontainer-test/cg-pids-${process.pid}`;
     s.linux!.resources = { pids: { limit: 5 } };
   }, { args: ['sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; echo all forked'] });
-  bundles.push(b);
   const r = mc(root, ['run', '--bundle', b, 'pids1']);
   assert.match(r.stderr, /can't fork: Resource temporarily unavailable/);
   assert.doesNotMatch(r.stdout, /all forked/);
@@ -69,10 +61,9 @@ test('the pids limit holds inside the container', { skip: !v1 && 'v1 and hybrid 
 });
 
 test('a cgroup namespace makes the container cgroup its root', () => {
-  const b = makeBundle((s) => {
+  const b = bundle((s) => {
     s.linux!.cgroupsPath = `/mycontainer-test/cg-ns-${process.pid}`;
   }, { args: ['cat', '/proc/self/cgroup'] });
-  bundles.push(b);
   const r = mc(root, ['run', '--bundle', b, 'cgns1']);
   assert.equal(r.status, 0, r.stderr);
   for (const line of r.stdout.trim().split('\n')) {
@@ -82,11 +73,10 @@ test('a cgroup namespace makes the container cgroup its root', () => {
 
 test('an invalid resource names the file and the field, and leaves nothing', () => {
   const name = `cg-bad-${process.pid}`;
-  const b = makeBundle((s) => {
+  const b = bundle((s) => {
     s.linux!.cgroupsPath = `/mycontainer-test/${name}`;
     s.linux!.resources = { cpu: { cpus: '999' } };
   });
-  bundles.push(b);
   const r = mc(root, ['create', '--bundle', b, 'badcg']);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /cpuset\.cpus/);

@@ -3,24 +3,17 @@
 // inside), with its own args, env, cwd and user; its exit status passes
 // through; exec into a stopped container is refused.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { makeBundle, removeBundle, testRoot, mc, leftovers } from '../helpers/bundle';
+import { containerSuite, leftovers, mc } from '../helpers/bundle';
 
-const root = testRoot('exec');
-const bundles: string[] = [];
-after(() => {
-  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
-  fs.rmSync(root, { recursive: true, force: true });
-  for (const b of bundles) removeBundle(b);
-});
+const { root, bundle } = containerSuite('exec');
 
 function running(id: string): string {
-  const b = makeBundle((s) => (s.process!.env = ['PATH=/bin', 'BASE=1']), { args: ['sleep', '100'] });
-  bundles.push(b);
+  const b = bundle((s) => (s.process!.env = ['PATH=/bin', 'BASE=1']), { args: ['sleep', '100'] });
   const r = mc(root, ['run', '-d', '--bundle', b, id]);
   assert.equal(r.status, 0, r.stderr);
   return b;
@@ -58,8 +51,7 @@ test('exec: exit status, env, cwd, user, detach with pid file', () => {
 });
 
 test('exec into a stopped container, or an unknown one, is refused', () => {
-  const b = makeBundle(() => {}, { args: ['true'] });
-  bundles.push(b);
+  const b = bundle(() => {}, { args: ['true'] });
   assert.equal(mc(root, ['create', '--bundle', b, 'x3']).status, 0);
   assert.equal(mc(root, ['start', 'x3']).status, 0);
   const end = Date.now() + 5000;

@@ -3,20 +3,14 @@
 // nothing; --debug traces the syscalls with their reasons; explain prints
 // the plan.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeBundle, removeBundle, testRoot, mc, leftovers, cgroupDirsNamed } from '../helpers/bundle';
+import { cgroupDirsNamed, containerSuite, leftovers, makeBundle, mc } from '../helpers/bundle';
 import type { Hook } from '../../runtime/spec/generated/config';
 
-const root = testRoot('hooks');
-const bundles: string[] = [];
-after(() => {
-  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
-  fs.rmSync(root, { recursive: true, force: true });
-  for (const b of bundles) removeBundle(b);
-});
+const { root, bundle } = containerSuite('hooks');
 
 /** A hook that appends "<name> <status> <pid> <mnt ns> <arg1>" to OUT (a host path or, for in-container hooks, a rootfs path). */
 function recorder(name: string, out: string, extra: Partial<Hook> = {}): Hook {
@@ -42,7 +36,6 @@ test('hooks run in order, with the state on stdin, args and env', () => {
       poststop: [recorder('poststop', log)],
     };
   }, { args: ['sh', '-c', 'echo process >> /hooklog'] });
-  bundles.push(b);
   const r = mc(root, ['run', '--bundle', b, 'hooks1']);
   assert.equal(r.status, 0, r.stderr);
   const host = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' '));
@@ -64,11 +57,10 @@ test('hooks run in order, with the state on stdin, args and env', () => {
 });
 
 test('a failing createRuntime hook fails create and leaves nothing', () => {
-  const b = makeBundle((s) => {
+  const b = bundle((s) => {
     s.linux!.cgroupsPath = `/mycontainer-test/hookfail-${process.pid}`;
     s.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'echo nope >&2; exit 3'] }] };
   });
-  bundles.push(b);
   const r = mc(root, ['create', '--bundle', b, 'hookfail']);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /hooks\.createRuntime\[0\]: hook \/bin\/sh exited with status 3: nope/);
@@ -77,10 +69,9 @@ test('a failing createRuntime hook fails create and leaves nothing', () => {
 });
 
 test('a hook timeout is honoured', () => {
-  const b = makeBundle((s) => {
+  const b = bundle((s) => {
     s.hooks = { prestart: [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }] };
   });
-  bundles.push(b);
   const t0 = Date.now();
   const r = mc(root, ['create', '--bundle', b, 'hookslow']);
   assert.notEqual(r.status, 0);
@@ -90,10 +81,9 @@ test('a hook timeout is honoured', () => {
 });
 
 test('--debug traces syscalls with the config field behind each', () => {
-  const b = makeBundle((s) => {
+  const b = bundle((s) => {
     s.hostname = 'traced';
   }, { args: ['true'] });
-  bundles.push(b);
   const r = mc(root, ['--debug', 'run', '--bundle', b, 'dbg1']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /unshare\(CLONE_NEWNS\|.*\) = 0 {2}# linux\.namespaces/);
@@ -104,11 +94,10 @@ test('--debug traces syscalls with the config field behind each', () => {
 });
 
 test('explain prints the plan without running anything', () => {
-  const b = makeBundle((s) => {
+  const b = bundle((s) => {
     s.hostname = 'planned';
     s.linux!.resources = { ...s.linux!.resources, memory: { limit: 64 * 1024 * 1024 } };
   }, { args: ['true'] });
-  bundles.push(b);
   const r = mc(root, ['explain', '--bundle', b]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /sethostname\("planned"\)\s+# hostname/);

@@ -1,26 +1,14 @@
 // The runtime's lifecycle, end to end through bin/mycontainer: run, create,
 // start, state, kill, delete, list; exit status; bad input leaves nothing.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { makeBundle, removeBundle, testRoot, mc, leftovers, mountsUnder } from '../helpers/bundle';
+import { containerSuite, mc, leftovers, mountsUnder } from '../helpers/bundle';
 
-const root = testRoot('lifecycle');
-const bundles: string[] = [];
-const bundle = (...a: Parameters<typeof makeBundle>): string => {
-  const b = makeBundle(...a);
-  bundles.push(b);
-  return b;
-};
-
-after(() => {
-  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
-  fs.rmSync(root, { recursive: true, force: true });
-  for (const b of bundles) removeBundle(b);
-});
+const { root, bundle } = containerSuite('lifecycle');
 
 function waitFor(pred: () => boolean, what: string, ms = 10000): void {
   const end = Date.now() + ms;

@@ -1,29 +1,22 @@
 // pause/resume (freezer), ps, update, events --stats and features on a live
 // container, checked in the cgroup files and from /proc.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { makeBundle, removeBundle, testRoot, mc, leftovers } from '../helpers/bundle';
+import { containerSuite, leftovers, mc } from '../helpers/bundle';
 import { schemaErrors } from '../../runtime/spec/validate';
 import { readLayout } from '../../runtime/cgroups';
 
-const root = testRoot('ops');
-const bundles: string[] = [];
-after(() => {
-  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
-  fs.rmSync(root, { recursive: true, force: true });
-  for (const b of bundles) removeBundle(b);
-});
+const { root, bundle } = containerSuite('ops');
 const v1 = readLayout().driver !== 'v2';
 const status = (id: string): string => (JSON.parse(mc(root, ['state', id]).stdout) as { status: string }).status;
 
 test('pause freezes the processes, resume thaws them; ps lists them', { skip: !v1 && 'v1/hybrid freezer checks' }, () => {
   const rel = `/mycontainer-test/ops-${process.pid}`;
-  const b = makeBundle((s) => (s.linux!.cgroupsPath = rel), { args: ['sh', '-c', 'sleep 100 & sleep 100 & wait'] });
-  bundles.push(b);
+  const b = bundle((s) => (s.linux!.cgroupsPath = rel), { args: ['sh', '-c', 'sleep 100 & sleep 100 & wait'] });
   assert.equal(mc(root, ['run', '-d', '--bundle', b, 'p1']).status, 0);
   const end = Date.now() + 5000;
   let pids: number[] = [];
@@ -52,8 +45,7 @@ test('pause freezes the processes, resume thaws them; ps lists them', { skip: !v
 });
 
 test('a paused container can be deleted with --force', { skip: !v1 && 'v1/hybrid' }, () => {
-  const b = makeBundle(() => {}, { args: ['sleep', '100'] });
-  bundles.push(b);
+  const b = bundle(() => {}, { args: ['sleep', '100'] });
   assert.equal(mc(root, ['run', '-d', '--bundle', b, 'p2']).status, 0);
   assert.equal(mc(root, ['pause', 'p2']).status, 0);
   assert.equal(mc(root, ['delete', '--force', 'p2']).status, 0);
@@ -62,11 +54,10 @@ test('a paused container can be deleted with --force', { skip: !v1 && 'v1/hybrid
 
 test('update changes the cgroup files; events --stats reports usage', { skip: !v1 && 'v1/hybrid' }, () => {
   const rel = `/mycontainer-test/upd-${process.pid}`;
-  const b = makeBundle((s) => {
+  const b = bundle((s) => {
     s.linux!.cgroupsPath = rel;
     s.linux!.resources = { memory: { limit: 128 * 1024 * 1024 }, pids: { limit: 100 } };
   }, { args: ['sleep', '100'] });
-  bundles.push(b);
   assert.equal(mc(root, ['run', '-d', '--bundle', b, 'u1']).status, 0);
   const r = mc(root, ['update', '--memory', '64m', '--pids-limit', '20', '--cpu-shares', '256', 'u1']);
   assert.equal(r.status, 0, r.stderr);

@@ -1,31 +1,16 @@
 // process.*, hostname, sysctl and namespaces, each checked from inside the
 // container: /proc/self/status, /proc/self/limits, /proc/self/ns, hostname.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { makeBundle, removeBundle, testRoot, mc, leftovers } from '../helpers/bundle';
-import type { Spec } from '../../runtime/spec/generated/config';
+import { containerSuite, mc } from '../helpers/bundle';
 import { CAPABILITIES } from '../../runtime/sys/constants';
 import koffi from 'koffi';
 
-const root = testRoot('process');
-const bundles: string[] = [];
-after(() => {
-  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
-  fs.rmSync(root, { recursive: true, force: true });
-  for (const b of bundles) removeBundle(b);
-});
+const { root, bundle, probe } = containerSuite('process');
 
-let n = 0;
-/** Runs `script` in a container configured by `adjust`; returns stdout. */
-function probe(adjust: (s: Spec) => void, script: string): { out: string; err: string; status: number | null } {
-  const b = makeBundle(adjust, { args: ['sh', '-c', script] });
-  bundles.push(b);
-  const r = mc(root, ['run', '--bundle', b, `probe${++n}`]);
-  return { out: r.stdout, err: r.stderr, status: r.status };
-}
 
 function statusField(text: string, field: string): string {
   const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(text);
@@ -180,8 +165,7 @@ test('the host node binary cannot be written through the init\'s /proc/PID/exe',
   // container. An attacker would keep an O_PATH fd on /proc/PID/exe and
   // reopen it for writing once no process runs it (ETXTBSY until then). The
   // exe must sit on a read-only mount, so that the reopen gives EROFS.
-  const b = makeBundle(() => {}, { args: ['true'] });
-  bundles.push(b);
+  const b = bundle(() => {}, { args: ['true'] });
   assert.equal(mc(root, ['create', '--bundle', b, 'exe1']).status, 0);
   const st = JSON.parse(mc(root, ['state', 'exe1']).stdout) as { pid: number };
   const O_PATH = 0o10000000;
@@ -203,8 +187,7 @@ test('the host node binary cannot be written through the init\'s /proc/PID/exe',
 });
 
 test('--preserve-fds passes fds 3.. to the process, and nothing more', () => {
-  const b = makeBundle(() => {}, { args: ['sh', '-c', 'cat <&3; cat <&4; ls /proc/self/fd | sort -n | tr "\\n" " "'] });
-  bundles.push(b);
+  const b = bundle(() => {}, { args: ['sh', '-c', 'cat <&3; cat <&4; ls /proc/self/fd | sort -n | tr "\\n" " "'] });
   const f1 = `${b}/one`;
   const f2 = `${b}/two`;
   fs.writeFileSync(f1, 'first\n');

@@ -2,19 +2,13 @@
 // `delete --force`, leaves nothing; 20 containers created and deleted in
 // parallel all succeed and leak nothing.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { makeBundle, removeBundle, testRoot, mc, mcAsync, leftovers, mountsUnder, cgroupDirsNamed } from '../helpers/bundle';
+import { cgroupDirsNamed, containerSuite, leftovers, mc, mcAsync, mountsUnder } from '../helpers/bundle';
 
-const root = testRoot('robust');
-const bundles: string[] = [];
-after(() => {
-  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
-  fs.rmSync(root, { recursive: true, force: true });
-  for (const b of bundles) removeBundle(b);
-});
+const { root, bundle } = containerSuite('robust');
 
 function initsOf(id: string): number[] {
   // The init is a node process whose state dir is under our root.
@@ -34,11 +28,10 @@ function initsOf(id: string): number[] {
 for (const point of ['state-dir', 'cgroup', 'spawned', 'plan-sent', 'hooks', 'created']) {
   test(`SIGKILL of the runtime at "${point}", then delete --force, leaves nothing`, () => {
     const id = `crash-${point}-${process.pid}`;
-    const b = makeBundle((s) => {
+    const b = bundle((s) => {
       s.linux!.cgroupsPath = `/mycontainer-test/${id}`;
       s.linux!.resources = { ...s.linux!.resources, pids: { limit: 50 } };
     }, { args: ['sleep', '100'] });
-    bundles.push(b);
     const r = mc(root, ['create', '--bundle', b, id], { env: { MYCONTAINER_CRASH_AT: point } });
     assert.equal(r.status, null, `the runtime was killed (${r.stderr})`);
     const del = mc(root, ['delete', '--force', id]);
@@ -55,8 +48,7 @@ for (const point of ['state-dir', 'cgroup', 'spawned', 'plan-sent', 'hooks', 'cr
 }
 
 test('20 containers created, started and deleted in parallel', async () => {
-  const b = makeBundle(() => {}, { args: ['sleep', '100'] });
-  bundles.push(b);
+  const b = bundle(() => {}, { args: ['sleep', '100'] });
   const ids = Array.from({ length: 20 }, (_, i) => `par${i}-${process.pid}`);
   const created = await Promise.all(ids.map((id) => mcAsync(root, ['create', '--bundle', b, id])));
   created.forEach((r, i) => assert.equal(r.status, 0, `${ids[i]}: ${r.stderr}`));
@@ -71,8 +63,7 @@ test('20 containers created, started and deleted in parallel', async () => {
 });
 
 test('concurrent commands on one id are serialised', async () => {
-  const b = makeBundle(() => {}, { args: ['sleep', '100'] });
-  bundles.push(b);
+  const b = bundle(() => {}, { args: ['sleep', '100'] });
   const id = `lock-${process.pid}`;
   const rs = await Promise.all([1, 2, 3, 4].map(() => mcAsync(root, ['create', '--bundle', b, id])));
   assert.equal(rs.filter((r) => r.status === 0).length, 1, 'exactly one create wins');

@@ -3,29 +3,15 @@
 // masked and read-only paths, a read-only root, --no-pivot, propagation,
 // and destinations that try to escape through symlinks.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { makeBundle, removeBundle, testRoot, mc, leftovers, mountsUnder } from '../helpers/bundle';
-import type { Spec } from '../../runtime/spec/generated/config';
+import { containerSuite, leftovers, mc, mountsUnder } from '../helpers/bundle';
 
-const root = testRoot('rootfs');
-const bundles: string[] = [];
-after(() => {
-  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
-  fs.rmSync(root, { recursive: true, force: true });
-  for (const b of bundles) removeBundle(b);
-});
+const { root, bundle, probe } = containerSuite('rootfs');
 
-let n = 0;
-function probe(adjust: (s: Spec) => void, script: string, extra: string[] = []): { out: string; err: string; status: number | null; bundle: string } {
-  const b = makeBundle(adjust, { args: ['sh', '-c', script] });
-  bundles.push(b);
-  const r = mc(root, ['run', ...extra, '--bundle', b, `rfs${++n}`]);
-  return { out: r.stdout, err: r.stderr, status: r.status, bundle: b };
-}
 
 /** mountinfo lines as {mountPoint, options, fstype, superOptions}. */
 function mountinfo(text: string): { mp: string; opts: string[]; fstype: string; sopts: string[] }[] {
@@ -109,11 +95,10 @@ test('masked paths, read-only paths and a read-only root', () => {
 test('a mount destination that escapes through a symlink lands inside the rootfs', () => {
   const hostTarget = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-escape-'));
   const before = mountsUnder(hostTarget).length;
-  const b = makeBundle((s) => {
+  const b = bundle((s) => {
     s.mounts!.push({ destination: '/evil-abs/x', type: 'tmpfs', source: 'tmpfs' });
     s.mounts!.push({ destination: '/evil-rel/y', type: 'tmpfs', source: 'tmpfs' });
   }, { args: ['sh', '-c', `grep -c tmpfs /proc/self/mountinfo; ls -d ${hostTarget}/x ${hostTarget}/y`] });
-  bundles.push(b);
   fs.symlinkSync(hostTarget, path.join(b, 'rootfs', 'evil-abs'));
   fs.symlinkSync(`../../../../../../..${hostTarget}`, path.join(b, 'rootfs', 'evil-rel'));
   const r = mc(root, ['run', '--bundle', b, 'escape1']);
@@ -127,8 +112,7 @@ test('a mount destination that escapes through a symlink lands inside the rootfs
 });
 
 test('proc must be mounted on a real directory, not a symlink', () => {
-  const b = makeBundle(() => {}, { args: ['true'] });
-  bundles.push(b);
+  const b = bundle(() => {}, { args: ['true'] });
   fs.rmSync(path.join(b, 'rootfs', 'proc'), { recursive: true });
   fs.symlinkSync('/tmp', path.join(b, 'rootfs', 'proc'));
   const r = mc(root, ['run', '--bundle', b, 'procsym']);
@@ -153,8 +137,7 @@ test('linux.rootfsPropagation applies to the container\'s /', () => {
 });
 
 test('mounts made in the container never appear on the host', () => {
-  const b = makeBundle(() => {}, { args: ['sleep', '100'] });
-  bundles.push(b);
+  const b = bundle(() => {}, { args: ['sleep', '100'] });
   assert.equal(mc(root, ['run', '-d', '--bundle', b, 'leak1']).status, 0);
   // The rootfs bind, /proc, /dev, ... exist only in the container's mount namespace.
   assert.deepEqual([...mountsUnder(b), ...mountsUnder(root)], []);

@@ -2,27 +2,12 @@
 // configured errno comes back, arguments are filtered, /proc/self/status
 // shows the filter, and the default profile leaves a shell usable.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import { makeBundle, removeBundle, testRoot, mc, leftovers } from '../helpers/bundle';
-import type { Spec } from '../../runtime/spec/generated/config';
+import { containerSuite, leftovers, mc } from '../helpers/bundle';
 
-const root = testRoot('seccomp');
-const bundles: string[] = [];
-after(() => {
-  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
-  fs.rmSync(root, { recursive: true, force: true });
-  for (const b of bundles) removeBundle(b);
-});
+const { root, bundle, probe } = containerSuite('seccomp');
 
-let n = 0;
-function probe(adjust: (s: Spec) => void, script: string): { out: string; err: string; status: number | null } {
-  const b = makeBundle(adjust, { args: ['sh', '-c', script] });
-  bundles.push(b);
-  const r = mc(root, ['run', '--bundle', b, `sc${++n}`]);
-  return { out: r.stdout, err: r.stderr, status: r.status };
-}
 
 test('a blocked syscall returns the configured errno; the filter shows in /proc/self/status', () => {
   const r = probe((s) => {
@@ -71,10 +56,9 @@ test('a profile with an unknown syscall still runs; an invalid action is refused
 });
 
 test('exec runs under the container\'s profile too', () => {
-  const b = makeBundle((s) => {
+  const b = bundle((s) => {
     s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 }] };
   }, { args: ['sleep', '100'] });
-  bundles.push(b);
   assert.equal(mc(root, ['run', '-d', '--bundle', b, 'scx']).status, 0);
   const r = mc(root, ['exec', 'scx', 'sh', '-c', 'mkdir /tmp/x 2>&1; grep -E "^Seccomp:" /proc/self/status']);
   assert.match(r.stdout, /Function not implemented/);

@@ -2,21 +2,15 @@
 // --console-socket with SCM_RIGHTS (as runc), the slave the controlling tty
 // and stdio of the process; a foreground run or exec with -t proxies it.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { makeBundle, removeBundle, testRoot, mc, leftovers, CLI } from '../helpers/bundle';
+import { CLI, containerSuite, leftovers, mc } from '../helpers/bundle';
 
-const root = testRoot('terminal');
-const bundles: string[] = [];
-after(() => {
-  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
-  fs.rmSync(root, { recursive: true, force: true });
-  for (const b of bundles) removeBundle(b);
-});
+const { root, bundle } = containerSuite('terminal');
 
 // A console-socket server (like runc's recvtty): accepts one connection,
 // receives the pty master over SCM_RIGHTS, prints the payload and everything
@@ -52,11 +46,10 @@ test('--console-socket receives the pty master; the process has a tty of the con
   try {
     const end = Date.now() + 5000;
     while (!out.includes('listening') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    const b = makeBundle((s) => {
+    const b = bundle((s) => {
       s.process!.terminal = true;
       s.process!.consoleSize = { height: 25, width: 100 };
     }, { args: ['sh', '-c', 'tty; stty size; [ -t 0 ] && [ -t 1 ] && echo stdio-is-tty'] });
-    bundles.push(b);
     const c = mc(root, ['create', '--console-socket', sock, '--bundle', b, 'tty1']);
     assert.equal(c.status, 0, c.stderr);
     assert.equal(mc(root, ['start', 'tty1']).status, 0);
@@ -73,8 +66,7 @@ test('--console-socket receives the pty master; the process has a tty of the con
 });
 
 test('a terminal without --console-socket is refused for create; a missing socket is a clear error', () => {
-  const b = makeBundle((s) => (s.process!.terminal = true));
-  bundles.push(b);
+  const b = bundle((s) => (s.process!.terminal = true));
   const r = mc(root, ['create', '--bundle', b, 'tty2']);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /--console-socket is required/);
@@ -85,15 +77,13 @@ test('a terminal without --console-socket is refused for create; a missing socke
 });
 
 test('run and exec -t in the foreground proxy a real tty', () => {
-  const b = makeBundle((s) => (s.process!.terminal = true), { args: ['sh', '-c', 'tty; echo run-ok'] });
-  bundles.push(b);
+  const b = bundle((s) => (s.process!.terminal = true), { args: ['sh', '-c', 'tty; echo run-ok'] });
   // `script` gives the CLI a terminal of its own, as a user's shell would.
   const r = spawnSync('script', ['-qec', `${CLI} --root ${root} run --bundle ${b} tty4`, '/dev/null'], { encoding: 'utf8', timeout: 30000 });
   assert.match(r.stdout, /\/dev\/pts\/\d+/);
   assert.match(r.stdout, /run-ok/);
 
-  const b2 = makeBundle(() => {}, { args: ['sleep', '100'] });
-  bundles.push(b2);
+  const b2 = bundle(() => {}, { args: ['sleep', '100'] });
   assert.equal(mc(root, ['run', '-d', '--bundle', b2, 'tty5']).status, 0);
   const e = spawnSync('script', ['-qec', `${CLI} --root ${root} exec -t tty5 sh -c 'tty; echo exec-ok'`, '/dev/null'], { encoding: 'utf8', timeout: 30000 });
   assert.match(e.stdout, /\/dev\/pts\/\d+/);

@@ -2,31 +2,24 @@
 // inside, root of the namespace mapped to an unprivileged host id, exec
 // joining it, a user namespace joined by path, and bad mappings refused.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { makeBundle, removeBundle, testRoot, mc, leftovers } from '../helpers/bundle';
+import { containerSuite, leftovers, mc } from '../helpers/bundle';
 import type { Spec } from '../../runtime/spec/generated/config';
 
-const root = testRoot('userns');
-const bundles: string[] = [];
-after(() => {
-  for (const id of leftovers(root)) mc(root, ['delete', '--force', id]);
-  fs.rmSync(root, { recursive: true, force: true });
-  for (const b of bundles) removeBundle(b);
-});
+const { root, bundle } = containerSuite('userns');
 
 const HOST = 200000;
 function usernsBundle(args: string[], adjust: (s: Spec) => void = () => {}): string {
-  const b = makeBundle((s) => {
+  const b = bundle((s) => {
     s.linux!.namespaces!.push({ type: 'user' });
     s.linux!.uidMappings = [{ containerID: 0, hostID: HOST, size: 65536 }];
     s.linux!.gidMappings = [{ containerID: 0, hostID: HOST, size: 65536 }];
     adjust(s);
   }, { args });
-  bundles.push(b);
   execFileSync('chown', ['-R', `${HOST}:${HOST}`, path.join(b, 'rootfs')]);
   return b;
 }
@@ -73,10 +66,9 @@ test('bad mappings are refused with the field named, leaving nothing', () => {
   });
   const r2 = mc(root, ['create', '--bundle', noRoot, 'bad2']);
   assert.match(r2.stderr, /linux\.gidMappings: must map container id 0/);
-  const noUserns = makeBundle((s) => {
+  const noUserns = bundle((s) => {
     s.linux!.uidMappings = [{ containerID: 0, hostID: HOST, size: 1 }];
   });
-  bundles.push(noUserns);
   assert.match(mc(root, ['create', '--bundle', noUserns, 'bad3']).stderr, /mappings need a new user namespace/);
   assert.deepEqual(leftovers(root), []);
 });
