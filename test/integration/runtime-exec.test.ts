@@ -63,3 +63,14 @@ test('exec into a stopped container, or an unknown one, is refused', () => {
   assert.match(u.stderr, /container "nope" does not exist/);
   assert.equal(mc(root, ['delete', 'x3']).status, 0);
 });
+
+test('the exec init runs node from a read-only bind, like the container\'s init', () => {
+  const b = bundle(() => {}, { args: ['sleep', '100'] });
+  assert.equal(mc(root, ['run', '-d', '--bundle', b, 'x4']).status, 0);
+  const r = mc(root, ['--debug', 'exec', 'x4', 'true']);
+  assert.equal(r.status, 0, r.stderr);
+  // The same sealing as create (runtime/linux/spawn.ts): tmpfs, bind, read-only remount, then spawn from there.
+  assert.match(r.stderr, /mount\("[^"]*node", "[^"]*\/exec-[^"/]*\/node", NULL, MS_BIND, NULL\) = 0/);
+  assert.match(r.stderr, /mount\(NULL, "[^"]*\/exec-[^"/]*\/node", NULL, MS_RDONLY\|MS_NOSUID\|MS_NODEV\|MS_REMOUNT\|MS_BIND, NULL\) = 0/);
+  assert.equal(mc(root, ['delete', '--force', 'x4']).status, 0);
+});
