@@ -50,6 +50,7 @@ const c = {
   ioctl: libc.func('int ioctl(int, unsigned long, ...)'),
   dup3: libc.func('int dup3(int, int, int)'),
   statvfs: libc.func('int statvfs(const char *, void *)'),
+  statfs: libc.func('int statfs(const char *, void *)'),
   kill: libc.func('int kill(int, int)'),
 };
 
@@ -64,6 +65,7 @@ const SYS = {
   seccomp: 317,
   close_range: 436,
   openat2: 437,
+  mount_setattr: 442,
   pidfd_open: 434,
   waitid: 247,
 } as const;
@@ -452,6 +454,29 @@ export function statvfsFlags(path: string): bigint {
   const buf = Buffer.alloc(128);
   run('statvfs', q(path), undefined, () => c.statvfs(path, buf) as number);
   return buf.readBigUInt64LE(72);
+}
+
+/** statfs(2): the filesystem type (f_type, e.g. PROC_SUPER_MAGIC 0x9fa0) and ST_* mount flags of the mount holding `path`. */
+export function statfs(path: string, why?: string): { type: number; flags: bigint } {
+  const buf = Buffer.alloc(120);
+  run('statfs', q(path), why, () => c.statfs(path, buf) as number);
+  return { type: Number(buf.readBigInt64LE(0)), flags: buf.readBigUInt64LE(80) };
+}
+
+export const AT_RECURSIVE = 0x8000;
+export const AT_EMPTY_PATH = 0x1000;
+
+/**
+ * mount_setattr(2) on `path` (dirfd AT_FDCWD), AT_RECURSIVE when asked: the
+ * MOUNT_ATTR_* bits in `set` are set and those in `clear` cleared on every
+ * mount of the tree (runc's rro, rnosuid, ... options).
+ */
+export function mountSetattr(path: string, flags: number, set: number, clear: number, why?: string): void {
+  const attr = Buffer.alloc(32);
+  attr.writeBigUInt64LE(BigInt(set), 0);
+  attr.writeBigUInt64LE(BigInt(clear), 8);
+  run('mount_setattr', `AT_FDCWD, ${q(path)}, ${flags & AT_RECURSIVE ? 'AT_RECURSIVE' : flags}, {set=0x${set.toString(16)}, clr=0x${clear.toString(16)}}`, why, () =>
+    Number(c.syscall(SYS.mount_setattr, 'int', -100, 'const char *', path, 'unsigned int', flags, 'void *', attr, 'size_t', 32)));
 }
 
 /** seccomp(SECCOMP_SET_MODE_FILTER, flags, &{len, program}): the filter applies to this thread and what it execs. */
