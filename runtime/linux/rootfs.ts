@@ -193,12 +193,21 @@ export function enterRootfs(plan: RootfsPlan): void {
 function enterWithPivot(rootfs: string): void {
   // runc's trick: with new_root and put_old both ".", the old root ends up
   // stacked on top of the new one; detaching it leaves the new root alone.
-  const newroot = sys.open(rootfs, sys.O.DIRECTORY | sys.O.RDONLY | sys.O.CLOEXEC, 0, 'pivot_root: the new root');
+  const oldroot = sys.open('/', sys.O.DIRECTORY | sys.O.RDONLY | sys.O.CLOEXEC, 0, 'pivot_root: the old root');
   try {
-    sys.fchdir(newroot, 'pivot_root: into the new root');
-    sys.pivotRoot('.', '.', 'root.path: the rootfs becomes / (the old root stacked on top)');
+    const newroot = sys.open(rootfs, sys.O.DIRECTORY | sys.O.RDONLY | sys.O.CLOEXEC, 0, 'pivot_root: the new root');
+    try {
+      sys.fchdir(newroot, 'pivot_root: into the new root');
+      sys.pivotRoot('.', '.', 'root.path: the rootfs becomes / (the old root stacked on top)');
+    } finally {
+      sys.close(newroot);
+    }
+    // Into the old root itself: "." looked up from the new root's dentry
+    // would name the new root (mount(2) does not cross onto the mount
+    // stacked there), and rslave would then flatten the container's mounts.
+    sys.fchdir(oldroot, 'pivot_root: into the old root, to detach it');
   } finally {
-    sys.close(newroot);
+    sys.close(oldroot);
   }
   sys.mount(null, '.', null, MS.SLAVE | MS.REC, null, 'pivot_root: unmounting the old root must not propagate');
   sys.umount2('.', MNT_DETACH, 'pivot_root: detach the old root (the host)');
