@@ -21,7 +21,7 @@ import type { Mount } from '../spec/generated/config';
 import { MOUNT_OPTIONS, MS, PROPAGATION_OPTIONS } from '../sys/constants';
 import { RuntimeError, messageOf } from '../sys/errors';
 import * as sys from '../sys/libc';
-import { createInRoot, fdPath, mkdirAllInRoot } from './securejoin';
+import { createInRoot, fdPath, fdTarget, mkdirAllInRoot } from './securejoin';
 import { mountCgroup } from './cgroupmount';
 import { remount } from './remount';
 
@@ -224,11 +224,17 @@ function openTarget(rootfs: string, m: MountStep, asFile: boolean): number {
   }
 }
 
-/** `fn` gets /proc/self/fd/N for the destination, freshly opened (after a mount, the mount's root). */
-function withTarget<T>(rootfs: string, m: MountStep, asFile: boolean, fn: (target: string, fd: number) => T): T {
+/**
+ * `fn` gets /proc/self/fd/N for the destination, freshly opened (after a
+ * mount, the mount's root). Where symlinks led it is checked again: a link
+ * must not carry a mount into /proc (runc checks the resolved destination).
+ */
+function withTarget<T>(rootfs: string, m: MountStep, asFile: boolean, fn: (target: string) => T): T {
   const fd = openTarget(rootfs, m, asFile);
   try {
-    return fn(fdPath(fd), fd);
+    const inner = '/' + path.relative(rootfs, fdTarget(fd));
+    if (inner !== m.destination) checkProcMount(inner, m.kind, m.type, `${m.why} (resolved to ${inner})`);
+    return fn(fdPath(fd));
   } finally {
     sys.close(fd);
   }
@@ -241,7 +247,12 @@ export function performMount(rootfs: string, m: MountStep): void {
     if (m.kind === 'cgroup') {
       withTarget(rootfs, m, false, (target) => mountCgroup(rootfs, target, m));
     } else if (m.kind === 'bind') {
-      const srcIsDir = fs.statSync(m.source).isDirectory();
+      let srcIsDir: boolean;
+      try {
+        srcIsDir = fs.statSync(m.source).isDirectory();
+      } catch (e) {
+        throw new RuntimeError(`${m.why}: the bind source ${m.source} does not exist`, { code: 'ENOENT', cause: e });
+      }
       if (m.destination === '/proc' && sys.statfs(m.source, m.why).type !== PROC_SUPER_MAGIC) {
         throw new RuntimeError(`${m.source} cannot be mounted on /proc: it is not a procfs`, { code: 'EINVAL' });
       }

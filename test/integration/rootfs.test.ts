@@ -274,6 +274,28 @@ test('proc and sysfs are refused on a symlink, with the field named; nothing lea
   assert.equal(fs.readdirSync(path.join(ctx.rootfs, 'tmp')).length, 0);
 });
 
+test('a symlink cannot carry a mount into /proc, and a missing bind source is named', { skip }, (t) => {
+  const ctx = setup(t);
+  fs.symlinkSync('/proc/sys/kernel', path.join(ctx.rootfs, 'etc/kernel'));
+  const file = path.join(ctx.base, 'pattern');
+  fs.writeFileSync(file, '|/evil\n');
+  const r = runChild(ctx, plan(ctx, (s) => s.mounts!.push({ destination: '/etc/kernel/core_pattern', type: 'bind', source: file, options: ['bind'] })), 'true');
+  assert.equal(r.ok, false);
+  assert.match(r.error ?? '', /^mounts\[7\] \/etc\/kernel\/core_pattern \(resolved to \/proc\/sys\/kernel\/core_pattern\): .* inside \/proc/);
+  const missing = runChild(ctx, plan(ctx, (s) => s.mounts!.push({ destination: '/x', type: 'bind', source: '/nonexistent', options: ['bind'] })), 'true');
+  assert.match(missing.error ?? '', /^mounts\[7\] \/x: the bind source \/nonexistent does not exist/);
+});
+
+test('a read-only tmpfs /dev is filled first, then made read-only', { skip }, (t) => {
+  const ctx = setup(t);
+  const p = plan(ctx, (s) => s.mounts!.find((m) => m.destination === '/dev')!.options!.push('ro'));
+  const out = ok(runChild(ctx, p, 'awk \'$5 == "/dev"\' /proc/self/mountinfo; stat -c "%n %t:%T" /dev/null; touch /dev/x 2>&1; true'));
+  assert.match(out, / \/dev ro,nosuid/);
+  assert.match(out, /size=65536k/);
+  assert.match(out, /^\/dev\/null 1:3$/m);
+  assert.match(out, /touch: \/dev\/x: Read-only file system/);
+});
+
 test('--no-pivot: MS_MOVE and chroot, the host\'s proc and sysfs hidden', { skip }, (t) => {
   const ctx = setup(t);
   const p = plan(ctx, () => {}, { noPivot: true });
