@@ -218,8 +218,8 @@ function openTarget(rootfs: string, m: MountStep, asFile: boolean): number {
     return mkdirAllInRoot(rootfs, m.destination, { why: m.why, noSymlinks: special });
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (special && code === 'ELOOP') throw new RuntimeError(`${m.why}: ${m.type} must be mounted on a directory, not a symlink`, { code: 'ELOOP', cause: e });
-    if (special && code === 'ENOTDIR') throw new RuntimeError(`${m.why}: ${m.type} must be mounted on a directory`, { code: 'ENOTDIR', cause: e });
+    if (special && code === 'ELOOP') throw new RuntimeError(`${m.why}: ${m.destination} must be a directory, not a symlink (${m.type} is never mounted through one)`, { code: 'ELOOP', cause: e });
+    if (special && code === 'ENOTDIR') throw new RuntimeError(`${m.why}: ${m.destination} must be a directory to mount ${m.type} on`, { code: 'ENOTDIR', cause: e });
     throw e;
   }
 }
@@ -243,6 +243,8 @@ function withTarget<T>(rootfs: string, m: MountStep, asFile: boolean, fn: (targe
 const PROC_SUPER_MAGIC = 0x9fa0;
 
 export function performMount(rootfs: string, m: MountStep): void {
+  // A bind of a file goes onto a file: every later open of the target (options, propagation) must know it.
+  let fileTarget = false;
   try {
     if (m.kind === 'cgroup') {
       withTarget(rootfs, m, false, (target) => mountCgroup(rootfs, target, m));
@@ -256,6 +258,7 @@ export function performMount(rootfs: string, m: MountStep): void {
       if (m.destination === '/proc' && sys.statfs(m.source, m.why).type !== PROC_SUPER_MAGIC) {
         throw new RuntimeError(`${m.source} cannot be mounted on /proc: it is not a procfs`, { code: 'EINVAL' });
       }
+      fileTarget = !srcIsDir;
       withTarget(rootfs, m, !srcIsDir, (target) => sys.mount(m.source, target, null, m.flags, null, m.why));
       if (m.remountFlags) withTarget(rootfs, m, !srcIsDir, (target) => remount(target, m.remountFlags, m.clearedFlags, m.source, `${m.why} (options)`));
     } else {
@@ -276,7 +279,7 @@ export function performMount(rootfs: string, m: MountStep): void {
       });
     }
     if (m.propagation.length > 0 || m.recursive) {
-      withTarget(rootfs, m, false, (target) => {
+      withTarget(rootfs, m, fileTarget, (target) => {
         for (const p of m.propagation) sys.mount(null, target, null, p, null, `${m.why} (propagation)`);
         if (m.recursive) sys.mountSetattr(target, sys.AT_RECURSIVE, m.recursive.set, m.recursive.clear, `${m.why} (recursive options)`);
       });
