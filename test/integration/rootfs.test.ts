@@ -270,7 +270,7 @@ test('proc and sysfs are refused on a symlink, with the field named; nothing lea
   const r = runChild(ctx, plan(ctx), 'true');
   assert.equal(r.ok, false);
   assert.equal(r.step, 'prepare');
-  assert.match(r.error ?? '', /^mounts\[0\] \/proc: proc must be mounted on a directory, not a symlink/);
+  assert.match(r.error ?? '', /^mounts\[0\] \/proc: \/proc must be a directory, not a symlink/);
   assert.equal(fs.readdirSync(path.join(ctx.rootfs, 'tmp')).length, 0);
 });
 
