@@ -17,6 +17,7 @@ const L = {
   push: () => require('../push') as typeof import('../push'),
   bundle: () => require('../bundle') as typeof import('../bundle'),
   gc: () => require('../gc') as typeof import('../gc'),
+  archive: () => require('../archive') as typeof import('../archive'),
   auth: () => require('../auth') as typeof import('../auth'),
   manifest: () => require('../manifest') as typeof import('../manifest'),
   reference: () => require('../reference') as typeof import('../reference'),
@@ -320,5 +321,39 @@ const unbundle: CommandModule<ImageGlobal, ImageGlobal & { dir: string }> = {
   },
 };
 
+const saveCmd: CommandModule<ImageGlobal, ImageGlobal & { image: string; output: string; format: string }> = {
+  command: 'save <image>',
+  describe: 'write an image to an OCI archive, OCI layout dir, or docker-archive',
+  builder: (y) =>
+    common(y)
+      .positional('image', { type: 'string', demandOption: true })
+      .option('output', { alias: 'o', type: 'string', demandOption: true })
+      .option('format', { choices: ['oci-archive', 'oci-dir', 'docker-archive'], default: 'oci-archive' }) as never,
+  handler: async (a: Args<{ image: string; output: string; format: string }>) => {
+    const s = store(a);
+    await L.archive().save(s, L.image().findImage(s, a.image), a.output, a.format as import('../archive').ArchiveFormat);
+  },
+};
+
+const loadCmd: CommandModule<ImageGlobal, ImageGlobal & { input: string; name?: string }> = {
+  command: 'load',
+  describe: 'load images from an OCI archive, OCI layout dir, or docker-archive',
+  builder: (y) => common(y).option('input', { alias: 'i', type: 'string', demandOption: true }).option('name', { type: 'string', describe: 'name the loaded image' }) as never,
+  handler: async (a: Args<{ input: string; name?: string }>) => {
+    for (const n of await L.archive().load(store(a), a.input, { name: a.name })) out(`Loaded image: ${short(n)}\n`);
+  },
+};
+
+const importCmd: CommandModule<ImageGlobal, ImageGlobal & { tarball: string; name: string; cmd: string[] }> = {
+  command: 'import <tarball> <name> [cmd..]',
+  describe: 'make a one-layer image from a rootfs tarball',
+  builder: (y) =>
+    common(y).positional('tarball', { type: 'string', demandOption: true }).positional('name', { type: 'string', demandOption: true }).positional('cmd', { type: 'string', array: true, default: [] as string[] }) as never,
+  handler: async (a: Args<{ tarball: string; name: string; cmd: string[] }>) => {
+    const cmd = a.cmd.length > 0 ? a.cmd.map(String) : a._.slice(1).map(String);
+    out(`${await L.archive().importRootfs(store(a), a.tarball, a.name, { cmd: cmd.length > 0 ? cmd : undefined })}\n`);
+  },
+};
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const imageCommands: CommandModule<any, any>[] = [pull, images, inspect, rmi, tag, history, pushCmd, bundle, unbundle];
+export const imageCommands: CommandModule<any, any>[] = [pull, images, inspect, rmi, tag, history, pushCmd, saveCmd, loadCmd, importCmd, bundle, unbundle];
