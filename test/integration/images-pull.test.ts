@@ -319,3 +319,14 @@ test('token auth: a Bearer challenge answered by a token server', { skip }, asyn
   assert.equal(r.manifest.layers.length, 1);
   assert.ok(seen.includes('repository:tok/bb:pull'));
 });
+
+test('mirrors are tried first; the registry itself when a mirror fails', { skip }, async (t) => {
+  const proxy = await startProxy(reg!, () => false);
+  t.after(() => proxy.close());
+  const ref = `${reg!.host}/test/busybox:latest`;
+  const r = await pull(newStore(), ref, { registry: { ...quick, mirrors: { [reg!.host]: [proxy.host] } } });
+  assert.ok(proxy.requests.some((q) => q.url?.includes(`/blobs/${r.manifest.layers[0]!.digest}`)), 'layers came through the mirror');
+  const dead = `127.0.0.1:${await freePort()}`;
+  const r2 = await pull(newStore(), ref, { registry: { ...quick, retries: 1, mirrors: { [reg!.host]: [dead] } } });
+  assert.equal(r2.digest, r.digest);
+});
