@@ -13,7 +13,7 @@ import { spawnInit, type SpawnedInit } from './linux/spawn';
 import { Channel, drain } from './init/channel';
 import { OwnConsole, connectConsole } from './console';
 import { PRESERVED_FDS_AT } from './linux/process';
-import { runHooks } from './hooks';
+import { runHooks, runHooksWarning } from './hooks';
 import { allowRulesFor, cgroupManager, managerFromPaths } from './cgroups';
 import type { CgroupManager } from './cgroups/manager';
 import type { InitPlan } from './init/protocol';
@@ -280,11 +280,7 @@ export async function start(ctx: RuntimeContext, id: string): Promise<ContainerR
     fs.unlinkSync(sd.fifo);
     rec.status = 'running';
     sd.write(rec);
-    try {
-      runHooks('poststart', rec.hooks.poststart, JSON.stringify(ociState(rec, 'running')));
-    } catch (e) {
-      ctx.warn(messageOf(e));
-    }
+    runHooksWarning('poststart', rec.hooks.poststart, JSON.stringify(ociState(rec, 'running')), ctx.warn);
     return rec;
   } finally {
     sd.unlock();
@@ -372,11 +368,7 @@ export function remove(ctx: RuntimeContext, id: string, force: boolean): void {
   waitGone(rec.pid, rec.pidStartTime, 10000);
   if (cg) cg.destroy();
   if (status !== 'creating') {
-    try {
-      runHooks('poststop', rec.hooks.poststop, JSON.stringify(ociState(rec, 'stopped')));
-    } catch (e) {
-      ctx.warn(messageOf(e));
-    }
+    runHooksWarning('poststop', rec.hooks.poststop, JSON.stringify(ociState(rec, 'stopped')), ctx.warn);
   }
   sd.remove();
 }

@@ -15,6 +15,20 @@ export function runHooks(name: HookName, hooks: readonly Hook[] | undefined, sta
   (hooks ?? []).forEach((h, i) => runHook(`hooks.${name}[${i}]`, h, stateJson));
 }
 
+/**
+ * poststart and poststop: a failing hook is a warning, and the remaining
+ * hooks still run (the spec's MUST; the conformance suite checks it).
+ */
+export function runHooksWarning(name: 'poststart' | 'poststop', hooks: readonly Hook[] | undefined, stateJson: string, warn: (msg: string) => void): void {
+  (hooks ?? []).forEach((h, i) => {
+    try {
+      runHook(`hooks.${name}[${i}]`, h, stateJson);
+    } catch (e) {
+      warn((e as Error).message);
+    }
+  });
+}
+
 export function runHook(field: string, h: Hook, stateJson: string): void {
   const args = h.args && h.args.length > 0 ? h.args : [h.path];
   const timeoutMs = h.timeout !== undefined ? h.timeout * 1000 : undefined;
