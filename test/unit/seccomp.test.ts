@@ -37,6 +37,7 @@ function run(programB64: string, nr: number, arch = X86_64, args: bigint[] = [])
       case 0x15: pc += A === k ? jt : jf; break; // jeq
       case 0x25: pc += A > k ? jt : jf; break; // jgt
       case 0x35: pc += A >= k ? jt : jf; break; // jge
+      case 0x45: pc += (A & k) !== 0 ? jt : jf; break; // jset
       case 0x06: return k; // ret
       default: throw new Error(`unknown BPF op 0x${code.toString(16)}`);
     }
