@@ -9,10 +9,14 @@
 //   ret KILL_PROCESS           ; an architecture the profile does not know
 // x86_64 block:
 //   ld  [nr]
-//   (x32 syscalls share the arch token: KILL_PROCESS unless SCMP_ARCH_X32)
+//   (x32 syscalls share the arch token: KILL_PROCESS unless SCMP_ARCH_X32;
+//    -1, a call a tracer skipped, is not one)
+//   (runc's stub: nr above the largest the profile names → ERRNO(ENOSYS),
+//    unless the default is permissive)
 //   jeq nr_1 ; else skip → its rules: args compared as two 32-bit halves,
 //              all args of a rule must match (AND), the rules of a syscall
-//              are tried in turn (OR), a match returns the rule's action
+//              are tried in turn (OR), a match returns the rule's action;
+//              on i386 and x32 only the low 32-bit words are compared
 //   ...
 //   ret defaultAction
 
@@ -31,7 +35,7 @@ export interface SeccompPlan {
   flags: number;
   defaultAction: string;
   rules: number;
-  /** Names the architecture does not have: skipped, as runc does (shown by explain). */
+  /** Names no listed architecture has: skipped, as runc does (shown by explain). */
   skipped: string[];
 }
 
@@ -76,6 +80,7 @@ const JEQ_K = 0x15;
 const JGT_K = 0x25;
 const JGE_K = 0x35;
 const JA = 0x05;
+const JSET_K = 0x45;
 const RET_K = 0x06;
 const ALU_AND_K = 0x54;
 
@@ -157,9 +162,13 @@ const off = { nr: 0, arch: 4, argLo: (i: number): number => 16 + 8 * i, argHi: (
 
 /**
  * One argument comparison: falls through when it holds, jumps to `fail`
- * when not. 64-bit values are compared as (high word, low word).
+ * when not. 64-bit values are compared as (high word, low word). For a
+ * 32-bit ABI (i386, x32) only the low words count, value and argument
+ * alike, as libseccomp does: the kernel reads 32-bit registers, so the high
+ * word (which a 64-bit process can fill through int 0x80) must not decide.
  */
-function emitArg(a: Asm, index: number, op: Op, value: number, valueTwo: number | undefined, fail: Label): void {
+function emitArg(a: Asm, index: number, op: Op, value: number, valueTwo: number | undefined, fail: Label, word32: boolean): void {
+  if (word32) return emitArg32(a, index, op, value, valueTwo, fail);
   const v = BigInt.asUintN(64, BigInt(value));
   const hi = Number(v >> 32n);
   const lo = Number(v & 0xffffffffn);
@@ -214,6 +223,42 @@ function emitArg(a: Asm, index: number, op: Op, value: number, valueTwo: number 
   a.at(ok);
 }
 
+function emitArg32(a: Asm, index: number, op: Op, value: number, valueTwo: number | undefined, fail: Label): void {
+  const v = Number(BigInt.asUintN(32, BigInt(value)));
+  a.emit(LD_W_ABS, off.argLo(index));
+  switch (op) {
+    case 'SCMP_CMP_EQ': a.emit(JEQ_K, v, 0, fail); break;
+    case 'SCMP_CMP_NE': a.emit(JEQ_K, v, fail, 0); break;
+    case 'SCMP_CMP_GT': a.emit(JGT_K, v, 0, fail); break;
+    case 'SCMP_CMP_GE': a.emit(JGE_K, v, 0, fail); break;
+    case 'SCMP_CMP_LT': a.emit(JGE_K, v, fail, 0); break;
+    case 'SCMP_CMP_LE': a.emit(JGT_K, v, fail, 0); break;
+    case 'SCMP_CMP_MASKED_EQ':
+      a.emit(ALU_AND_K, v);
+      a.emit(JEQ_K, Number(BigInt.asUintN(32, BigInt(valueTwo ?? 0))), 0, fail);
+      break;
+    default:
+      throw new RuntimeError(`linux.seccomp: unknown operator "${String(op)}"`, { code: 'EINVAL' });
+  }
+}
+
+/**
+ * runc's rule for a rule whose args name the same index twice: each
+ * condition becomes a rule of its own (OR), not one rule (AND).
+ */
+function splitSameIndex<T extends { index: number }>(args: T[]): T[][] {
+  const seen = new Set<number>();
+  for (const x of args) {
+    if (seen.has(x.index)) return args.map((y) => [y]);
+    seen.add(x.index);
+  }
+  return [args];
+}
+
+const ENOSYS = 38;
+/** runc: with a permissive default there is nothing to stub; ALLOW, LOG and TRACE count as permissive. */
+const PERMISSIVE = new Set(['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE']);
+
 /** Compiles the OCI profile for the host's architectures (x86_64, with x86 and x32 if listed). */
 export function compileSeccomp(profile: SeccompSpec, warnings: string[]): SeccompPlan {
   const field = 'linux.seccomp';
@@ -224,12 +269,19 @@ export function compileSeccomp(profile: SeccompSpec, warnings: string[]): Seccom
     if (bit === undefined) throw new RuntimeError(`${field}.flags: unknown flag "${f}"`, { code: 'EINVAL' });
     flags |= bit;
   }
+  if (flags & SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) {
+    // The kernel refuses it (EINVAL) without SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    // which only SCMP_ACT_NOTIFY would ask for, and notify is not supported.
+    warnings.push(`${field}.flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV only applies with SCMP_ACT_NOTIFY; ignored`);
+    flags &= ~SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+  }
   if (profile.listenerPath) throw new RuntimeError(`${field}.listenerPath: seccomp notify is not supported yet`, { code: 'ENOTSUP' });
   const archs = (profile.architectures && profile.architectures.length > 0 ? profile.architectures : ['SCMP_ARCH_X86_64']).filter((x) => {
     if (ARCH[x]) return true;
     warnings.push(`${field}.architectures: ${x} is not handled on this host; ignored`);
     return false;
   });
+  const listed = new Set<string>(profile.architectures ?? []); // runc stubs only the architectures the profile lists
   if (!archs.includes('SCMP_ARCH_X86_64')) archs.unshift('SCMP_ARCH_X86_64'); // the native one is always there, as libseccomp does
   const x32 = archs.includes('SCMP_ARCH_X32');
 
@@ -247,20 +299,62 @@ export function compileSeccomp(profile: SeccompSpec, warnings: string[]): Seccom
   a.at(bad);
   a.emit(RET_K, RET.KILL_PROCESS);
 
-  const skipped = new Set<string>();
+  // runc's -ENOSYS stub: a syscall newer than any the profile names (for an
+  // architecture it lists) answers ENOSYS rather than the default errno, so
+  // that libc falls back (glibc's fchmodat2, clone3...) on a kernel newer
+  // than our table. Not with a permissive default or a default of ENOSYS.
+  const stub = !PERMISSIVE.has(profile.defaultAction) && !(profile.defaultAction === 'SCMP_ACT_ERRNO' && profile.defaultErrnoRet === ENOSYS);
+  const lastNr = (table: 'x86_64' | 'x86' | 'x32'): number | undefined => {
+    let max: number | undefined;
+    for (const rule of profile.syscalls ?? []) for (const name of rule.names) {
+      const nr = SYSCALLS[table][name];
+      if (nr !== undefined && (max === undefined || nr > max)) max = nr;
+    }
+    return max;
+  };
+  const lastOf = (arch: string, table: 'x86_64' | 'x86' | 'x32'): number | undefined => (stub && listed.has(arch) ? lastNr(table) : undefined);
+
+  const unknown = new Map<string, string[]>(); // name → the tables that lack it
   let ruleCount = 0;
   for (const b of blocks) {
     a.at(b.label);
     a.emit(LD_W_ABS, off.nr);
     const tables = [b.arch.table];
     if (b.arch.table === 'x86_64') {
+      const last64 = lastOf('SCMP_ARCH_X86_64', 'x86_64');
+      const last32 = x32 ? lastOf('SCMP_ARCH_X32', 'x32') : undefined;
       if (x32) tables.push('x32');
       else {
-        // x32 syscalls come with the x86_64 token: refuse them unless the profile lists x32.
+        // x32 syscalls come with the x86_64 token: refuse them unless the
+        // profile lists x32. -1 is no x32 call (a tracer skipping one): it
+        // goes on to the rules, as with libseccomp.
         const native = a.label();
         a.emit(JGE_K, X32_BIT, 0, native);
+        a.emit(JEQ_K, 0xffffffff, native, 0);
         a.emit(RET_K, RET.KILL_PROCESS);
         a.at(native);
+      }
+      if (last64 !== undefined || last32 !== undefined) {
+        const isX32 = a.label();
+        const enosys = a.label();
+        const rules = a.label();
+        a.emit(JSET_K, X32_BIT, isX32, 0);
+        if (last64 !== undefined) a.emit(JGT_K, last64, enosys, rules);
+        else a.emit(JA, 0, rules);
+        a.at(isX32);
+        if (last32 !== undefined) a.emit(JGT_K, last32, enosys, rules);
+        else a.emit(JA, 0, rules);
+        a.at(enosys);
+        a.emit(RET_K, RET.ERRNO | ENOSYS);
+        a.at(rules);
+      }
+    } else {
+      const last = lastOf('SCMP_ARCH_X86', 'x86');
+      if (last !== undefined) {
+        const rules = a.label();
+        a.emit(JGT_K, last, 0, rules);
+        a.emit(RET_K, RET.ERRNO | ENOSYS);
+        a.at(rules);
       }
     }
     // Group the rules by syscall number, keeping their order.
@@ -271,11 +365,12 @@ export function compileSeccomp(profile: SeccompSpec, warnings: string[]): Seccom
         for (const t of tables) {
           const nr = SYSCALLS[t][name];
           if (nr === undefined) {
-            if (t === b.arch.table) skipped.add(`${name} (${t})`);
+            if (t === b.arch.table) unknown.set(name, [...(unknown.get(name) ?? []), t]);
             continue;
           }
+          if (ret === defaultRet) continue; // runc skips a rule that only repeats the default
           const list = bySyscall.get(nr) ?? [];
-          list.push({ ret, args: rule.args ?? [] });
+          for (const args of splitSameIndex(rule.args ?? [])) list.push({ ret, args });
           bySyscall.set(nr, list);
         }
       }
@@ -323,7 +418,8 @@ export function compileSeccomp(profile: SeccompSpec, warnings: string[]): Seccom
           break;
         }
         const nextRule = a.label();
-        for (const arg of r.args) emitArg(a, arg.index, arg.op, arg.value, arg.valueTwo, nextRule);
+        const word32 = b.arch.table === 'x86' || nr >= X32_BIT;
+        for (const arg of r.args) emitArg(a, arg.index, arg.op, arg.value, arg.valueTwo, nextRule, word32);
         a.emit(RET_K, r.ret);
         a.at(nextRule);
       }
@@ -335,6 +431,9 @@ export function compileSeccomp(profile: SeccompSpec, warnings: string[]): Seccom
   }
   const program = a.assemble();
   if (program.length / 8 > 4096) throw new RuntimeError(`${field}: the profile compiles to ${program.length / 8} BPF instructions, over the kernel's 4096`, { code: 'E2BIG' });
-  return { program: program.toString('base64'), instructions: program.length / 8, flags, defaultAction: profile.defaultAction, rules: ruleCount, skipped: [...skipped] };
+  // A name some listed architecture has (mmap2 on i386) is not worth a
+  // mention for the others; one none of them has is (a typo, or newer than our table).
+  const skipped = [...unknown].filter(([, lacking]) => lacking.length === blocks.length).map(([name, lacking]) => `${name} (${lacking.join(', ')})`);
+  return { program: program.toString('base64'), instructions: program.length / 8, flags, defaultAction: profile.defaultAction, rules: ruleCount, skipped };
 }
 

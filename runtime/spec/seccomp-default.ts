@@ -16,13 +16,18 @@ const DENIED = new Set([
   'process_vm_readv', 'process_vm_writev', 'ptrace', 'query_module', 'quotactl', 'quotactl_fd', 'reboot',
   'request_key', 'setns', 'settimeofday', 'swapoff', 'swapon', 'sysfs', '_sysctl', 'umount2', 'unshare',
   'uselib', 'userfaultfd', 'ustat', 'vm86', 'vm86old', 'clone', 'clone3',
+  // as docker: the kernel log, hanging up the terminal, setting the clock (i386)
+  'syslog', 'vhangup', 'stime',
 ]);
 
 /** CLONE_NEWNS|CLONE_NEWCGROUP|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNET, as docker masks. */
 const CLONE_NAMESPACE_FLAGS = 0x7e020000;
 
 export function defaultSeccompProfile(): NonNullable<Linux['seccomp']> {
-  const allowed = Object.keys(SYSCALLS.x86_64).filter((n) => !DENIED.has(n)).sort();
+  // The names of every architecture listed (i386 has mmap2, _llseek,
+  // socketcall...), each looked up per architecture by the compiler.
+  const names = new Set([...Object.keys(SYSCALLS.x86_64), ...Object.keys(SYSCALLS.x86), ...Object.keys(SYSCALLS.x32)]);
+  const allowed = [...names].filter((n) => !DENIED.has(n)).sort();
   return {
     defaultAction: 'SCMP_ACT_ERRNO',
     defaultErrnoRet: 1,

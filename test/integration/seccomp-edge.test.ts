@@ -104,7 +104,7 @@ test('the flags the kernel takes without a listener: LOG, SPEC_ALLOW, TSYNC', ()
   assert.match(r.out, /Function not implemented/);
 });
 
-test('SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV without SCMP_ACT_NOTIFY does not stop the container', { todo: 'seccomp.ts passes it to the kernel, which refuses it (EINVAL) without NEW_LISTENER: patch in the seccomp report' }, () => {
+test('SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV without SCMP_ACT_NOTIFY does not stop the container', () => {
   const r = probe((s) => {
     s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'], syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 }] };
   }, 'mkdir /tmp/x 2>&1; true');
@@ -113,7 +113,7 @@ test('SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV without SCMP_ACT_NOTIFY does not st
   assert.match(r.err, /SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV/, 'a warning names the flag');
 });
 
-test('an i386 call through int 0x80 is judged on the low 32 bits of its arguments, as the kernel reads them', { skip: noGcc(), todo: 'seccomp.ts compares all 64 bits on i386, so high bits in rbx slip past an EQ rule: patch in the seccomp report' }, () => {
+test('an i386 call through int 0x80 is judged on the low 32 bits of its arguments, as the kernel reads them', { skip: noGcc() }, () => {
   // i386 umask is 60; the kernel takes the low 32 bits of rbx. 0x1_00000012
   // is umask(022) to the kernel: the rule must catch it.
   const r = probe((s) => {
@@ -124,7 +124,7 @@ test('an i386 call through int 0x80 is judged on the low 32 bits of its argument
   assert.deepEqual(r.out.trim().split('\n'), ['ret=-99', 'ret=-99', 'ret=18']);
 });
 
-test('the default profile: a syscall newer than our table answers ENOSYS (libc falls back), not EPERM', { skip: noGcc(), todo: 'no ENOSYS stub yet (runc has one): patch in the seccomp report' }, () => {
+test('the default profile: a syscall newer than our table answers ENOSYS (libc falls back), not EPERM', { skip: noGcc() }, () => {
   // 452 is fchmodat2 (Linux 6.6), which glibc 2.39+ tries first and leaves on ENOSYS.
   const r = probe((s) => {
     withProbe(s);
@@ -137,7 +137,7 @@ test('the default profile: a syscall newer than our table answers ENOSYS (libc f
   assert.match(getpid ?? '', /^ret=1 errno=0$/, 'getpid');
 });
 
-test('the default profile lets a 32-bit process allocate memory (mmap2 is an i386-only name)', { skip: noGcc(), todo: 'seccomp-default.ts allows only names of the x86_64 table: patch in the seccomp report' }, () => {
+test('the default profile lets a 32-bit process allocate memory (mmap2 is an i386-only name)', { skip: noGcc() }, () => {
   // i386 mmap2 is 192; with a bad length the kernel says EINVAL (22) once the filter lets it through.
   const r = probe((s) => {
     withProbe(s);

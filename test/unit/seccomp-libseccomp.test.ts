@@ -374,22 +374,20 @@ function semantic(p: Profile, c: SeccompData): number {
 const EQUALITY: Arg['op'][] = ['SCMP_CMP_EQ', 'SCMP_CMP_MASKED_EQ'];
 
 const skipLib = libPath ? false : 'libseccomp.so.2 not found';
-/** Until runtime/linux/seccomp.ts takes the patch in the seccomp report (ENOSYS stub, 32-bit ABIs, -1, runc's rule quirks). */
-const todo = 'needs the seccomp.ts patch from the seccomp report';
 
-test('against libseccomp (+ runc\'s ENOSYS stub), x86_64 syscalls', { skip: skipLib, todo }, () => {
+test('against libseccomp (+ runc\'s ENOSYS stub), x86_64 syscalls', { skip: skipLib }, () => {
   const { compared, mismatches } = differential(loadLibseccomp(libPath as string), 300, (c) => c.arch !== AUDIT.I386, EQUALITY);
   assert.deepEqual(mismatches.slice(0, 3).map(describe), []);
   assert.ok(compared > 10000, `${compared} verdicts compared`);
 });
 
-test('against libseccomp, i386 syscalls: only the low words of arguments count', { skip: skipLib, todo }, () => {
+test('against libseccomp, i386 syscalls: only the low words of arguments count', { skip: skipLib }, () => {
   const { compared, mismatches } = differential(loadLibseccomp(libPath as string), 300, (c) => c.arch === AUDIT.I386, EQUALITY);
   assert.deepEqual(mismatches.slice(0, 3).map(describe), []);
   assert.ok(compared > 1000, `${compared} verdicts compared`);
 });
 
-test('against the OCI semantics written out, every operator, every ABI', { todo }, () => {
+test('against the OCI semantics written out, every operator, every ABI', () => {
   const archSets: ArchName[][] = [['SCMP_ARCH_X86_64'], ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'], ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']];
   const bad: string[] = [];
   let compared = 0;
