@@ -53,9 +53,16 @@ export function extraFds(preserve: number | undefined): number {
   return Math.max(preserve ?? 0, Number.isInteger(listen) && listen > 0 ? listen : 0);
 }
 
-/** The child's stdio array: 0-2, 3 sync, 4 console, then preserved fds at PRESERVED_FDS_AT. */
+/**
+ * The child's stdio array: 0-2, 3 sync, 4 console, then preserved fds at
+ * PRESERVED_FDS_AT. With a terminal the init gets /dev/null until it makes
+ * the pty slave its stdio, as runc does: containerd's shim reads create's
+ * stdout and stderr to EOF, which would never come while the container
+ * held them.
+ */
 export function initStdio(childFd: number, consoleFd: number | null, preserve: number): (number | 'inherit' | 'ignore')[] {
-  const stdio: (number | 'inherit' | 'ignore')[] = ['inherit', 'inherit', 'inherit', childFd, consoleFd ?? 'ignore'];
+  const std = consoleFd === null ? 'inherit' : 'ignore';
+  const stdio: (number | 'inherit' | 'ignore')[] = [std, std, std, childFd, consoleFd ?? 'ignore'];
   if (preserve > 0) {
     while (stdio.length < PRESERVED_FDS_AT) stdio.push('ignore');
     for (let k = 0; k < preserve; k++) stdio.push(3 + k);
