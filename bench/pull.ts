@@ -119,7 +119,7 @@ async function main(): Promise<void> {
     let uncompressed = 0;
     for (let i = 0; i < N; i++) {
       const store = path.join(work, `store-${i}`);
-      ours.push(timed(MYCONTAINER, ['pull', '--quiet', '--image-root', store, ref], env));
+      ours.push(timed(MYCONTAINER, ['--root', store, 'pull', '--quiet', ref], env));
       if (i === 0) uncompressed = duBytes(path.join(store, 'snapshots'));
       fs.rmSync(store, { recursive: true, force: true });
 

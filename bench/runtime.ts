@@ -32,7 +32,7 @@ import { makeBusyboxRootfs } from '../test/helpers/bundle';
 import { defaultSpec } from '../runtime/spec/default';
 
 const REPO = path.resolve(__dirname, '..', '..');
-const MYCONTAINER = path.join(REPO, 'bin', 'mycontainer');
+const MYCONTAINER = path.join(REPO, 'bin', 'mycontainer-runtime');
 const TIME = '/usr/bin/time';
 const RUNTIMES = ['mycontainer', 'runc', 'crun'] as const;
 type RuntimeName = (typeof RUNTIMES)[number];

@@ -2,6 +2,16 @@ import { appendFileSync } from 'node:fs';
 import { messageOf } from '../runtime/sys/errors';
 
 let logFile: string | undefined;
+let program = 'mycontainer';
+
+/** The name errors and warnings start with: the binary that was run. */
+export function setProgram(name: string): void {
+  program = name;
+}
+
+export function programName(): string {
+  return program;
+}
 let logFormat: 'text' | 'json' = 'text';
 
 export function setLog(file: string | undefined, format: 'text' | 'json'): void {
@@ -25,7 +35,7 @@ export function logLine(level: 'debug' | 'info' | 'warning' | 'error', msg: stri
 export function reportError(e: unknown): never {
   const msg = messageOf(e);
   logLine('error', msg);
-  process.stderr.write(`mycontainer: ${msg}\n`);
+  process.stderr.write(`${program}: ${msg}\n`);
   if (process.env['MYCONTAINER_STACK'] && e instanceof Error) process.stderr.write(`${e.stack ?? ''}\n`);
   process.exit(typeof e === 'object' && e !== null && 'exitCode' in e ? Number((e as { exitCode: number }).exitCode) : 1);
 }

@@ -11,6 +11,7 @@ const esbuild = require('esbuild');
 const root = path.resolve(__dirname, '..');
 const entries = {
   mycontainer: 'dist/cli/main.js',
+  'mycontainer-runtime': 'dist/cli/runtime.js',
   init: 'dist/runtime/init/main.js',
 };
 for (const [name, entry] of Object.entries(entries)) {

@@ -2,8 +2,8 @@
 // Each parses its flags and makes one library call; errors go up to
 // cli/main.ts, which prints them.
 //
-// The image store lives under --image-root (default /var/lib/mycontainer, or
-// $MYCONTAINER_IMAGE_ROOT); the global --root stays the runtime's state dir.
+// The image store lives under the front end's global --root (default
+// /var/lib/mycontainer, or $MYCONTAINER_ROOT), as podman's --root.
 
 import * as path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
@@ -25,7 +25,7 @@ const L = {
 };
 
 interface ImageGlobal {
-  imageRoot: string;
+  root: string;
   insecureRegistry: string[];
   authfile?: string | undefined;
   debug: boolean;
@@ -35,14 +35,13 @@ type Args<T> = ArgumentsCamelCase<ImageGlobal & T>;
 
 function common<T>(y: Argv<T>): Argv<T & ImageGlobal> {
   return y
-    .option('image-root', { type: 'string', default: process.env['MYCONTAINER_IMAGE_ROOT'] ?? '/var/lib/mycontainer', describe: 'image store directory' })
     .option('insecure-registry', { type: 'string', array: true, default: [] as string[], describe: 'registry (host[:port]) reached over plain HTTP' })
     .option('authfile', { type: 'string', describe: 'registry credentials (default $REGISTRY_AUTH_FILE, then ~/.docker/config.json)' }) as never;
 }
 
 function store(a: ImageGlobal): import('../store').ContentStore {
   const { ContentStore } = L.store();
-  return new ContentStore(path.resolve(a.imageRoot));
+  return new ContentStore(path.resolve(a.root));
 }
 
 function registryOptions(a: ImageGlobal): import('../registry').RegistryOptions {

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
-import { logLine, setLog } from '../../cli/report';
+import { logLine, programName, setLog } from '../../cli/report';
 import { setTraceSink, formatTrace } from '../sys/trace';
 import type { RuntimeContext } from '../container';
 import { RuntimeError } from '../sys/errors';
@@ -30,7 +30,7 @@ function context(a: Global): RuntimeContext {
     debug: a.debug,
     warn: (msg) => {
       logLine('warning', msg);
-      process.stderr.write(`mycontainer: warning: ${msg}\n`);
+      process.stderr.write(`${programName()}: warning: ${msg}\n`);
     },
   };
 }

@@ -9,7 +9,10 @@ import { defaultSpec } from '../../runtime/spec/default';
 import type { Spec } from '../../runtime/spec/generated/config';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..');
-export const CLI = path.join(REPO, 'bin', 'mycontainer');
+/** The OCI runtime, runc's command line. */
+export const CLI = path.join(REPO, 'bin', 'mycontainer-runtime');
+/** The front end: images now, docker-style containers as they land. */
+export const FRONTEND = path.join(REPO, 'bin', 'mycontainer');
 const BUSYBOX = '/bin/busybox';
 
 /** Makes DIR/rootfs a busybox root: /bin/busybox plus a link per applet, and the usual dirs. */
@@ -69,16 +72,25 @@ export interface CliResult {
 }
 
 /**
- * Runs bin/mycontainer synchronously. Output goes through temp files, not
+ * Runs bin/mycontainer-runtime synchronously. Output goes through temp files, not
  * pipes: a created container inherits the CLI's stdio (as with runc) and
  * would hold a pipe open long after the CLI exits.
  */
 export function mc(root: string, args: string[], opts: { timeoutMs?: number; cwd?: string; env?: Record<string, string> } = {}): CliResult {
+  return runCli(CLI, ['--root', root, ...args], opts);
+}
+
+/** Runs bin/mycontainer (the front end) with --root STORE. */
+export function front(store: string, args: string[], opts: { timeoutMs?: number; cwd?: string; env?: Record<string, string> } = {}): CliResult {
+  return runCli(FRONTEND, ['--root', store, ...args], opts);
+}
+
+function runCli(bin: string, argv: string[], opts: { timeoutMs?: number; cwd?: string; env?: Record<string, string> }): CliResult {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-out-'));
   const out = fs.openSync(path.join(dir, 'out'), 'w+');
   const err = fs.openSync(path.join(dir, 'err'), 'w+');
   try {
-    const r: SpawnSyncReturns<Buffer> = spawnSync(CLI, ['--root', root, ...args], {
+    const r: SpawnSyncReturns<Buffer> = spawnSync(bin, argv, {
       stdio: ['ignore', out, err],
       timeout: opts.timeoutMs ?? 60000,
       cwd: opts.cwd ?? REPO,

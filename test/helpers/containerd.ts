@@ -171,7 +171,7 @@ export function startContainerd(): Containerd {
     child = null;
     // 3. what each runtime still knows about (a shim killed mid-way leaves state)
     for (const name of listDir(path.join(dir, 'runtime'))) {
-      const runtime = name === 'mycontainer' ? path.resolve(__dirname, '..', '..', '..', 'bin', 'mycontainer') : name;
+      const runtime = name === 'mycontainer-runtime' ? path.resolve(__dirname, '..', '..', '..', 'bin', 'mycontainer-runtime') : name;
       for (const ns of listDir(path.join(dir, 'runtime', name))) {
         const root = path.join(dir, 'runtime', name, ns);
         for (const id of listDir(root)) {

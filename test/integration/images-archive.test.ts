@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO, mc, testRoot, makeBusyboxRootfs } from '../helpers/bundle';
+import { REPO, front, mc, testRoot, makeBusyboxRootfs } from '../helpers/bundle';
 import { makePodmanStore, podmanMissing, type PodmanStore } from '../helpers/podman';
 import { ContentStore } from '../../images/store';
 import { findImage } from '../../images/image';
@@ -25,7 +25,7 @@ let runRoot = '';
 let pm: PodmanStore | undefined;
 
 function img(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return mc(runRoot, [args[0]!, '--image-root', imageRoot, ...args.slice(1)]);
+  return front(imageRoot, args);
 }
 
 before(() => {

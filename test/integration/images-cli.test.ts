@@ -1,4 +1,4 @@
-// End to end through bin/mycontainer: busybox built from busybox-static,
+// End to end through bin/mycontainer (images) and bin/mycontainer-runtime: busybox built from busybox-static,
 // pushed to a local docker-registry by skopeo, then pull, images, inspect,
 // tag, history, bundle, run (our runtime), push, rmi.
 
@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO, mc, testRoot, mountsUnder } from '../helpers/bundle';
+import { REPO, front, mc, testRoot, mountsUnder } from '../helpers/bundle';
 import { startRegistry, skopeoPush, type RegistryHandle } from '../helpers/registry';
 import { schemaErrors } from '../../runtime/spec/validate';
 
@@ -23,7 +23,7 @@ let reg: RegistryHandle | undefined;
 const bundles: string[] = [];
 
 function img(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return mc(runRoot, [args[0]!, '--image-root', imageRoot, ...args.slice(1)]);
+  return front(imageRoot, args);
 }
 
 before(async () => {
@@ -115,7 +115,7 @@ test('push to another repository, pull it back; rmi removes names then blobs', {
   assert.equal(p.status, 0, p.stderr);
   assert.match(p.stdout, /digest: sha256:/);
   const other = path.join(work, 'store2');
-  const q = mc(runRoot, ['pull', '--image-root', other, `${reg!.host}/copy/busybox:2`]);
+  const q = front(other, ['pull', `${reg!.host}/copy/busybox:2`]);
   assert.equal(q.status, 0, q.stderr);
   const r1 = img(['rmi', 'local/bb:v1']);
   assert.equal(r1.status, 0, r1.stderr);
