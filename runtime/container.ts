@@ -45,6 +45,8 @@ export interface CreateOptions {
   consoleFd?: number;
   /** --preserve-fds: pass our fds 3..3+N-1 to the process. */
   preserveFds?: number;
+  /** The process's fds 0-2, when not ours (a monitor's pipes); ignored with a terminal. */
+  stdio?: [number | 'ignore', number | 'ignore', number | 'ignore'];
 }
 
 /** --preserve-fds N, or systemd's LISTEN_FDS (socket activation), as runc counts them. */
@@ -60,9 +62,9 @@ export function extraFds(preserve: number | undefined): number {
  * stdout and stderr to EOF, which would never come while the container
  * held them.
  */
-export function initStdio(childFd: number, consoleFd: number | null, preserve: number): (number | 'inherit' | 'ignore')[] {
-  const std = consoleFd === null ? 'inherit' : 'ignore';
-  const stdio: (number | 'inherit' | 'ignore')[] = [std, std, std, childFd, consoleFd ?? 'ignore'];
+export function initStdio(childFd: number, consoleFd: number | null, preserve: number, std?: readonly (number | 'ignore')[]): (number | 'inherit' | 'ignore')[] {
+  const s = (i: number): number | 'inherit' | 'ignore' => (consoleFd !== null ? 'ignore' : std?.[i] ?? 'inherit');
+  const stdio: (number | 'inherit' | 'ignore')[] = [s(0), s(1), s(2), childFd, consoleFd ?? 'ignore'];
   if (preserve > 0) {
     while (stdio.length < PRESERVED_FDS_AT) stdio.push('ignore');
     for (let k = 0; k < preserve; k++) stdio.push(3 + k);
@@ -162,7 +164,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
         sealDir: plan.namespaces.unshareFlags & CLONE.NEWNS ? makeSealDir(sd) : null,
         args: cmd.args,
         env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-        stdio: initStdio(childFd, consoleFd, plan.process.preserveFds ?? 0),
+        stdio: initStdio(childFd, consoleFd, plan.process.preserveFds ?? 0, opts.stdio),
         wait: opts.wait ?? false,
         user: plan.namespaces.user ? { path: plan.namespaces.user.path, uidMap: plan.namespaces.uidMap, gidMap: plan.namespaces.gidMap } : null,
       });

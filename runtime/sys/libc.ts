@@ -43,6 +43,7 @@ const c = {
   gettid: libc.func('int gettid()'),
   flock: libc.func('int flock(int, int)'),
   socketpair: libc.func('int socketpair(int, int, int, _Out_ int *)'),
+  pipe2: libc.func('int pipe2(_Out_ int *, int)'),
   socket: libc.func('int socket(int, int, int)'),
   connect: libc.func('int connect(int, const void *, unsigned int)'),
   sendmsg: libc.func('long sendmsg(int, const void *, int)'),
@@ -349,6 +350,13 @@ export function flock(fd: number, op: number, why?: string): void {
 export function socketpair(why?: string): [number, number] {
   const fds = [0, 0];
   run('socketpair', 'AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0', why, () => c.socketpair(1, 1 | 0o2000000, 0, fds) as number);
+  return [fds[0] as number, fds[1] as number];
+}
+
+/** pipe2(O_CLOEXEC): [read end, write end]; a container's stdout must be a real pipe (/dev/stdout on a socket fails). */
+export function pipe(why?: string): [number, number] {
+  const fds = [0, 0];
+  run('pipe2', 'O_CLOEXEC', why, () => c.pipe2(fds, 0o2000000) as number);
   return [fds[0] as number, fds[1] as number];
 }
 
