@@ -29,7 +29,8 @@ import type { ContentStore } from './store';
 import { resolveIn } from './unpack';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const ROOTFS_RECORD = 'mycontainer-rootfs.json';
+/** In a bundle dir: how its rootfs was made (a RootfsMount), for unbundle and export. */
+export const ROOTFS_RECORD = 'mycontainer-rootfs.json';
 
 export interface BundleOptions {
   /** Replaces the image's Entrypoint (and then its Cmd too, as docker does). */

@@ -1,4 +1,5 @@
-// Image commands: pull, images, inspect, rmi, tag, history, push, bundle.
+// Image commands: pull, images, inspect, rmi, tag, history, push, save, load,
+// import, export, bundle, unbundle.
 // Each parses its flags and makes one library call; errors go up to
 // cli/main.ts, which prints them.
 //
@@ -18,6 +19,7 @@ const L = {
   bundle: () => require('../bundle') as typeof import('../bundle'),
   gc: () => require('../gc') as typeof import('../gc'),
   archive: () => require('../archive') as typeof import('../archive'),
+  export: () => require('../export') as typeof import('../export'),
   auth: () => require('../auth') as typeof import('../auth'),
   manifest: () => require('../manifest') as typeof import('../manifest'),
   reference: () => require('../reference') as typeof import('../reference'),
@@ -354,5 +356,26 @@ const importCmd: CommandModule<ImageGlobal, ImageGlobal & { tarball: string; nam
   },
 };
 
+const exportCmd: CommandModule<ImageGlobal, ImageGlobal & { target: string; output?: string }> = {
+  command: 'export <target>',
+  describe: "write an image's or a bundle's flattened root filesystem as a tar (to stdout without -o)",
+  builder: (y) =>
+    common(y)
+      .positional('target', { type: 'string', demandOption: true, describe: 'an image, or a bundle dir made by `bundle`' })
+      .option('output', { alias: 'o', type: 'string', describe: 'write to this file (atomically) instead of stdout' }) as never,
+  handler: async (a: Args<{ target: string; output?: string }>) => {
+    const ex = L.export();
+    const onWarning = (m: string): void => void process.stderr.write(`mycontainer: warning: ${m}\n`);
+    const produce = async (sink: import('../tarwriter').TarSink): Promise<void> => {
+      if (ex.isBundleDir(a.target)) return ex.exportBundle(a.target, sink, { onWarning });
+      const s = store(a);
+      return ex.exportImage(s, L.image().findImage(s, a.target), sink, { onWarning });
+    };
+    if (a.output !== undefined) return ex.writeAtomically(a.output, produce);
+    if (process.stdout.isTTY) throw new RuntimeError('refusing to write a tar archive to a terminal: use -o FILE or redirect stdout', { code: 'EINVAL' });
+    await produce(ex.streamSink(process.stdout));
+  },
+};
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const imageCommands: CommandModule<any, any>[] = [pull, images, inspect, rmi, tag, history, pushCmd, saveCmd, loadCmd, importCmd, bundle, unbundle];
+export const imageCommands: CommandModule<any, any>[] = [pull, images, inspect, rmi, tag, history, pushCmd, saveCmd, loadCmd, importCmd, exportCmd, bundle, unbundle];
