@@ -9,10 +9,15 @@
  * (so that the user namespace owns them), forks PID 1 when a new pid
  * namespace is asked for, reports that pid, and execs the init.
  *
- * It makes no decision: the flags and the namespace paths come from the
- * runtime (runtime/linux/userns.ts), which also writes the maps.
+ * It makes no decision: the flags, the namespace paths, the seal's target
+ * and mount flags come from the runtime (runtime/linux/spawn.ts), which
+ * also writes the maps.
  *
- * usage: mycontainer-nsexec SYNC_FD CLONE_FLAGS USERNS_PATH|- -- PROGRAM [ARGS...]
+ * usage: mycontainer-nsexec SYNC_FD CLONE_FLAGS USERNS_PATH|- SEAL_TARGET|- SEAL_FLAGS -- PROGRAM [ARGS...]
+ *
+ * SEAL_TARGET (rootless): an empty file PROGRAM is bind-mounted onto, then
+ * remounted with SEAL_FLAGS (read-only), in the new mount namespace; the
+ * init is executed from there.
  *
  * Protocol on SYNC_FD (a unix socket, one line per message):
  *   nsexec -> runtime   "maps PID\n"   write /proc/PID/{uid,gid}_map now
@@ -24,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,13 +53,16 @@ static void fail(const char *what) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 6 || strcmp(argv[4], "--") != 0) {
-    fprintf(stderr, "usage: %s SYNC_FD CLONE_FLAGS USERNS_PATH|- -- PROGRAM [ARGS...]\n", argv[0]);
+  if (argc < 8 || strcmp(argv[6], "--") != 0) {
+    fprintf(stderr, "usage: %s SYNC_FD CLONE_FLAGS USERNS_PATH|- SEAL_TARGET|- SEAL_FLAGS -- PROGRAM [ARGS...]\n", argv[0]);
     return 2;
   }
   sync_fd = atoi(argv[1]);
   long flags = strtol(argv[2], NULL, 0);
   const char *userns = argv[3];
+  const char *seal = argv[4];
+  unsigned long seal_flags = strtoul(argv[5], NULL, 0);
+  const char *program = argv[7];
 
   if (strcmp(userns, "-") != 0) {
     /* Join an existing user namespace. */
@@ -76,6 +85,14 @@ int main(int argc, char **argv) {
   long rest = flags & ~(long)CLONE_NEWUSER;
   if (rest && unshare((int)rest) < 0) fail("unshare(namespaces)");
 
+  if (strcmp(seal, "-") != 0) {
+    /* Rootless: only inside the user namespace may this mount namespace be changed (see README). */
+    if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0) fail("seal: make / rslave");
+    if (mount(program, seal, NULL, MS_BIND, NULL) < 0) fail("seal: bind the init's program");
+    if (mount(NULL, seal, NULL, seal_flags, NULL) < 0) fail("seal: remount it read-only");
+    program = seal;
+  }
+
   if (rest & CLONE_NEWPID) {
     /* The first child of a new pid namespace is its PID 1: fork it. */
     pid_t pid = fork();
@@ -88,8 +105,8 @@ int main(int argc, char **argv) {
     say("pid %ld\n", (long)getpid(), NULL);
   }
   close(sync_fd);
-  execv(argv[5], &argv[5]);
+  execv(program, &argv[7]);
   /* The runtime has the pid already; the init's own channel reports nothing, so say it here. */
-  fprintf(stderr, "mycontainer-nsexec: exec %s: %s\n", argv[5], strerror(errno));
+  fprintf(stderr, "mycontainer-nsexec: exec %s: %s\n", program, strerror(errno));
   return 127;
 }

@@ -18,6 +18,8 @@ import type { NamespaceJoin } from './namespaces';
 import { CLONE, MS } from '../sys/constants';
 import { RuntimeError } from '../sys/errors';
 import * as sys from '../sys/libc';
+import { isRootless, writeIdMaps } from './rootless';
+import { statfsToMs } from './remount';
 
 export interface SpawnRequest {
   unshareFlags: number;
@@ -123,6 +125,24 @@ function sealExecutable(execPath: string, sealDir: string): string {
   return target;
 }
 
+/**
+ * Rootless, the seal cannot be made here: unshare(CLONE_NEWNS) needs
+ * CAP_SYS_ADMIN in our user namespace. native/nsexec makes it instead, in
+ * the mount namespace it creates inside the container's user namespace,
+ * onto this empty file, with these remount flags. Once pivot_root detaches
+ * the old root, that mount is in no namespace, so not even the container's
+ * root can remount it writable.
+ */
+function innerSeal(execPath: string, sealDir: string): { target: string; flags: number } {
+  const target = path.join(sealDir, 'node');
+  fs.writeFileSync(target, '', { mode: 0o500 });
+  // A bind remount must keep the flags the kernel locked on the source's mount (copied from a more privileged namespace).
+  const src = statfsToMs(sys.statfs(execPath, 'the node binary\'s mount flags, which the read-only remount must keep').flags);
+  let flags = MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | (src & (MS.NOEXEC | MS.NOATIME | MS.RELATIME | MS.NODIRATIME));
+  if (!(src & (MS.NOATIME | MS.RELATIME))) flags |= MS.STRICTATIME;
+  return { target, flags };
+}
+
 
 /** Where `make native` puts mycontainer-nsexec, from dist/runtime/linux or dist/bundle. */
 function nsexecPath(): string {
@@ -148,6 +168,8 @@ function spawnInUserNamespace(req: SpawnRequest, user: NonNullable<SpawnRequest[
   while (stdio.length < NSEXEC_FD) stdio.push('ignore');
   stdio[NSEXEC_FD] = theirs;
   const flags = (user.path === null ? CLONE.NEWUSER : 0) | req.unshareFlags;
+  // Rootless, the seal's mount namespace is nsexec's own (see innerSeal).
+  const inner = isRootless() && req.sealDir ? innerSeal(req.execPath, req.sealDir) : null;
   if (req.wait && flags & CLONE.NEWPID) {
     // nsexec forks the init and exits: become the init's parent when it does.
     sys.prctl(sys.PR.SET_CHILD_SUBREAPER, 1, 'the init is our grandchild: reap it ourselves', 'PR_SET_CHILD_SUBREAPER');
@@ -157,12 +179,16 @@ function spawnInUserNamespace(req: SpawnRequest, user: NonNullable<SpawnRequest[
     child = spawnInit({
       ...req,
       user: null,
-      // Only what must happen outside the user namespace: the seal, and the joins.
-      unshareFlags: req.sealDir ? CLONE.NEWNS : 0,
+      // Only what must happen outside the user namespace: the seal (as root), and the joins.
+      unshareFlags: req.sealDir && !inner ? CLONE.NEWNS : 0,
+      sealDir: inner ? null : req.sealDir,
       stdio,
       // Without a new pid namespace nsexec execs the init itself: then it is our child.
       wait: req.wait && !(flags & CLONE.NEWPID),
-      launcher: (initPath) => ({ file: nsexec, args: [String(NSEXEC_FD), '0x' + flags.toString(16), user.path ?? '-', '--', initPath, ...req.args] }),
+      launcher: (initPath) => ({
+        file: nsexec,
+        args: [String(NSEXEC_FD), '0x' + flags.toString(16), user.path ?? '-', inner?.target ?? '-', '0x' + (inner?.flags ?? 0).toString(16), '--', initPath, ...req.args],
+      }),
     });
   } finally {
     fs.closeSync(theirs);
@@ -173,11 +199,10 @@ function spawnInUserNamespace(req: SpawnRequest, user: NonNullable<SpawnRequest[
     if (line.startsWith('maps ')) {
       const pid = Number(line.slice(5));
       try {
-        fs.writeFileSync(`/proc/${pid}/uid_map`, user.uidMap);
-        fs.writeFileSync(`/proc/${pid}/gid_map`, user.gidMap);
+        writeIdMaps(pid, user.uidMap, user.gidMap);
       } catch (e) {
         fs.writeSync(ours, 'no\n');
-        throw new RuntimeError(`linux.uidMappings/gidMappings: cannot write the id maps: ${(e as Error).message}`, { cause: e });
+        throw e;
       }
       fs.writeSync(ours, 'go\n');
       line = lines();
