@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { runtimeCommands, splitExecArgv } from '../runtime/cli/commands';
 import { reportError, setProgram } from './report';
+import { defaultRoot } from '../runtime/linux/rootless';
 
 export function main(argv: string[]): void {
   setProgram('mycontainer-runtime');
@@ -19,7 +20,8 @@ export function main(argv: string[]): void {
     .scriptName('mycontainer-runtime')
     .strict()
     .parserConfiguration({ 'unknown-options-as-args': false, 'halt-at-non-option': false, 'boolean-negation': false })
-    .option('root', { type: 'string', describe: 'root directory for container state', default: '/run/mycontainer', global: true })
+    // Non-root: $XDG_RUNTIME_DIR/mycontainer or /tmp/mycontainer-<uid>, as runc.
+    .option('root', { type: 'string', describe: 'root directory for container state', default: defaultRoot(), global: true })
     .option('log', { type: 'string', describe: 'log file (runc --log)', global: true })
     .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, global: true })
     .option('debug', { type: 'boolean', default: false, describe: 'trace every syscall and cgroup write', global: true })

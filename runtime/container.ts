@@ -21,6 +21,7 @@ import { RuntimeError, messageOf, wrap } from './sys/errors';
 import * as sys from './sys/libc';
 import { trace, tracing } from './sys/trace';
 import { CLONE, parseSignal } from './sys/constants';
+import { checkRootlessConfig, ensureOwnRoot, isRootless } from './linux/rootless';
 
 // Loaded only by create and run: validation (the generated schema code) and
 // planning are not needed by state, start, kill or delete, which should
@@ -113,9 +114,12 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     throw new RuntimeError('--console-socket was given but process.terminal is false', { code: 'EINVAL' });
   }
   // Connect now, so that a missing socket fails before anything exists.
+  const rootless = isRootless();
+  if (rootless) checkRootlessConfig(plan.namespaces.user !== null, plan.namespaces.user?.path === null ? spec.linux?.uidMappings : undefined);
   const consoleFd = plan.process.terminal ? (opts.consoleFd ?? connectConsole(opts.consoleSocket as string)) : null;
 
   try {
+    if (rootless) ensureOwnRoot(ctx.root);
     sd.createAndLock();
   } catch (e) {
     if (consoleFd !== null && opts.consoleFd === undefined) fs.closeSync(consoleFd);
@@ -143,15 +147,23 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   try {
     crashPoint('state-dir');
     sys.mknod(sd.fifo, S_IFIFO | 0o600, 0, 0, 'exec.fifo: `start` writes here to let the init exec');
-    // The init reads it; in a user namespace the init's root is another host uid.
-    const owner = fifoOwner(spec, plan);
+    // The init reads it; in a user namespace the init's root is another host uid
+    // (rootless, it is us: checkRootlessConfig).
+    const owner = rootless ? null : fifoOwner(spec, plan);
     if (owner) fs.chownSync(sd.fifo, owner.uid, owner.gid);
-    else if (plan.namespaces.user) fs.chmodSync(sd.fifo, 0o644);
-    const mgr = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id });
+    else if (plan.namespaces.user && !rootless) fs.chmodSync(sd.fifo, 0o644);
+    let mgr: CgroupManager | null = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id });
+    const denied = rootless ? unwritableCgroup(mgr) : null;
+    if (denied !== null) {
+      // No delegation: run without a cgroup of our own, as runc does rootless.
+      const fields = resourceFields(spec.linux?.resources);
+      ctx.warn(`cgroups: no write access to ${denied} for uid ${process.geteuid?.()} (no cgroup delegation): the container gets no cgroup${fields.length ? `; not applied: ${fields.join(', ')}` : ''}`);
+      mgr = null;
+    }
     cg = mgr;
-    rec.cgroup = { driver: mgr.driver, paths: mgr.paths() };
+    rec.cgroup = mgr ? { driver: mgr.driver, paths: mgr.paths() } : null;
     sd.write(rec); // before any cgroup exists, so `delete --force` can always find it
-    mgr.create();
+    mgr?.create();
     crashPoint('cgroup');
 
     const [parentFd, childFd] = sys.socketpair('sync channel between the runtime and the init');
@@ -182,8 +194,8 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     crashPoint('spawned');
     sd.write(rec);
 
-    mgr.addProcess(init.pid);
-    if (spec.linux?.resources) {
+    mgr?.addProcess(init.pid);
+    if (mgr && spec.linux?.resources) {
       // linux.devices nodes must be usable even under a deny-all device rule, as with runc.
       const resources = { ...spec.linux.resources };
       if (resources.devices) resources.devices = [...resources.devices, ...allowRulesFor(spec.linux.devices)];
@@ -250,6 +262,30 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
 function crashPoint(point: string): void {
   if (process.env['MYCONTAINER_CRASH_AT'] === point) process.kill(process.pid, 'SIGKILL');
   if (process.env['MYCONTAINER_TIMING']) process.stderr.write(`timing: ${point} at ${performance.now().toFixed(1)} ms\n`);
+}
+
+/**
+ * The first cgroup directory (or, when it does not exist yet, its nearest
+ * existing parent) we may not write, or null when we may write them all.
+ */
+function unwritableCgroup(mgr: CgroupManager): string | null {
+  for (const dir of new Set(Object.values(mgr.paths()))) {
+    let d = dir;
+    while (!fs.existsSync(d) && path.dirname(d) !== d) d = path.dirname(d);
+    try {
+      fs.accessSync(d, fs.constants.W_OK);
+    } catch {
+      return d;
+    }
+  }
+  return null;
+}
+
+/** The linux.resources fields a config sets (leaves, arrays whole), to name what is not applied. */
+function resourceFields(resources: unknown, prefix = 'linux.resources'): string[] {
+  if (resources === null || resources === undefined) return [];
+  if (typeof resources !== 'object' || Array.isArray(resources)) return Array.isArray(resources) && resources.length === 0 ? [] : [prefix];
+  return Object.entries(resources as Record<string, unknown>).flatMap(([k, v]) => resourceFields(v, `${prefix}.${k}`));
 }
 
 /** Undo a failed create: kill the init, remove the cgroup and the state directory. */

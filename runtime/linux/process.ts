@@ -151,7 +151,10 @@ export function finalizeProcess(plan: ProcessPlan): void {
   if (plan.seccomp && !plan.noNewPrivileges) loadSeccomp(plan.seccomp);
   dropBounding(plan.capabilities);
   sys.prctl(sys.PR.SET_KEEPCAPS, 1, 'keep the permitted set across setuid', 'PR_SET_KEEPCAPS');
-  sys.setgroups(plan.additionalGids, 'process.user.additionalGids');
+  if (setgroupsAllowed()) sys.setgroups(plan.additionalGids, 'process.user.additionalGids');
+  else if (plan.additionalGids.length > 0) {
+    throw new RuntimeError(`process.user.additionalGids: cannot set [${plan.additionalGids.join(', ')}]: setgroups is denied in this user namespace (a rootless gid map of one id; map /etc/subgid ranges through newgidmap)`, { code: 'EPERM' });
+  }
   sys.setresgid(plan.gid, 'process.user.gid');
   sys.setresuid(plan.uid, 'process.user.uid');
   sys.prctl(sys.PR.SET_KEEPCAPS, 0, 'done with setuid', 'PR_SET_KEEPCAPS');
@@ -161,6 +164,15 @@ export function finalizeProcess(plan: ProcessPlan): void {
   sys.resetSignals('Node ignores SIGPIPE; ignored signals would survive execve');
   // As late as possible: only execve follows.
   if (plan.seccomp && plan.noNewPrivileges) loadSeccomp(plan.seccomp);
+}
+
+/** False in a user namespace whose gid map was written unprivileged (/proc/self/setgroups "deny"). */
+function setgroupsAllowed(): boolean {
+  try {
+    return fs.readFileSync('/proc/self/setgroups', 'utf8').trim() !== 'deny';
+  } catch {
+    return true; // kernels before 3.19 have no such file
+  }
 }
 
 /**
