@@ -1,5 +1,5 @@
-// `mycontainer`: the front end a person types, as docker or podman. Images
-// now (images/cli); containers, networks and volumes as issue 5 lands them.
+// `mycontainer`: the front end a person types, as docker or podman:
+// containers, networks and volumes (engine/cli) and images (images/cli).
 // The OCI runtime with runc's command line is `mycontainer-runtime`
 // (cli/runtime.ts): the two share commands' names (run, create, exec, ps)
 // with other meanings, as podman and runc do.
@@ -7,6 +7,7 @@
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { imageCommands } from '../images/cli/commands';
+import { COMMANDS_WITH_ARGV, defaultRunroot, engineCommands, splitContainerArgv } from '../engine/cli/commands';
 import { reportError } from './report';
 
 export function main(argv: string[]): void {
@@ -18,11 +19,12 @@ export function main(argv: string[]): void {
   let cli: Argv = yargs(argv)
     .scriptName('mycontainer')
     .strict()
-    .parserConfiguration({ 'unknown-options-as-args': false, 'halt-at-non-option': false, 'boolean-negation': false })
+    .parserConfiguration({ 'unknown-options-as-args': false, 'halt-at-non-option': false, 'boolean-negation': false, 'greedy-arrays': false })
     .option('root', { type: 'string', default: process.env['MYCONTAINER_ROOT'] ?? '/var/lib/mycontainer', describe: 'store: images, snapshots (podman --root)', global: true })
+    .option('runroot', { type: 'string', default: defaultRunroot(), describe: 'state that ends at reboot: the runtime\'s, attach sockets, netns (podman --runroot)', global: true })
     .option('debug', { type: 'boolean', default: false, describe: 'trace every syscall and cgroup write', global: true })
     .version(false)
-    .option('version', { alias: 'v', type: 'boolean', describe: 'print the version' })
+    .option('version', { type: 'boolean', describe: 'print the version (also -v)' })
     .help('help').alias('help', 'h')
     .recommendCommands()
     .fail((msg, err, y) => {
@@ -31,11 +33,12 @@ export function main(argv: string[]): void {
       y.showHelp((s) => process.stderr.write(s + '\n'));
       process.exit(1);
     });
-  for (const c of imageCommands) cli = cli.command(c);
+  // `inspect` is the engine's: containers first, then images, as docker's.
+  for (const c of [...engineCommands, ...imageCommands.filter((m) => !String(m.command).startsWith('inspect'))]) cli = cli.command(c);
   cli
     .demandCommand(1, 'a command is required')
     .parseAsync()
     .catch((e: unknown) => reportError(e));
 }
 
-main(process.argv.slice(2));
+main(splitContainerArgv(process.argv.slice(2), COMMANDS_WITH_ARGV));

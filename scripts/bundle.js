@@ -13,6 +13,7 @@ const entries = {
   mycontainer: 'dist/cli/main.js',
   'mycontainer-runtime': 'dist/cli/runtime.js',
   init: 'dist/runtime/init/main.js',
+  monitor: 'dist/engine/monitor-main.js',
 };
 for (const [name, entry] of Object.entries(entries)) {
   esbuild.buildSync({

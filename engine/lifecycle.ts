@@ -1,0 +1,371 @@
+// The engine's operations on containers: create (image → bundle → record),
+// start (a monitor per container), stop, kill, remove. The CLI and the
+// monitor share them. Each leaves nothing behind when it fails: a create
+// that fails half-way removes what it made.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { RuntimeError, messageOf, wrap } from '../runtime/sys/errors';
+import { parseSignal } from '../runtime/sys/constants';
+import type { RuntimeContext } from '../runtime/container';
+import {
+  ContainerStore, Paths, initialState, liveStatus, monitorAlive, withFileLock, writeJsonAtomic,
+  type Container, type ContainerConfig, type HostConfig,
+} from './containers';
+import { generateName, newId, validName } from './names';
+import { engineSpec, hostsFile, resolvConf } from './spec';
+import type { ContentStore } from '../images/store';
+import type { Image } from '../images/image';
+import type { Spec } from '../runtime/spec/generated/config';
+
+const rt = (): typeof import('../runtime/container') => require('../runtime/container') as typeof import('../runtime/container');
+const net = (): typeof import('./network') => require('./network') as typeof import('./network');
+const volumes = (): typeof import('./volumes') => require('./volumes') as typeof import('./volumes');
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const sleepSync = (ms: number): void => void Atomics.wait(sleeper, 0, 0, ms);
+
+export function runtimeContext(paths: Paths, warn: (msg: string) => void = (m) => process.stderr.write(`mycontainer: warning: ${m}\n`)): RuntimeContext {
+  return { root: paths.runtimeRoot, debug: false, warn };
+}
+
+export interface CreateRequest {
+  name?: string | undefined;
+  config: Omit<ContainerConfig, 'image' | 'imageId' | 'args' | 'env' | 'workingDir' | 'user' | 'hostname' | 'stopSignal' | 'exposedPorts'> & {
+    env: string[];
+    workingDir?: string | undefined;
+    user?: string | undefined;
+    hostname?: string | undefined;
+    stopSignal?: string | undefined;
+  };
+  hostConfig: HostConfig;
+}
+
+function hostNofileHard(): number {
+  try {
+    const m = /^Max open files\s+\S+\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    return m && m[1] !== 'unlimited' ? Number(m[1]) : 1048576;
+  } catch {
+    return 1024;
+  }
+}
+
+/** Files of the container dir bind-mounted into /etc. */
+function hostFiles(paths: Paths, id: string): { hosts: string; hostname: string; resolvConf: string } {
+  const d = paths.dir(id);
+  return { hosts: path.join(d, 'hosts'), hostname: path.join(d, 'hostname'), resolvConf: path.join(d, 'resolv.conf') };
+}
+
+/** The cgroup of an engine container: under mycontainer/, by id (docker: /docker/<id>). */
+export function cgroupsPathFor(id: string): string {
+  return `/mycontainer/${id}`;
+}
+
+export async function createContainer(paths: Paths, images: ContentStore, image: Image, req: CreateRequest): Promise<Container> {
+  const store = new ContainerStore(paths);
+  const id = newId();
+  if (req.name !== undefined && !validName(req.name)) {
+    throw new RuntimeError(`cannot create container: invalid name "${req.name}": use [a-zA-Z0-9][a-zA-Z0-9_.-]*`, { code: 'EINVAL' });
+  }
+  const ic = image.config.config ?? {};
+  const c: Container = {
+    id,
+    name: '',
+    created: new Date().toISOString(),
+    config: {
+      ...req.config,
+      image: image.record.name,
+      imageId: image.id,
+      args: [],
+      workingDir: req.config.workingDir ?? (ic.WorkingDir || '/'),
+      user: req.config.user ?? ic.User ?? '',
+      hostname: req.config.hostname ?? id.slice(0, 12),
+      stopSignal: req.config.stopSignal ?? ic.StopSignal ?? 'SIGTERM',
+      exposedPorts: Object.keys(ic.ExposedPorts ?? {}),
+      labels: { ...(ic.Labels ?? {}), ...req.config.labels },
+    },
+    hostConfig: req.hostConfig,
+    state: initialState(),
+    network: null,
+  };
+  if (parseSignal(c.config.stopSignal) === undefined) throw new RuntimeError(`cannot create container: unknown stop signal "${c.config.stopSignal}"`, { code: 'EINVAL' });
+  // The name and the directory, together under the engine lock: two creates never take one name.
+  withFileLock(paths.globalLock, () => {
+    const taken = new Set(store.all().map((x) => x.name));
+    if (req.name !== undefined) {
+      if (taken.has(req.name)) {
+        const other = store.all().find((x) => x.name === req.name)!;
+        throw new RuntimeError(`cannot create container: the name "/${req.name}" is already in use by container ${other.id.slice(0, 12)}: remove or rename it`, { code: 'EEXIST' });
+      }
+      c.name = req.name;
+    } else {
+      c.name = generateName((n) => taken.has(n));
+    }
+    fs.mkdirSync(paths.dir(id), { recursive: true, mode: 0o711 });
+    store.write(c);
+  });
+  try {
+    const { imageToBundle } = require('../images/bundle') as typeof import('../images/bundle');
+    const b = await imageToBundle(images, image, paths.bundle(id), {
+      entrypoint: req.config.entrypoint ?? undefined,
+      cmd: req.config.cmd ?? undefined,
+      env: req.config.env,
+      user: req.config.user,
+      workdir: req.config.workingDir,
+      terminal: c.config.tty,
+      hostname: c.config.hostname,
+      readonly: c.hostConfig.readonlyRootfs,
+    });
+    c.config.args = b.spec.process?.args ?? [];
+    c.config.env = b.spec.process?.env ?? [];
+    const volumeSources = volumes().prepareMounts(paths, c.hostConfig.mounts, b.dir);
+    const files = hostFiles(paths, id);
+    fs.writeFileSync(files.hostname, `${c.config.hostname}\n`);
+    fs.writeFileSync(files.hosts, hostsFile(c.config.hostname, null));
+    fs.writeFileSync(files.resolvConf, resolvConf(readOr('/etc/resolv.conf', ''), c.hostConfig.networkMode === 'host'));
+    const spec = engineSpec({
+      container: c,
+      spec: b.spec,
+      files,
+      volumeSources,
+      netnsPath: null,
+      nofileHard: hostNofileHard(),
+      cgroupsPath: cgroupsPathFor(id),
+    });
+    writeJsonAtomic(path.join(b.dir, 'config.json'), spec);
+    store.write(c);
+    return c;
+  } catch (e) {
+    try {
+      removeContainer(paths, id, { force: true });
+    } catch {
+      // best effort: the original error matters
+    }
+    throw wrap(e, `cannot create container from ${image.record.name}`);
+  }
+}
+
+function readOr(file: string, fallback: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+function mounted(target: string): boolean {
+  return readOr('/proc/self/mountinfo', '').split('\n').some((l) => l.split(' ')[4] === target);
+}
+
+/** Before each start (first, restart, `start` after a reboot): rootfs mounted, network up, config.json current. */
+export async function prepareStart(paths: Paths, c: Container): Promise<void> {
+  const bundle = paths.bundle(c.id);
+  const { ROOTFS_RECORD } = require('../images/bundle') as typeof import('../images/bundle');
+  const m = JSON.parse(fs.readFileSync(path.join(bundle, ROOTFS_RECORD), 'utf8')) as import('../images/snapshots').RootfsMount;
+  if (m.type === 'overlay' && !mounted(m.target)) {
+    (require('../images/snapshots') as typeof import('../images/snapshots')).mountRootfs(m);
+  }
+  const configFile = path.join(bundle, 'config.json');
+  const spec = JSON.parse(fs.readFileSync(configFile, 'utf8')) as Spec;
+  const nsPath = await net().prepareNetwork(paths, c);
+  const ns = spec.linux?.namespaces ?? [];
+  const entry = ns.find((n) => n.type === 'network');
+  if (entry) {
+    if (nsPath) entry.path = nsPath;
+    else delete entry.path;
+  }
+  const fresh = new ContainerStore(paths).read(c.id);
+  const files = hostFiles(paths, c.id);
+  fs.writeFileSync(files.hosts, hostsFile(c.config.hostname, fresh.network?.ipAddress ?? null));
+  writeJsonAtomic(configFile, spec);
+}
+
+/** After the last stop (no restart follows): network down, rootfs unmounted. */
+export function afterStop(paths: Paths, c: Container): void {
+  net().releaseNetwork(paths, c);
+  const { unmountRootfs } = require('../images/snapshots') as typeof import('../images/snapshots');
+  const target = path.join(paths.bundle(c.id), 'rootfs');
+  if (mounted(target)) {
+    const { ROOTFS_RECORD } = require('../images/bundle') as typeof import('../images/bundle');
+    const m = JSON.parse(readOr(path.join(paths.bundle(c.id), ROOTFS_RECORD), '{}')) as { type?: string };
+    if (m.type === 'overlay') unmountRootfs(target);
+  }
+}
+
+function monitorScript(): string {
+  const bundled = path.join(__dirname, 'monitor.js');
+  if (process.env['MYCONTAINER_BUNDLED'] === '1' && fs.existsSync(bundled)) return bundled;
+  return path.join(__dirname, 'monitor-main.js');
+}
+
+/**
+ * Starts the container's monitor and waits until the container runs (or,
+ * with `attach`, is created and waits for the client's HELLO to start).
+ */
+export async function startContainer(paths: Paths, id: string, opts: { attach: boolean }): Promise<Container> {
+  const store = new ContainerStore(paths);
+  const c = store.read(id);
+  const status = liveStatus(c);
+  if (status === 'running' || status === 'paused' || status === 'restarting') {
+    throw new RuntimeError(`cannot start container ${c.name}: it is already ${status}`, { code: 'EBUSY' });
+  }
+  const logFd = fs.openSync(path.join(paths.dir(id), 'monitor.log'), 'a', 0o600);
+  const child = spawn(process.execPath, ['--max-old-space-size=48', monitorScript(), paths.root, paths.runroot, id, ...(opts.attach ? ['--attach'] : [])], {
+    stdio: ['ignore', 'ignore', logFd, 'pipe'],
+    detached: true, // its own session: it outlives us and our terminal
+    env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+    cwd: '/',
+  });
+  fs.closeSync(logFd);
+  const pipe = child.stdio[3] as NodeJS.ReadableStream;
+  const line = await new Promise<string>((resolve) => {
+    let buf = '';
+    pipe.on('data', (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
+    });
+    pipe.on('end', () => resolve(buf));
+    pipe.on('error', () => resolve(buf));
+  });
+  (pipe as unknown as { destroy(): void }).destroy();
+  child.unref();
+  let msg: { status?: string; error?: string };
+  try {
+    msg = JSON.parse(line) as typeof msg;
+  } catch {
+    msg = { error: `the monitor exited without a word (see ${path.join(paths.dir(id), 'monitor.log')})` };
+  }
+  if (msg.error) throw new RuntimeError(`cannot start container ${c.name}: ${msg.error}`, { code: 'ESTART' });
+  return store.read(id);
+}
+
+/** Waits until the container's monitor is gone (the container stopped and will not restart). */
+function waitMonitorGone(store: ContainerStore, id: string, timeoutMs: number): boolean {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let c: Container;
+    try {
+      c = store.read(id);
+    } catch {
+      return true; // removed (--rm)
+    }
+    if (!monitorAlive(c.state)) return true;
+    if (Date.now() > deadline) return false;
+    sleepSync(20);
+  }
+}
+
+/** Waits until the container's process exited (status no longer running). */
+function waitExited(store: ContainerStore, id: string, timeoutMs: number): boolean {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let c: Container;
+    try {
+      c = store.read(id);
+    } catch {
+      return true;
+    }
+    const s = liveStatus(c);
+    if (s !== 'running' && s !== 'paused') return true;
+    if (Date.now() > deadline) return false;
+    sleepSync(20);
+  }
+}
+
+function runtimeKill(paths: Paths, id: string, signal: string): void {
+  try {
+    rt().kill(runtimeContext(paths), id, signal, false);
+  } catch (e) {
+    const code = (e as RuntimeError).code;
+    if (code !== 'ESRCH' && code !== 'ENOENT') throw e;
+  }
+}
+
+/** `stop`: the stop signal, then KILL after `timeoutSec`; the restart policy no longer applies. */
+export function stopContainer(paths: Paths, ref: string, timeoutSec?: number): Container {
+  const store = new ContainerStore(paths);
+  const c0 = store.resolve(ref);
+  const c = store.update(c0.id, (x) => {
+    x.state.manuallyStopped = true;
+  });
+  const status = liveStatus(c);
+  if (status === 'paused') {
+    try {
+      rt().pause(runtimeContext(paths), c.id, false);
+    } catch {
+      // thawed meanwhile
+    }
+  }
+  if (status === 'running' || status === 'paused') {
+    runtimeKill(paths, c.id, c.config.stopSignal);
+    const t = timeoutSec ?? c.config.stopTimeout;
+    if (!waitExited(store, c.id, t * 1000)) {
+      runtimeKill(paths, c.id, 'KILL');
+      waitExited(store, c.id, 10000);
+    }
+  }
+  waitMonitorGone(store, c.id, 15000);
+  return c;
+}
+
+export function killContainer(paths: Paths, ref: string, signal: string): Container {
+  const store = new ContainerStore(paths);
+  const c = store.resolve(ref);
+  if (parseSignal(signal) === undefined) throw new RuntimeError(`cannot kill container ${c.name}: unknown signal "${signal}"`, { code: 'EINVAL' });
+  const s = liveStatus(c);
+  if (s !== 'running' && s !== 'paused') throw new RuntimeError(`cannot kill container ${c.name}: it is not running`, { code: 'EINVAL' });
+  // docker: a kill by the user counts as a manual stop for unless-stopped/always
+  store.update(c.id, (x) => {
+    x.state.manuallyStopped = true;
+  });
+  runtimeKill(paths, c.id, signal);
+  return c;
+}
+
+/**
+ * `rm`: a running container only with `force` (KILL first). Removes the
+ * runtime's state, the network, the rootfs mount, the bundle and the record.
+ */
+export function removeContainer(paths: Paths, id: string, opts: { force?: boolean; fromMonitor?: boolean } = {}): void {
+  const store = new ContainerStore(paths);
+  let c: Container;
+  try {
+    c = store.read(id);
+  } catch {
+    // a create that failed before its record: only the directory
+    fs.rmSync(paths.dir(id), { recursive: true, force: true });
+    return;
+  }
+  if (!opts.fromMonitor && monitorAlive(c.state)) {
+    const s = liveStatus(c);
+    if (!opts.force) throw new RuntimeError(`cannot remove container ${c.name}: it is ${s}: stop it first or use -f`, { code: 'EBUSY' });
+    store.update(id, (x) => {
+      x.state.manuallyStopped = true;
+      x.hostConfig.autoRemove = false; // we remove it, not the monitor
+    });
+    runtimeKill(paths, id, 'KILL');
+    if (!waitMonitorGone(store, id, 15000)) {
+      try {
+        process.kill(c.state.monitorPid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    c = store.read(id);
+  }
+  const problems: string[] = [];
+  const step = (what: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (e) {
+      problems.push(`${what}: ${messageOf(e)}`);
+    }
+  };
+  step('runtime delete', () => rt().remove(runtimeContext(paths), id, true));
+  step('network', () => net().releaseNetwork(paths, c));
+  step('rootfs', () => (require('../images/bundle') as typeof import('../images/bundle')).removeImageBundle(paths.bundle(id)));
+  fs.rmSync(paths.attachSocket(id), { force: true });
+  if (problems.length > 0) throw new RuntimeError(`cannot remove container ${c.name} completely: ${problems.join('; ')}`, { code: 'EBUSY' });
+  fs.rmSync(paths.dir(id), { recursive: true, force: true });
+}

@@ -1,0 +1,340 @@
+// The monitor: one small process per running container, as conmon is for
+// podman and containerd-shim for docker. It outlives the CLI that started
+// it, and it:
+//
+//   - owns the container's stdio (pipes, or the pty master with a tty),
+//     writing it to container.log in the CRI format and to attached clients;
+//   - creates and starts the container through the runtime library, in this
+//     process (no runtime CLI to start: one Node start less per container),
+//     so the container's process is its child and its exit status comes
+//     straight from the kernel;
+//   - records the exit code, the time, and whether the OOM killer struck;
+//   - applies the restart policy with docker's backoff (100 ms, doubling,
+//     reset after 10 s of running), and removes the container for --rm.
+//
+// Started as `node monitor.js ROOT RUNROOT ID [--attach]`, detached (its own
+// session), with fd 3 a pipe to the CLI: one JSON line says the container
+// is created (with --attach: the monitor then waits for a client's HELLO
+// before start) or running, or why it failed.
+
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import * as tty from 'node:tty';
+import { ContainerStore, Paths, monitorAlive, type Container } from './containers';
+import { CriLogWriter, type Stream } from './logs';
+import { F, FrameReader, frame, type ExitInfo, type Hello } from './attach';
+import { messageOf } from '../runtime/sys/errors';
+import * as sys from '../runtime/sys/libc';
+import { procStat } from '../runtime/state';
+import type { RuntimeContext } from '../runtime/container';
+
+const rt = (): typeof import('../runtime/container') => require('../runtime/container') as typeof import('../runtime/container');
+const lifecycle = (): typeof import('./lifecycle') => require('./lifecycle') as typeof import('./lifecycle');
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Client {
+  sock: net.Socket;
+  hello: Hello | null;
+}
+
+export class Monitor {
+  private readonly store: ContainerStore;
+  private readonly ctx: RuntimeContext;
+  private readonly clients = new Set<Client>();
+  private server: net.Server | null = null;
+  private log: CriLogWriter | null = null;
+  /** Where client stdin goes: the stdin pipe, or the pty master. */
+  private stdinWrite: ((d: Buffer) => void) | null = null;
+  private stdinEnd: (() => void) | null = null;
+  private master = -1;
+  private helloWaiter: (() => void) | null = null;
+  private readyFd = 3;
+
+  constructor(readonly paths: Paths, readonly id: string, readonly attachFirst: boolean) {
+    this.store = new ContainerStore(paths);
+    this.ctx = {
+      root: paths.runtimeRoot,
+      debug: false,
+      warn: (msg) => this.note(`warning: ${msg}`),
+    };
+  }
+
+  /** The monitor's own diagnostics go to its stderr, which the CLI pointed at monitor.log. */
+  private note(msg: string): void {
+    process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
+  }
+
+  private ready(msg: Record<string, unknown>): void {
+    if (this.readyFd < 0) return;
+    try {
+      fs.writeSync(this.readyFd, JSON.stringify(msg) + '\n');
+      fs.closeSync(this.readyFd);
+    } catch {
+      // the CLI is gone: nobody waits
+    }
+    this.readyFd = -1;
+  }
+
+  private broadcast(type: number, payload: Buffer | string): void {
+    const f = frame(type, payload);
+    for (const c of this.clients) if (c.hello && !c.sock.destroyed) c.sock.write(f);
+  }
+
+  private output(stream: Stream, d: Buffer): void {
+    this.log?.write(stream, d);
+    this.broadcast(stream === 'stdout' ? F.STDOUT : F.STDERR, d);
+  }
+
+  private listen(): Promise<void> {
+    const file = this.paths.attachSocket(this.id);
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    fs.rmSync(file, { force: true });
+    this.server = net.createServer((sock) => {
+      const client: Client = { sock, hello: null };
+      this.clients.add(client);
+      const reader = new FrameReader((type, payload) => {
+        if (type === F.HELLO) {
+          client.hello = JSON.parse(payload.toString()) as Hello;
+          if (client.hello.start && this.helloWaiter) this.helloWaiter();
+        } else if (type === F.STDIN && client.hello?.stdin) {
+          this.stdinWrite?.(payload);
+        } else if (type === F.STDIN_EOF && client.hello?.stdin) {
+          this.stdinEnd?.();
+        } else if (type === F.RESIZE && this.master >= 0) {
+          const { rows, cols } = JSON.parse(payload.toString()) as { rows: number; cols: number };
+          try {
+            require('../runtime/linux/terminal').setWinsize(this.master, { height: rows, width: cols }, 'attach: terminal resize');
+          } catch {
+            // the pty is gone
+          }
+        }
+      });
+      sock.on('data', (d: Buffer) => reader.push(d));
+      sock.on('error', () => {});
+      sock.on('close', () => this.clients.delete(client));
+    });
+    return new Promise((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(file, () => resolve());
+    });
+  }
+
+  /** One life of the container: create, start, pump its output until it exits. */
+  private async runOnce(first: boolean): Promise<{ exitCode: number; oomKilled: boolean }> {
+    const c = this.store.read(this.id);
+    await lifecycle().prepareStart(this.paths, c);
+    const bundle = this.paths.bundle(this.id);
+    const closeAfterCreate: number[] = [];
+    const readers: Promise<void>[] = [];
+    let consoleOurs = -1;
+    let opts: import('../runtime/container').CreateOptions = { id: this.id, bundle, noPivot: false, wait: true };
+    if (c.config.tty) {
+      const [ours, theirs] = sys.socketpair('the pty master from the init');
+      consoleOurs = ours;
+      closeAfterCreate.push(theirs);
+      opts = { ...opts, consoleFd: theirs };
+    } else {
+      const [outR, outW] = sys.pipe('the container\'s stdout');
+      const [errR, errW] = sys.pipe('the container\'s stderr');
+      let stdin: number | 'ignore' = 'ignore';
+      if (c.config.openStdin) {
+        const [inR, inW] = sys.pipe('the container\'s stdin');
+        stdin = inR;
+        closeAfterCreate.push(inR);
+        const w = new net.Socket({ fd: inW, readable: false, writable: true });
+        w.on('error', () => {});
+        this.stdinWrite = (d) => void w.write(d);
+        this.stdinEnd = () => void w.end();
+      }
+      closeAfterCreate.push(outW, errW);
+      opts = { ...opts, stdio: [stdin, outW, errW] };
+      for (const [fd, stream] of [[outR, 'stdout'], [errR, 'stderr']] as const) {
+        const r = new net.Socket({ fd, readable: true, writable: false });
+        readers.push(new Promise((resolve) => {
+          r.on('data', (d: Buffer) => this.output(stream, d));
+          r.on('error', () => resolve());
+          r.on('close', () => resolve());
+        }));
+      }
+    }
+    let created: Awaited<ReturnType<typeof import('../runtime/container').create>>;
+    try {
+      created = await rt().create(this.ctx, opts);
+    } finally {
+      for (const fd of closeAfterCreate) fs.closeSync(fd);
+    }
+    if (consoleOurs >= 0) {
+      this.master = sys.recvFd(consoleOurs, 'the pty master from the init').fd;
+      fs.closeSync(consoleOurs);
+      const master = this.master;
+      this.stdinWrite = (d) => {
+        try {
+          fs.writeSync(master, d);
+        } catch {
+          // the pty is gone
+        }
+      };
+      this.stdinEnd = null; // a terminal has no EOF but ^D
+      const r = new tty.ReadStream(master);
+      readers.push(new Promise((resolve) => {
+        r.on('data', (d: Buffer) => this.output('stdout', d));
+        r.on('error', () => resolve()); // EIO once the last slave closes
+        r.on('close', () => resolve());
+      }));
+    }
+    if (first && this.attachFirst) {
+      this.ready({ status: 'created' });
+      await new Promise<void>((resolve) => {
+        if ([...this.clients].some((cl) => cl.hello?.start)) resolve();
+        else this.helloWaiter = resolve;
+      });
+      this.helloWaiter = null;
+    }
+    await rt().start(this.ctx, this.id);
+    this.store.update(this.id, (x) => {
+      x.state.status = 'running';
+      x.state.pid = created.rec.pid;
+      x.state.startedAt = new Date().toISOString();
+      x.state.error = '';
+    });
+    if (first) this.ready({ status: 'running', pid: created.rec.pid });
+    const exitCode = await created.init.exited;
+    // The output that was still in the pipes, then the pty is gone.
+    await Promise.race([Promise.all(readers), sleep(2000)]);
+    if (this.master >= 0) {
+      this.master = -1;
+    }
+    this.stdinWrite = null;
+    this.stdinEnd = null;
+    const oomKilled = oomKills(created.rec.cgroup?.paths ?? {}) > 0;
+    try {
+      rt().remove(this.ctx, this.id, true);
+    } catch (e) {
+      this.note(`cannot delete the runtime's container: ${messageOf(e)}`);
+    }
+    return { exitCode, oomKilled };
+  }
+
+  async main(): Promise<void> {
+    let c = this.store.read(this.id);
+    const self = procStat(process.pid);
+    this.store.update(this.id, (x) => {
+      x.state.monitorPid = process.pid;
+      x.state.monitorStartTime = self?.startTime ?? '';
+      x.state.manuallyStopped = false;
+    });
+    this.log = new CriLogWriter(this.paths.log(this.id), c.hostConfig.logMaxSize, c.hostConfig.logMaxFiles);
+    await this.listen();
+    let delay = 100;
+    let first = true;
+    let last: ExitInfo = { exitCode: 0 };
+    for (;;) {
+      const began = Date.now();
+      try {
+        const r = await this.runOnce(first);
+        last = { exitCode: r.exitCode };
+        this.store.update(this.id, (x) => {
+          x.state.status = 'exited';
+          x.state.exitCode = r.exitCode;
+          x.state.oomKilled = r.oomKilled;
+          x.state.pid = 0;
+          x.state.finishedAt = new Date().toISOString();
+        });
+      } catch (e) {
+        const msg = messageOf(e);
+        this.note(`start failed: ${msg}`);
+        last = { exitCode: 127, error: msg };
+        this.store.update(this.id, (x) => {
+          x.state.status = first ? 'created' : 'exited';
+          x.state.error = msg;
+          x.state.exitCode = first ? 0 : 127;
+          x.state.pid = 0;
+          if (!first) x.state.finishedAt = new Date().toISOString();
+        });
+        if (first) {
+          this.ready({ error: msg });
+          break;
+        }
+      }
+      first = false;
+      this.broadcast(F.EXIT, JSON.stringify(last));
+      c = this.store.read(this.id);
+      if (!shouldRestart(c, last.exitCode)) break;
+      if (Date.now() - began > 10000) delay = 100;
+      this.store.update(this.id, (x) => {
+        x.state.status = 'restarting';
+        x.state.restartCount += 1;
+      });
+      // Interruptible: `stop` during the backoff ends it.
+      const until = Date.now() + delay;
+      while (Date.now() < until && !this.store.read(this.id).state.manuallyStopped) await sleep(Math.min(100, until - Date.now()));
+      delay = Math.min(delay * 2, 60000);
+      if (this.store.read(this.id).state.manuallyStopped) {
+        this.store.update(this.id, (x) => {
+          x.state.status = 'exited';
+        });
+        break;
+      }
+    }
+    await this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    const c = this.store.read(this.id);
+    try {
+      lifecycle().afterStop(this.paths, c);
+    } catch (e) {
+      this.note(`cleanup after stop: ${messageOf(e)}`);
+    }
+    if (c.hostConfig.autoRemove) {
+      try {
+        lifecycle().removeContainer(this.paths, c.id, { fromMonitor: true });
+      } catch (e) {
+        this.note(`--rm: cannot remove the container: ${messageOf(e)}`);
+      }
+    } else {
+      this.store.update(this.id, (x) => {
+        x.state.monitorPid = 0;
+        x.state.monitorStartTime = '';
+      });
+    }
+    // EXIT went out when the process ended; with --rm, clients wait for the removal too.
+    for (const cl of this.clients) cl.sock.end();
+    await Promise.race([new Promise<void>((r) => this.server?.close(() => r())), sleep(1000)]);
+    fs.rmSync(this.paths.attachSocket(this.id), { force: true });
+    this.log?.close();
+  }
+}
+
+export function shouldRestart(c: Container, exitCode: number): boolean {
+  if (c.state.manuallyStopped) return false;
+  const p = c.hostConfig.restartPolicy;
+  switch (p.name) {
+    case 'always':
+    case 'unless-stopped':
+      return true;
+    case 'on-failure':
+      return exitCode !== 0 && (p.maximumRetryCount === 0 || c.state.restartCount < p.maximumRetryCount);
+    default:
+      return false;
+  }
+}
+
+/** The OOM killer's count for the container's cgroup (v1 memory.oom_control, v2 memory.events). */
+function oomKills(paths: Record<string, string>): number {
+  const files = [paths['memory'] ? path.join(paths['memory'], 'memory.oom_control') : '', paths['unified'] ? path.join(paths['unified'], 'memory.events') : ''];
+  for (const f of files) {
+    if (!f) continue;
+    try {
+      const m = /^oom_kill (\d+)$/m.exec(fs.readFileSync(f, 'utf8'));
+      if (m) return Number(m[1]);
+    } catch {
+      // no such controller file
+    }
+  }
+  return 0;
+}
+
+

@@ -1,0 +1,400 @@
+// Container networking with the real CNI plugins (Debian's
+// containernetworking-plugins in /usr/lib/cni), driven as libcni does:
+// each plugin of a network's list is run with CNI_COMMAND=ADD in order,
+// handed the previous result, and with DEL in reverse order on teardown.
+//
+// Modes (--network): a bridge network by name (default "bridge": bridge +
+// host-local IPAM + portmap), `host` (the host's namespace, nothing to do),
+// `none` (a namespace with only lo), `container:X` (X's namespace).
+//
+// Each container that is not `host` gets a persistent network namespace,
+// <runroot>/netns/<id12>, bound there by `unshare --net=FILE`, so CNI can
+// configure it before the container exists and keep it across restarts.
+// IPAM leases live under <root>/cni (host-local's dataDir).
+
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { RuntimeError } from '../runtime/sys/errors';
+import { umount2 } from '../runtime/sys/libc';
+import { ContainerStore, liveStatus, withFileLock, withFileLockAsync, writeJsonAtomic, type Container, type NetworkAttachment, type Paths, type PortBinding } from './containers';
+import { validName } from './names';
+
+export const CNI_PATH = ['/usr/lib/cni', '/opt/cni/bin'];
+export const DEFAULT_NETWORK = 'bridge';
+
+export interface Network {
+  name: string;
+  id: string;
+  driver: 'bridge';
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  created: string;
+  internal: boolean;
+}
+
+function networkFile(paths: Paths, name: string): string {
+  return path.join(paths.networks, `${name}.json`);
+}
+
+function defaultNetwork(): Network {
+  return { name: DEFAULT_NETWORK, id: '0'.repeat(64), driver: 'bridge', bridge: 'mycontainer0', subnet: '10.89.0.0/24', gateway: '10.89.0.1', created: new Date(0).toISOString(), internal: false };
+}
+
+export function listNetworks(paths: Paths): Network[] {
+  const out: Network[] = [defaultNetwork()];
+  try {
+    for (const f of fs.readdirSync(paths.networks).sort()) {
+      if (!f.endsWith('.json')) continue;
+      try {
+        const n = JSON.parse(fs.readFileSync(path.join(paths.networks, f), 'utf8')) as Network;
+        if (n.name !== DEFAULT_NETWORK) out.push(n);
+      } catch {
+        // not a network record
+      }
+    }
+  } catch {
+    // no networks dir yet
+  }
+  return out;
+}
+
+export function findNetwork(paths: Paths, name: string): Network {
+  const n = listNetworks(paths).find((x) => x.name === name || (name.length >= 6 && x.id.startsWith(name)));
+  if (!n) throw new RuntimeError(`network ${name} not found`, { code: 'ENOENT' });
+  return n;
+}
+
+function parseCidr(cidr: string): { base: number; bits: number } {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+  if (!m) throw new RuntimeError(`invalid subnet "${cidr}": want a.b.c.d/n`, { code: 'EINVAL' });
+  const parts = m.slice(1, 5).map(Number);
+  const bits = Number(m[5]);
+  if (parts.some((p) => p > 255) || bits < 8 || bits > 30) throw new RuntimeError(`invalid subnet "${cidr}"`, { code: 'EINVAL' });
+  const ip = ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return { base: (ip & mask) >>> 0, bits };
+}
+
+const ipStr = (n: number): string => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+
+function overlaps(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  const bits = Math.min(x.bits, y.bits);
+  const mask = (0xffffffff << (32 - bits)) >>> 0;
+  return ((x.base & mask) >>> 0) === ((y.base & mask) >>> 0);
+}
+
+/** `network create`: a bridge network with its own subnet (the next free 10.89.N.0/24 by default). */
+export function createNetwork(paths: Paths, name: string, opts: { subnet?: string | undefined; internal?: boolean } = {}): Network {
+  if (!validName(name)) throw new RuntimeError(`cannot create network "${name}": use [a-zA-Z0-9][a-zA-Z0-9_.-]*`, { code: 'EINVAL' });
+  return withFileLock(paths.globalLock, () => {
+    const all = listNetworks(paths);
+    if (all.some((n) => n.name === name)) throw new RuntimeError(`cannot create network ${name}: it already exists`, { code: 'EEXIST' });
+    let subnet = opts.subnet;
+    if (subnet) {
+      const clash = all.find((n) => overlaps(n.subnet, subnet!));
+      if (clash) throw new RuntimeError(`cannot create network ${name}: subnet ${subnet} overlaps network ${clash.name} (${clash.subnet})`, { code: 'EEXIST' });
+    } else {
+      for (let i = 1; i < 255 && !subnet; i++) {
+        const s = `10.89.${i}.0/24`;
+        if (!all.some((n) => overlaps(n.subnet, s))) subnet = s;
+      }
+      if (!subnet) throw new RuntimeError(`cannot create network ${name}: no free subnet in 10.89.0.0/16`, { code: 'ENOSPC' });
+    }
+    const { base } = parseCidr(subnet);
+    const id = require('node:crypto').randomBytes(32).toString('hex') as string;
+    const n: Network = {
+      name, id, driver: 'bridge', bridge: `mc-${id.slice(0, 8)}`, subnet: `${ipStr(base)}/${parseCidr(subnet).bits}`,
+      gateway: ipStr(base + 1), created: new Date().toISOString(), internal: opts.internal ?? false,
+    };
+    fs.mkdirSync(paths.networks, { recursive: true, mode: 0o755 });
+    writeJsonAtomic(networkFile(paths, name), n);
+    return n;
+  });
+}
+
+/** `network rm`: refused while a container uses it; removes the bridge device if it was made. */
+export function removeNetwork(paths: Paths, name: string): void {
+  if (name === DEFAULT_NETWORK) throw new RuntimeError('cannot remove the default network "bridge"', { code: 'EPERM' });
+  const n = findNetwork(paths, name);
+  const users = new ContainerStore(paths).all().filter((c) => c.hostConfig.networkMode === n.name);
+  if (users.length > 0) throw new RuntimeError(`cannot remove network ${n.name}: in use by container(s) ${users.map((c) => c.name).join(', ')}`, { code: 'EBUSY' });
+  spawnSync('ip', ['link', 'del', n.bridge], { stdio: 'ignore' });
+  fs.rmSync(networkFile(paths, n.name), { force: true });
+  fs.rmSync(path.join(paths.root, 'cni', 'networks', n.name), { recursive: true, force: true });
+}
+
+/** The CNI network configuration list for a network. */
+export function conflist(paths: Paths, n: Network): { cniVersion: string; name: string; plugins: Record<string, unknown>[] } {
+  return {
+    cniVersion: '1.0.0',
+    name: n.name,
+    plugins: [
+      {
+        type: 'bridge',
+        bridge: n.bridge,
+        isGateway: true,
+        ipMasq: !n.internal,
+        hairpinMode: true,
+        ipam: {
+          type: 'host-local',
+          dataDir: path.join(paths.root, 'cni', 'networks'),
+          routes: n.internal ? [] : [{ dst: '0.0.0.0/0' }],
+          ranges: [[{ subnet: n.subnet, gateway: n.gateway }]],
+        },
+      },
+      { type: 'portmap', capabilities: { portMappings: true }, snat: true },
+    ],
+  };
+}
+
+interface CniError {
+  code?: number;
+  msg?: string;
+  details?: string;
+}
+
+function findPlugin(type: string): string {
+  for (const d of CNI_PATH) {
+    const p = path.join(d, type);
+    if (fs.existsSync(p)) return p;
+  }
+  throw new RuntimeError(`CNI plugin "${type}" not found in ${CNI_PATH.join(':')} (Debian package containernetworking-plugins)`, { code: 'ENOENT' });
+}
+
+/** Runs one CNI plugin; returns its result JSON (ADD) or null. */
+function execPlugin(command: 'ADD' | 'DEL' | 'CHECK', conf: Record<string, unknown>, env: { containerId: string; netns: string; ifname: string }): Record<string, unknown> | null {
+  const type = String(conf['type']);
+  const r = spawnSync(findPlugin(type), [], {
+    input: JSON.stringify(conf),
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: env.containerId,
+      CNI_NETNS: env.netns,
+      CNI_IFNAME: env.ifname,
+      CNI_PATH: CNI_PATH.join(':'),
+    },
+    encoding: 'utf8',
+    timeout: 30000,
+  });
+  if (r.status !== 0) {
+    let e: CniError = {};
+    try {
+      e = JSON.parse(r.stdout) as CniError;
+    } catch {
+      e = { msg: (r.stdout || r.stderr || r.error?.message || `exit ${r.status}`).trim() };
+    }
+    throw new RuntimeError(`CNI ${type} ${command}: ${e.msg ?? 'failed'}${e.details ? ` (${e.details})` : ''}`, { code: 'ECNI' });
+  }
+  if (command !== 'ADD' || !r.stdout.trim()) return null;
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+function pluginConf(list: ReturnType<typeof conflist>, plugin: Record<string, unknown>, prevResult: Record<string, unknown> | null, ports: readonly PortBinding[]): Record<string, unknown> {
+  const conf: Record<string, unknown> = { ...plugin, name: list.name, cniVersion: list.cniVersion };
+  delete conf['capabilities'];
+  if (prevResult) conf['prevResult'] = prevResult;
+  const caps = plugin['capabilities'] as Record<string, boolean> | undefined;
+  if (caps?.['portMappings']) {
+    conf['runtimeConfig'] = { portMappings: ports.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol, hostIP: p.hostIp })) };
+  }
+  return conf;
+}
+
+function loopbackUp(containerId: string, netns: string): void {
+  execPlugin('ADD', { cniVersion: '1.0.0', name: 'lo', type: 'loopback' }, { containerId, netns, ifname: 'lo' });
+}
+
+function netnsFile(paths: Paths, id: string): string {
+  return path.join(paths.netns, id.slice(0, 12));
+}
+
+function makeNetns(file: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  fs.writeFileSync(file, '');
+  const r = spawnSync('unshare', [`--net=${file}`, 'true'], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    fs.rmSync(file, { force: true });
+    throw new RuntimeError(`cannot create the network namespace ${file}: ${(r.stderr || r.error?.message || '').trim()}`, { code: 'ENETNS' });
+  }
+}
+
+function removeNetns(file: string): void {
+  try {
+    umount2(file, 2 /* MNT_DETACH */, 'release the container\'s network namespace');
+  } catch {
+    // not mounted
+  }
+  fs.rmSync(file, { force: true });
+}
+
+/** A host port is free when nothing listens there and no other container of ours has it. */
+async function checkPortsFree(paths: Paths, c: Container): Promise<void> {
+  const others = new ContainerStore(paths).all().filter((o) => o.id !== c.id && o.network && ['running', 'restarting', 'paused'].includes(liveStatus(o)));
+  for (const p of c.hostConfig.portBindings) {
+    const clash = others.find((o) => o.hostConfig.portBindings.some((q) => q.hostPort === p.hostPort && q.protocol === p.protocol && (q.hostIp === p.hostIp || q.hostIp === '0.0.0.0' || p.hostIp === '0.0.0.0')));
+    if (clash) throw new RuntimeError(`port ${p.hostIp}:${p.hostPort}/${p.protocol} is already allocated (container ${clash.name})`, { code: 'EADDRINUSE' });
+    if (p.protocol === 'tcp' && !(await tcpPortFree(p.hostIp, p.hostPort))) {
+      throw new RuntimeError(`port ${p.hostIp}:${p.hostPort}/tcp is already in use on the host`, { code: 'EADDRINUSE' });
+    }
+  }
+}
+
+/** Whether a listen() on ip:port succeeds now. */
+function tcpPortFree(ip: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, ip, () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Before a start: the namespace the container joins, set up. Returns its
+ * path (null for `host`). Idempotent across restarts: an attachment in the
+ * record whose namespace still exists is kept.
+ */
+export async function prepareNetwork(paths: Paths, c: Container): Promise<string | null> {
+  const mode = c.hostConfig.networkMode;
+  if (mode === 'host') return null;
+  const store = new ContainerStore(paths);
+  if (mode.startsWith('container:')) {
+    const other = store.resolve(mode.slice('container:'.length));
+    if (liveStatus(other) !== 'running' || other.state.pid <= 0) throw new RuntimeError(`cannot join the network of container ${other.name}: it is not running`, { code: 'EINVAL' });
+    return other.network?.netns ?? `/proc/${other.state.pid}/ns/net`;
+  }
+  const file = netnsFile(paths, c.id);
+  if (c.network && fs.existsSync(file)) return file;
+  if (mode === 'none') {
+    if (!fs.existsSync(file)) makeNetns(file);
+    try {
+      loopbackUp(c.id, file);
+    } catch (e) {
+      removeNetns(file);
+      throw e;
+    }
+    store.update(c.id, (x) => {
+      x.network = { network: 'none', netns: file, ipAddress: '', prefixLen: 0, gateway: '', macAddress: '', interface: '', cniResult: null };
+    });
+    return file;
+  }
+  const n = findNetwork(paths, mode);
+  return withFileLockAsync(paths.globalLock, async () => {
+    await checkPortsFree(paths, c);
+    if (!fs.existsSync(file)) makeNetns(file);
+    const list = conflist(paths, n);
+    let prev: Record<string, unknown> | null = null;
+    const done: Record<string, unknown>[] = [];
+    try {
+      loopbackUp(c.id, file);
+      for (const plugin of list.plugins) {
+        prev = execPlugin('ADD', pluginConf(list, plugin, prev, c.hostConfig.portBindings), { containerId: c.id, netns: file, ifname: 'eth0' }) ?? prev;
+        done.push(plugin);
+      }
+    } catch (e) {
+      for (const plugin of done.reverse()) {
+        try {
+          execPlugin('DEL', pluginConf(list, plugin, prev, c.hostConfig.portBindings), { containerId: c.id, netns: file, ifname: 'eth0' });
+        } catch {
+          // best effort: the ADD error matters
+        }
+      }
+      removeNetns(file);
+      throw e;
+    }
+    const att = attachmentFrom(n.name, file, prev);
+    store.update(c.id, (x) => {
+      x.network = att;
+    });
+    return file;
+  });
+}
+
+function attachmentFrom(network: string, netns: string, result: Record<string, unknown> | null): NetworkAttachment {
+  const ips = (result?.['ips'] ?? []) as { address?: string; gateway?: string; interface?: number }[];
+  const ifaces = (result?.['interfaces'] ?? []) as { name?: string; mac?: string; sandbox?: string }[];
+  const ip = ips[0];
+  const [addr, prefix] = (ip?.address ?? '/').split('/');
+  const iface = ip?.interface !== undefined ? ifaces[ip.interface] : ifaces.find((i) => i.sandbox);
+  return {
+    network,
+    netns,
+    ipAddress: addr ?? '',
+    prefixLen: Number(prefix ?? 0),
+    gateway: ip?.gateway ?? '',
+    macAddress: iface?.mac ?? '',
+    interface: iface?.name ?? 'eth0',
+    cniResult: result,
+  };
+}
+
+/** After the last stop or on rm: CNI DEL in reverse (veth, IPAM lease, portmap rules), then the namespace. */
+export function releaseNetwork(paths: Paths, c: Container): void {
+  const fresh = (() => {
+    try {
+      return new ContainerStore(paths).read(c.id);
+    } catch {
+      return c;
+    }
+  })();
+  const att = fresh.network;
+  const file = netnsFile(paths, c.id);
+  if (att && att.network !== 'none') {
+    let n: Network | null = null;
+    try {
+      n = findNetwork(paths, att.network);
+    } catch {
+      n = null; // removed meanwhile: the namespace goes anyway
+    }
+    if (n) {
+      const list = conflist(paths, n);
+      const errors: string[] = [];
+      for (const plugin of [...list.plugins].reverse()) {
+        try {
+          execPlugin('DEL', pluginConf(list, plugin, att.cniResult, fresh.hostConfig.portBindings), { containerId: c.id, netns: fs.existsSync(file) ? file : '', ifname: 'eth0' });
+        } catch (e) {
+          errors.push((e as Error).message);
+        }
+      }
+      if (errors.length > 0) process.stderr.write(`mycontainer: warning: network teardown of ${c.name}: ${errors.join('; ')}\n`);
+    }
+  }
+  removeNetns(file);
+  try {
+    new ContainerStore(paths).update(c.id, (x) => {
+      x.network = null;
+    });
+  } catch {
+    // the record is gone (rm)
+  }
+}
+
+/** `-p [ip:][hostPort:]containerPort[/proto]`, as docker parses it (ranges not supported). */
+export function parsePublish(spec: string): PortBinding {
+  const m = /^(?:(\[[^\]]+\]|[^:]*):)??(?:(\d*):)?(\d+)(?:\/(tcp|udp))?$/.exec(spec);
+  if (!m) throw new RuntimeError(`invalid -p "${spec}": want [ip:][hostPort:]containerPort[/tcp|udp]`, { code: 'EINVAL' });
+  const hostIp = m[1] ? m[1].replace(/^\[|\]$/g, '') : '0.0.0.0';
+  if (hostIp && net.isIP(hostIp) === 0) throw new RuntimeError(`invalid -p "${spec}": "${hostIp}" is not an IP address`, { code: 'EINVAL' });
+  const containerPort = Number(m[3]);
+  const hostPort = m[2] ? Number(m[2]) : 0;
+  if (containerPort < 1 || containerPort > 65535 || hostPort > 65535) throw new RuntimeError(`invalid -p "${spec}": ports are 1-65535`, { code: 'EINVAL' });
+  return { hostIp, hostPort, containerPort, protocol: (m[4] as 'tcp' | 'udp' | undefined) ?? 'tcp' };
+}
+
+/** A free ephemeral port for -P and `-p ctr` (the kernel picks one). */
+export function ephemeralPort(ip: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', (e) => reject(new RuntimeError(`cannot find a free host port on ${ip}: ${e.message}`, { code: 'EADDRINUSE' })));
+    s.listen(0, ip, () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
