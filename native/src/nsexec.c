@@ -13,7 +13,10 @@
  * and mount flags come from the runtime (runtime/linux/spawn.ts), which
  * also writes the maps.
  *
- * usage: mycontainer-nsexec SYNC_FD CLONE_FLAGS USERNS_PATH|- SEAL_TARGET|- SEAL_FLAGS -- PROGRAM [ARGS...]
+ * usage: mycontainer-nsexec SYNC_FD CLONE_FLAGS USERNS_PATH|- SEAL_TARGET|- SEAL_FLAGS [JOIN...] -- PROGRAM [ARGS...]
+ *
+ * JOIN (rootless): FLAG:PATH, a namespace setns()ed into once inside the
+ * user namespace; joining a pid namespace means forking, as a new one does.
  *
  * SEAL_TARGET (rootless): an empty file PROGRAM is bind-mounted onto, then
  * remounted with SEAL_FLAGS (read-only), in the new mount namespace; the
@@ -53,8 +56,10 @@ static void fail(const char *what) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 8 || strcmp(argv[6], "--") != 0) {
-    fprintf(stderr, "usage: %s SYNC_FD CLONE_FLAGS USERNS_PATH|- SEAL_TARGET|- SEAL_FLAGS -- PROGRAM [ARGS...]\n", argv[0]);
+  int dd = 6;
+  while (dd < argc && strcmp(argv[dd], "--") != 0) dd++;
+  if (argc < 8 || dd + 1 >= argc) {
+    fprintf(stderr, "usage: %s SYNC_FD CLONE_FLAGS USERNS_PATH|- SEAL_TARGET|- SEAL_FLAGS [JOIN...] -- PROGRAM [ARGS...]\n", argv[0]);
     return 2;
   }
   sync_fd = atoi(argv[1]);
@@ -62,7 +67,7 @@ int main(int argc, char **argv) {
   const char *userns = argv[3];
   const char *seal = argv[4];
   unsigned long seal_flags = strtoul(argv[5], NULL, 0);
-  const char *program = argv[7];
+  const char *program = argv[dd + 1];
 
   if (strcmp(userns, "-") != 0) {
     /* Join an existing user namespace. */
@@ -82,6 +87,17 @@ int main(int argc, char **argv) {
   if (setresgid(0, 0, 0) < 0) fail("setresgid(0)");
   if (setresuid(0, 0, 0) < 0) fail("setresuid(0)");
 
+  /* Rootless: setns() to namespaces the user namespace owns needs its capabilities, which only we have. */
+  int joined_pid = 0;
+  for (int i = 6; i < dd; i++) {
+    char *path;
+    long nsflag = strtol(argv[i], &path, 0);
+    int fd = *path == ':' ? open(path + 1, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0 || setns(fd, (int)nsflag) < 0) fail(argv[i]);
+    close(fd);
+    if (nsflag == CLONE_NEWPID) joined_pid = 1;
+  }
+
   long rest = flags & ~(long)CLONE_NEWUSER;
   if (rest && unshare((int)rest) < 0) fail("unshare(namespaces)");
 
@@ -93,8 +109,8 @@ int main(int argc, char **argv) {
     program = seal;
   }
 
-  if (rest & CLONE_NEWPID) {
-    /* The first child of a new pid namespace is its PID 1: fork it. */
+  if ((rest & CLONE_NEWPID) || joined_pid) {
+    /* The first child of a new pid namespace is its PID 1, a child of a joined one is in it: fork. */
     pid_t pid = fork();
     if (pid < 0) fail("fork");
     if (pid > 0) {
@@ -105,7 +121,7 @@ int main(int argc, char **argv) {
     say("pid %ld\n", (long)getpid(), NULL);
   }
   close(sync_fd);
-  execv(program, &argv[7]);
+  execv(program, &argv[dd + 1]);
   /* The runtime has the pid already; the init's own channel reports nothing, so say it here. */
   fprintf(stderr, "mycontainer-nsexec: exec %s: %s\n", program, strerror(errno));
   return 127;

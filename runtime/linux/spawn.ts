@@ -168,9 +168,15 @@ function spawnInUserNamespace(req: SpawnRequest, user: NonNullable<SpawnRequest[
   while (stdio.length < NSEXEC_FD) stdio.push('ignore');
   stdio[NSEXEC_FD] = theirs;
   const flags = (user.path === null ? CLONE.NEWUSER : 0) | req.unshareFlags;
-  // Rootless, the seal's mount namespace is nsexec's own (see innerSeal).
-  const inner = isRootless() && req.sealDir ? innerSeal(req.execPath, req.sealDir) : null;
-  if (req.wait && flags & CLONE.NEWPID) {
+  // Rootless, the seal's mount namespace is nsexec's own (see innerSeal), and
+  // namespaces are joined by nsexec too: setns() needs CAP_SYS_ADMIN in our
+  // own user namespace as well as in theirs, and only inside theirs do we have it.
+  const rootless = isRootless();
+  const inner = rootless && req.sealDir ? innerSeal(req.execPath, req.sealDir) : null;
+  const innerJoins = rootless ? req.join : [];
+  // nsexec forks when the init must be born in a new or joined pid namespace.
+  const forks = (flags & CLONE.NEWPID) !== 0 || innerJoins.some((j) => j.flag === CLONE.NEWPID);
+  if (req.wait && forks) {
     // nsexec forks the init and exits: become the init's parent when it does.
     sys.prctl(sys.PR.SET_CHILD_SUBREAPER, 1, 'the init is our grandchild: reap it ourselves', 'PR_SET_CHILD_SUBREAPER');
   }
@@ -182,12 +188,16 @@ function spawnInUserNamespace(req: SpawnRequest, user: NonNullable<SpawnRequest[
       // Only what must happen outside the user namespace: the seal (as root), and the joins.
       unshareFlags: req.sealDir && !inner ? CLONE.NEWNS : 0,
       sealDir: inner ? null : req.sealDir,
+      join: rootless ? [] : req.join,
       stdio,
       // Without a new pid namespace nsexec execs the init itself: then it is our child.
-      wait: req.wait && !(flags & CLONE.NEWPID),
+      wait: req.wait && !forks,
       launcher: (initPath) => ({
         file: nsexec,
-        args: [String(NSEXEC_FD), '0x' + flags.toString(16), user.path ?? '-', inner?.target ?? '-', '0x' + (inner?.flags ?? 0).toString(16), '--', initPath, ...req.args],
+        args: [
+          String(NSEXEC_FD), '0x' + flags.toString(16), user.path ?? '-', inner?.target ?? '-', '0x' + (inner?.flags ?? 0).toString(16),
+          ...innerJoins.map((j) => `0x${j.flag.toString(16)}:${j.path}`), '--', initPath, ...req.args,
+        ],
       }),
     });
   } finally {
@@ -209,7 +219,7 @@ function spawnInUserNamespace(req: SpawnRequest, user: NonNullable<SpawnRequest[
     }
     if (line.startsWith('error ')) throw new RuntimeError(line.slice(6), { code: 'ENSEXEC' });
     if (!line.startsWith('pid ')) throw new RuntimeError(`native/nsexec: unexpected reply "${line}"`, { code: 'ENSEXEC' });
-    if (!(flags & CLONE.NEWPID)) return child; // nsexec became the init: same pid
+    if (!forks) return child; // nsexec became the init: same pid
     // nsexec forked PID 1 and exits; its pid is as seen from our namespace.
     const pid = Number(line.slice(4));
     const exited = req.wait ? watchExit(pid) : Promise.resolve(0);

@@ -271,6 +271,21 @@ test('create, start, state, kill, delete', (t) => {
   assertNothingLeft('rl4');
 });
 
+test('exec joins the container\'s namespaces through nsexec, as root or another user of the container', (t) => {
+  deleteAfter(t, ['rl8']);
+  const b = userBundle(['sleep', '100'], subordinate);
+  assert.equal(asUser(['run', '-d', '--bundle', b, 'rl8']).status, 0);
+  const e = asUser(['exec', 'rl8', 'sh', '-c', 'for n in user pid mnt net ipc uts; do [ "$(readlink /proc/self/ns/$n)" = "$(readlink /proc/1/ns/$n)" ] || echo "not in $n"; done; cat /proc/self/uid_map; id -u; echo $$']);
+  assert.equal(e.status, 0, e.stderr);
+  const lines = norm(e.stdout);
+  assert.deepEqual(lines.slice(0, 3), [`0 ${uid} 1`, `1 ${SUB} ${SUB_SIZE}`, '0']);
+  assert.ok(Number(lines[3]) > 1, 'a pid of the container\'s pid namespace');
+  const u = asUser(['exec', '--user', '1000:1000', 'rl8', 'id', '-u']);
+  assert.equal(u.stdout.trim(), '1000', u.stderr);
+  assert.equal(asUser(['delete', '--force', 'rl8']).status, 0);
+  assertNothingLeft('rl8');
+});
+
 test('cgroup resources without delegation: one warning naming them, and the container still runs', (t) => {
   deleteAfter(t, ['rl5']);
   const b = userBundle(['echo', 'ran'], (s) => {
