@@ -160,6 +160,7 @@ const NSEXEC_FD = 5;
  * header): the main thread still seals node in a private mount namespace and
  * joins the namespaces given by path; nsexec enters the user namespace, we
  * write its id maps, it creates the rest inside and reports the init's pid.
+ * Rootless, the seal and the joins are nsexec's too (runtime/README.md).
  */
 function spawnInUserNamespace(req: SpawnRequest, user: NonNullable<SpawnRequest['user']>): SpawnedInit {
   const nsexec = nsexecPath();
