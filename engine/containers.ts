@@ -81,6 +81,8 @@ export interface HostConfig {
   init: boolean;
   logMaxSize: number;
   logMaxFiles: number;
+  /** The cgroup the container's goes under (docker --cgroup-parent). */
+  cgroupParent: string;
 }
 
 export interface NetworkAttachment {

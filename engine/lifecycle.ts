@@ -57,9 +57,9 @@ function hostFiles(paths: Paths, id: string): { hosts: string; hostname: string;
   return { hosts: path.join(d, 'hosts'), hostname: path.join(d, 'hostname'), resolvConf: path.join(d, 'resolv.conf') };
 }
 
-/** The cgroup of an engine container: under mycontainer/, by id (docker: /docker/<id>). */
-export function cgroupsPathFor(id: string): string {
-  return `/mycontainer/${id}`;
+/** The cgroup of an engine container: <parent>/<id>, /mycontainer/<id> by default (docker: /docker/<id>). */
+export function cgroupsPathFor(parent: string, id: string): string {
+  return `${parent.replace(/\/+$/, '') || ''}/${id}`;
 }
 
 export async function createContainer(paths: Paths, images: ContentStore, image: Image, req: CreateRequest): Promise<Container> {
@@ -131,7 +131,7 @@ export async function createContainer(paths: Paths, images: ContentStore, image:
       volumeSources,
       netnsPath: null,
       nofileHard: hostNofileHard(),
-      cgroupsPath: cgroupsPathFor(id),
+      cgroupsPath: cgroupsPathFor(c.hostConfig.cgroupParent || '/mycontainer', id),
     });
     writeJsonAtomic(path.join(b.dir, 'config.json'), spec);
     store.write(c);
@@ -190,6 +190,39 @@ export function afterStop(paths: Paths, c: Container): void {
     const { ROOTFS_RECORD } = require('../images/bundle') as typeof import('../images/bundle');
     const m = JSON.parse(readOr(path.join(paths.bundle(c.id), ROOTFS_RECORD), '{}')) as { type?: string };
     if (m.type === 'overlay') unmountRootfs(target);
+  }
+}
+
+/**
+ * After a crash (the monitor killed, the host rebooted), a container whose
+ * record says running has no one watching it: mark it exited and give back
+ * its network (veth, IPAM lease, port rules). Every command that lists or
+ * starts containers calls this first, so nothing stays held.
+ */
+export function reconcile(paths: Paths): void {
+  const store = new ContainerStore(paths);
+  for (const c of store.all()) {
+    const s = c.state.status;
+    if ((s === 'running' || s === 'paused' || s === 'restarting') && !monitorAlive(c.state)) {
+      try {
+        rt().remove(runtimeContext(paths), c.id, true);
+      } catch {
+        // nothing the runtime knows
+      }
+      try {
+        afterStop(paths, c);
+      } catch {
+        // try again next time
+      }
+      store.update(c.id, (x) => {
+        x.state.status = 'exited';
+        x.state.pid = 0;
+        x.state.exitCode = x.state.exitCode || 255;
+        x.state.error = x.state.error || 'the monitor died';
+        if (x.state.finishedAt.startsWith('0001')) x.state.finishedAt = new Date().toISOString();
+        x.state.monitorPid = 0;
+      });
+    }
   }
 }
 

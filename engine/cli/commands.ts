@@ -38,8 +38,15 @@ type Args<T> = ArgumentsCamelCase<EngineGlobal & T>;
 
 const out = (s: string): boolean => process.stdout.write(s);
 
+let reconciled = false;
+
 function paths(a: EngineGlobal): Paths {
-  return new Paths(a.root, a.runroot);
+  const p = new Paths(a.root, a.runroot);
+  if (!reconciled) {
+    reconciled = true;
+    L.lifecycle().reconcile(p);
+  }
+  return p;
 }
 
 export function defaultRunroot(): string {
@@ -83,6 +90,7 @@ interface RunFlags {
   logOpt: string[];
   pull: string;
   quiet: boolean;
+  cgroupParent: string;
 }
 
 function runOptions<T>(y: Argv<T>): Argv<T & RunFlags> {
@@ -119,6 +127,7 @@ function runOptions<T>(y: Argv<T>): Argv<T & RunFlags> {
     .option('stop-timeout', { type: 'number' })
     .option('log-opt', { type: 'string', array: true, default: [] as string[], describe: 'max-size=10m, max-file=3' })
     .option('pull', { choices: ['missing', 'always', 'never'], default: 'missing' })
+    .option('cgroup-parent', { type: 'string', default: '/mycontainer', describe: 'the cgroup containers go under' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false }) as never;
 }
 
@@ -250,11 +259,15 @@ async function resolveImage(a: EngineGlobal, ref: string, policy: string, quiet:
   const I = L.images();
   const s = imageStore(a);
   if (policy !== 'always') {
-    try {
-      return I.image.findImage(s, ref);
-    } catch (e) {
-      if ((e as RuntimeError).code !== 'ENOTFOUND' || policy === 'never') throw e;
+    // podman's short names: `busybox` is also localhost/busybox, an image built or loaded here
+    for (const name of /^[a-z0-9._-]+(:[\w.-]+)?$/.test(ref) ? [ref, `localhost/${ref}`] : [ref]) {
+      try {
+        return I.image.findImage(s, name);
+      } catch (e) {
+        if ((e as RuntimeError).code !== 'ENOTFOUND') throw e;
+      }
     }
+    if (policy === 'never') throw new RuntimeError(`image "${ref}" not found and --pull=never`, { code: 'ENOTFOUND' });
     process.stderr.write(`Unable to find image '${ref}' locally\n`);
   }
   const insecure = (process.env['MYCONTAINER_INSECURE_REGISTRIES'] ?? '').split(',').filter(Boolean);
@@ -326,6 +339,7 @@ async function createFromFlags(a: Args<RunFlags>): Promise<Container> {
       init: a.init,
       logMaxSize: logOpts.has('max-size') ? parseSize(logOpts.get('max-size')!, '--log-opt max-size') : 10 * 1024 * 1024,
       logMaxFiles: logOpts.has('max-file') ? Number(logOpts.get('max-file')) : 2,
+      cgroupParent: a.cgroupParent,
     },
   });
 }
@@ -347,12 +361,21 @@ const run: CommandModule<EngineGlobal, EngineGlobal & RunFlags> = {
   handler: async (a: Args<RunFlags>) => {
     const p = paths(a);
     const c = await createFromFlags(a);
+    try {
+      await L.lifecycle().startContainer(p, c.id, { attach: !a.detach });
+    } catch (e) {
+      // a run that cannot start leaves no container behind (docker keeps a Created one)
+      try {
+        L.lifecycle().removeContainer(p, c.id, { force: true });
+      } catch {
+        // the start error matters
+      }
+      throw e;
+    }
     if (a.detach) {
-      await L.lifecycle().startContainer(p, c.id, { attach: false });
       out(`${c.id}\n`);
       return;
     }
-    await L.lifecycle().startContainer(p, c.id, { attach: true });
     const code = await attachAndWait(p, c, { stdin: a.interactive, start: true });
     process.exitCode = code;
   },

@@ -1,0 +1,322 @@
+// bin/mycontainer as a person uses it, docker style: run, ps, logs, exec,
+// stop, rm, restart policies, OOM, ports and bridges, volumes, bad input.
+// One engine for the file (test/helpers/engine.ts): its own store, runroot
+// and cgroup parent, images built from busybox-static, real CNI plugins.
+// Each container is checked from inside (what it prints) and from the host
+// (veths, iptables rules, mounts, cgroups).
+
+import { describe, it, before, after } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BUSYBOX, HTTPD, engineMissing, hostVeths, natRulesFor, startEngine, waitFor, type Engine } from '../helpers/engine';
+import { mountsUnder, type CliResult } from '../helpers/bundle';
+
+const skip = engineMissing() ?? false;
+
+const explain = (what: string, r: CliResult): string => `${what}: exited ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+async function httpGet(url: string): Promise<string> {
+  for (let i = 0; ; i++) {
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(3000) });
+      return await r.text();
+    } catch (e) {
+      if (i >= 30) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+describe('mycontainer (docker-style front end)', { skip }, () => {
+  let e: Engine;
+  const inspect = (ref: string, fmt: string): string => e.mc(['inspect', '-f', fmt, ref]).stdout.trim();
+
+  before(() => {
+    e = startEngine('main');
+  });
+  after(() => {
+    e?.cleanup();
+  });
+
+  it('run --rm prints the output, passes the exit status, and leaves no container', () => {
+    const r = e.mc(['run', '--rm', ...e.flags, BUSYBOX, 'sh', '-c', 'echo hello; echo oops >&2; exit 3']);
+    assert.equal(r.status, 3, explain('run --rm', r));
+    assert.equal(r.stdout, 'hello\n');
+    assert.equal(r.stderr, 'oops\n');
+    assert.equal(e.mc(['ps', '-aq']).stdout, '', 'the container is removed');
+  });
+
+  it('short names: `busybox` is localhost/busybox; unknown images are a clear error with nothing made', () => {
+    const r = e.mc(['run', '--rm', '--network', 'none', ...e.flags, 'busybox', 'true']);
+    assert.equal(r.status, 0, explain('run busybox', r));
+    const bad = e.mc(['run', '--pull', 'never', ...e.flags, 'localhost/no-such-image', 'true']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /no-such-image.*not found/);
+    assert.equal(e.mc(['ps', '-aq']).stdout, '');
+  });
+
+  it('run -d -p 127.0.0.1:PORT:80 answers on the host; ps shows it Up with its ports; rm -f leaves no veth, rule, mount or cgroup', async () => {
+    const port = await freePort();
+    const vethsBefore = hostVeths().length;
+    const r = e.mc(['run', '-d', '--name', 'mynginx', '-p', `127.0.0.1:${port}:80`, ...e.flags, HTTPD]);
+    assert.equal(r.status, 0, explain('run -d', r));
+    const id = r.stdout.trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.equal(await httpGet(`http://127.0.0.1:${port}/`), 'hello from httpd\n');
+    const ps = e.mc(['ps']);
+    assert.match(ps.stdout, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/m);
+    assert.match(ps.stdout, new RegExp(`^${id.slice(0, 12)}\\s+localhost/httpd:latest\\s+"httpd.*Up .*127\\.0\\.0\\.1:${port}->80/tcp\\s+mynginx$`, 'm'));
+    assert.equal(e.mc(['port', 'mynginx', '80']).stdout, `127.0.0.1:${port}\n`);
+    assert.equal(hostVeths().length, vethsBefore + 1, 'one veth for the container');
+    assert.ok(natRulesFor(id).length > 0, 'CNI added nat rules for it');
+    const ip = inspect('mynginx', '{{.NetworkSettings.IPAddress}}');
+    assert.match(ip, /^10\.89\.0\.\d+$/);
+    const cgroupDirs = ['memory', 'pids', 'unified', ''].map((h) => path.join('/sys/fs/cgroup', h, e.cgroupParent, id)).filter((d) => fs.existsSync(d));
+    assert.ok(cgroupDirs.length > 0, 'the container has a cgroup under the parent');
+
+    const rm = e.mc(['rm', '-f', 'mynginx']);
+    assert.equal(rm.status, 0, explain('rm -f', rm));
+    assert.equal(hostVeths().length, vethsBefore, 'the veth is gone');
+    assert.deepEqual(natRulesFor(id), [], 'no nat rule names the container');
+    assert.deepEqual(mountsUnder(path.join(e.root, 'containers', id)), [], 'the rootfs is unmounted');
+    assert.deepEqual(mountsUnder(path.join(e.runroot, 'netns')), [], 'the network namespace is unmounted');
+    assert.deepEqual(cgroupDirs.filter((d) => fs.existsSync(d)), [], 'the cgroup is removed');
+    assert.equal(fs.existsSync(path.join(e.root, 'containers', id)), false, 'the container dir is removed');
+    const leases = fs.readdirSync(path.join(e.root, 'cni', 'networks', 'bridge')).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+    assert.deepEqual(leases, [], 'the IPAM lease is released');
+  });
+
+  it('two containers on one bridge reach each other by IP', async () => {
+    const srv = e.mc(['run', '-d', '--name', 'web-a', ...e.flags, HTTPD]);
+    assert.equal(srv.status, 0, explain('run web-a', srv));
+    try {
+      const ip = waitFor('web-a to have an IP', () => inspect('web-a', '{{.NetworkSettings.IPAddress}}') || undefined);
+      const r = e.mc(['run', '--rm', ...e.flags, BUSYBOX, 'sh', '-c', `for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://${ip}/ && exit 0; sleep 0.2; done; exit 1`]);
+      assert.equal(r.status, 0, explain('wget from another container', r));
+      assert.equal(r.stdout, 'hello from httpd\n');
+      const hosts = e.mc(['exec', 'web-a', 'cat', '/etc/hosts']);
+      assert.match(hosts.stdout, new RegExp(`^${ip.replace(/\./g, '\\.')}\\s+\\w{12}$`, 'm'), '/etc/hosts names the container');
+      const resolv = e.mc(['exec', 'web-a', 'cat', '/etc/resolv.conf']);
+      assert.doesNotMatch(resolv.stdout, /nameserver 127\./, 'no loopback resolver from the host');
+    } finally {
+      e.mc(['rm', '-f', 'web-a']);
+    }
+  });
+
+  it('logs -f follows; logs --tail and -t; the log file is in the CRI format', async () => {
+    const r = e.mc(['run', '-d', '--name', 'ticker', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.3; done; echo done >&2']);
+    assert.equal(r.status, 0, explain('run ticker', r));
+    const id = r.stdout.trim();
+    try {
+      // started while the container runs: gets what comes later too, and ends when it exits
+      const f = e.mc(['logs', '-f', 'ticker'], { timeoutMs: 20000 });
+      assert.equal(f.status, 0, explain('logs -f', f));
+      assert.equal(f.stdout, 'tick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\n');
+      assert.equal(f.stderr, 'done\n');
+      assert.equal(e.mc(['logs', '--tail', '2', 'ticker']).stdout, 'tick 6\n');
+      assert.match(e.mc(['logs', '-t', '--tail', '1', 'ticker']).stderr, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z done\n$/);
+      const file = fs.readFileSync(path.join(e.root, 'containers', id, 'container.log'), 'utf8');
+      assert.match(file, /^\d{4}-\d\d-\d\dT[\d:.]+Z stdout F tick 1$/m);
+      assert.match(file, /^\d{4}-\d\d-\d\dT[\d:.]+Z stderr F done$/m);
+    } finally {
+      e.mc(['rm', '-f', 'ticker']);
+    }
+  });
+
+  it('run -it busybox sh gets a tty; exec -it too; leaving an exec shell keeps the container running', () => {
+    const r = e.mcInTerminal(['run', '-it', '--rm', '--network', 'none', ...e.flags, BUSYBOX, 'sh'], 'tty; echo in-$((6*7))\nexit 5\n');
+    assert.equal(r.status, 5, explain('run -it', r));
+    assert.match(r.stdout, /\/dev\/pts\/\d+\r*\n/);
+    assert.match(r.stdout, /in-42/);
+
+    const d = e.mc(['run', '-d', '-it', '--name', 'shell', '--network', 'none', ...e.flags, BUSYBOX, 'sh']);
+    assert.equal(d.status, 0, explain('run -d -it', d));
+    try {
+      const x = e.mcInTerminal(['exec', '-it', 'shell', 'sh'], 'tty; exit 0\n');
+      assert.equal(x.status, 0, explain('exec -it', x));
+      assert.match(x.stdout, /\/dev\/pts\/\d+/);
+      assert.equal(inspect('shell', '{{.State.Status}}'), 'running', 'leaving the exec shell keeps the container');
+      // attach: what we type goes to the container's own shell; its exit ends the container
+      const a = e.mcInTerminal(['attach', 'shell'], 'echo attached-$((1+1)); exit 9\n', { delayMs: 1000 });
+      assert.equal(a.status, 9, explain('attach', a));
+      assert.match(a.stdout, /attached-2/);
+      waitFor('shell to exit', () => (inspect('shell', '{{.State.Status}}') === 'exited' ? true : undefined));
+    } finally {
+      e.mc(['rm', '-f', 'shell']);
+    }
+  });
+
+  it('exec: exit status, env, user and workdir; exec into a stopped container is refused', () => {
+    const d = e.mc(['run', '-d', '--name', 'ex', '--network', 'none', ...e.flags, BUSYBOX, 'sleep', '100']);
+    assert.equal(d.status, 0, explain('run -d', d));
+    try {
+      const x = e.mc(['exec', '-e', 'FOO=bar', '-w', '/tmp', '-u', 'app', 'ex', 'sh', '-c', 'echo $FOO $(pwd) $(id -u); exit 4']);
+      assert.equal(x.status, 4, explain('exec', x));
+      assert.equal(x.stdout, 'bar /tmp 1000\n');
+      e.mc(['stop', '-t', '0', 'ex']);
+      const y = e.mc(['exec', 'ex', 'true']);
+      assert.notEqual(y.status, 0);
+      assert.match(y.stderr, /not running/);
+    } finally {
+      e.mc(['rm', '-f', 'ex']);
+    }
+  });
+
+  it('--restart on-failure:3 restarts exactly 3 times', () => {
+    const r = e.mc(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:3', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'echo run; exit 2']);
+    assert.equal(r.status, 0, explain('run --restart', r));
+    try {
+      waitFor('the restarts to end', () => {
+        const s = inspect('flaky', '{{.State.Status}} {{.RestartCount}}');
+        return s === 'exited 3' ? s : undefined;
+      }, 30000);
+      assert.equal(inspect('flaky', '{{.State.ExitCode}}'), '2');
+      assert.equal(e.mc(['logs', 'flaky']).stdout, 'run\nrun\nrun\nrun\n', 'the first run and 3 restarts');
+    } finally {
+      e.mc(['rm', '-f', 'flaky']);
+    }
+  });
+
+  it('--restart always: brought back after its process dies; stop ends it for good; ps -a shows Up and Exited rows', () => {
+    const r = e.mc(['run', '-d', '--name', 'always', '--restart=always', '--network', 'none', ...e.flags, BUSYBOX, 'sleep', '100']);
+    assert.equal(r.status, 0, explain('run --restart=always', r));
+    const x = e.mc(['run', '-d', '--name', 'once', '--network', 'none', ...e.flags, BUSYBOX, 'true']);
+    assert.equal(x.status, 0, explain('run once', x));
+    try {
+      const pid1 = Number(inspect('always', '{{.State.Pid}}'));
+      assert.ok(pid1 > 0);
+      process.kill(pid1, 'SIGKILL'); // as the OOM killer or a crash would
+      waitFor('a restart', () => {
+        const pid = Number(inspect('always', '{{.State.Pid}}'));
+        return pid > 0 && pid !== pid1 && inspect('always', '{{.State.Status}}') === 'running' ? pid : undefined;
+      });
+      assert.equal(inspect('always', '{{.RestartCount}}'), '1');
+      waitFor('once to exit', () => (inspect('once', '{{.State.Status}}') === 'exited' ? true : undefined));
+      const ps = e.mc(['ps', '-a']).stdout;
+      assert.match(ps, /\sUp [^\n]*\salways$/m);
+      assert.match(ps, /\sExited \(0\) [^\n]*\sonce$/m);
+      assert.doesNotMatch(e.mc(['ps']).stdout, /\sonce$/m, 'ps without -a: running ones only');
+      const stop = e.mc(['stop', '-t', '1', 'always']);
+      assert.equal(stop.status, 0, explain('stop', stop));
+      assert.equal(inspect('always', '{{.State.Status}}'), 'exited');
+    } finally {
+      e.mc(['rm', '-f', 'always', 'once']);
+    }
+  });
+
+  it('--memory 32m: the OOM kill is reported by inspect, and the limit is in the cgroup', () => {
+    const r = e.mc(['run', '-d', '--name', 'hog', '--memory', '32m', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; sleep 0.5; tail /dev/zero']);
+    assert.equal(r.status, 0, explain('run --memory', r));
+    try {
+      waitFor('the OOM kill', () => (inspect('hog', '{{.State.Status}}') === 'exited' ? true : undefined), 30000);
+      assert.equal(inspect('hog', '{{.State.OOMKilled}}'), 'true');
+      assert.equal(inspect('hog', '{{.State.ExitCode}}'), '137');
+      assert.equal(e.mc(['logs', 'hog']).stdout.trim(), String(32 * 1024 * 1024));
+    } finally {
+      e.mc(['rm', '-f', 'hog']);
+    }
+  });
+
+  it('stop sends the image\'s StopSignal, then KILL after the timeout', () => {
+    // httpd's image says StopSignal SIGUSR1; this process notes it and carries on
+    const r = e.mc(['run', '-d', '--name', 'stubborn', '--network', 'none', ...e.flags, HTTPD, 'sh', '-c', 'trap "echo got USR1" USR1; echo ready; while true; do sleep 0.1; done']);
+    assert.equal(r.status, 0, explain('run', r));
+    try {
+      waitFor('ready', () => (e.mc(['logs', 'stubborn']).stdout.includes('ready') ? true : undefined));
+      const t0 = Date.now();
+      const s = e.mc(['stop', '-t', '2', 'stubborn']);
+      const took = Date.now() - t0;
+      assert.equal(s.status, 0, explain('stop', s));
+      assert.ok(took >= 1900, `stop waited for the timeout (${took} ms)`);
+      assert.match(e.mc(['logs', 'stubborn']).stdout, /got USR1/);
+      assert.equal(inspect('stubborn', '{{.State.ExitCode}}'), '137');
+    } finally {
+      e.mc(['rm', '-f', 'stubborn']);
+    }
+  });
+
+  it('-p 8080:80 -v /webdata:/var/www/html serves the host directory; named volumes outlive their container', async () => {
+    const webdata = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-webdata-'));
+    fs.writeFileSync(path.join(webdata, 'index.html'), 'from the host\n');
+    const port = await freePort();
+    try {
+      const r = e.mc(['run', '-d', '--name', 'webvol', '-p', `${port}:80`, '-v', `${webdata}:/var/www/html:ro`, ...e.flags, HTTPD]);
+      assert.equal(r.status, 0, explain('run -v', r));
+      assert.equal(await httpGet(`http://127.0.0.1:${port}/`), 'from the host\n');
+      const w = e.mc(['exec', 'webvol', 'sh', '-c', 'echo x > /var/www/html/new']);
+      assert.notEqual(w.status, 0, 'the bind is read-only');
+      e.mc(['rm', '-f', 'webvol']);
+
+      const a = e.mc(['run', '--rm', '-v', 'mcdata:/data', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'echo kept > /data/f']);
+      assert.equal(a.status, 0, explain('write to a volume', a));
+      assert.match(e.mc(['volume', 'ls']).stdout, /^local\s+mcdata$/m);
+      const b = e.mc(['run', '--rm', '--mount', 'type=volume,source=mcdata,target=/d,readonly', '--network', 'none', ...e.flags, BUSYBOX, 'cat', '/d/f']);
+      assert.equal(b.stdout, 'kept\n', explain('read it back', b));
+      assert.equal(e.mc(['volume', 'rm', 'mcdata']).status, 0);
+      assert.doesNotMatch(e.mc(['volume', 'ls']).stdout, /mcdata/);
+    } finally {
+      e.mc(['rm', '-f', 'webvol']);
+      fs.rmSync(webdata, { recursive: true, force: true });
+    }
+  });
+
+  it('network create/ls/rm: containers on a user network, --network host and none', () => {
+    const c = e.mc(['network', 'create', 'mcnet']);
+    assert.equal(c.status, 0, explain('network create', c));
+    try {
+      assert.match(e.mc(['network', 'ls']).stdout, /\smcnet\s+bridge\s+10\.89\.\d+\.0\/24$/m);
+      const r = e.mc(['run', '--rm', '--network', 'mcnet', ...e.flags, BUSYBOX, 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+      assert.equal(r.status, 0, explain('run --network mcnet', r));
+      assert.match(r.stdout, /inet 10\.89\.[1-9]\d*\.\d+\/24/);
+      const none = e.mc(['run', '--rm', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'ls /sys/class/net']);
+      assert.equal(none.stdout, 'lo\n', explain('--network none', none));
+      const host = e.mc(['run', '--rm', '--network', 'host', ...e.flags, BUSYBOX, 'readlink', '/proc/self/ns/net']);
+      assert.equal(host.stdout.trim(), fs.readlinkSync('/proc/self/ns/net'), explain('--network host', host));
+    } finally {
+      const rm = e.mc(['network', 'rm', 'mcnet']);
+      assert.equal(rm.status, 0, explain('network rm', rm));
+    }
+    assert.doesNotMatch(e.mc(['network', 'ls']).stdout, /mcnet/);
+  });
+
+  it('bad input: a port taken, a bad -v, a name in use, a bad --restart; each a clear error and no half-made container', async () => {
+    const holder = net.createServer();
+    const port = await new Promise<number>((resolve) => holder.listen(0, '127.0.0.1', () => resolve((holder.address() as net.AddressInfo).port)));
+    try {
+      const before = e.mc(['ps', '-aq']).stdout;
+      const taken = e.mc(['run', '-d', '-p', `127.0.0.1:${port}:80`, ...e.flags, HTTPD]);
+      assert.notEqual(taken.status, 0);
+      assert.match(taken.stderr, new RegExp(`port 127\\.0\\.0\\.1:${port}/tcp is already in use`));
+      const badv = e.mc(['run', '-v', 'relative/path', ...e.flags, BUSYBOX]);
+      assert.notEqual(badv.status, 0);
+      assert.match(badv.stderr, /invalid -v "relative\/path"/);
+      const badr = e.mc(['run', '--restart', 'sometimes', ...e.flags, BUSYBOX]);
+      assert.match(badr.stderr, /invalid --restart "sometimes"/);
+      const one = e.mc(['create', '--name', 'dup', ...e.flags, BUSYBOX]);
+      assert.equal(one.status, 0, explain('create dup', one));
+      const two = e.mc(['create', '--name', 'dup', ...e.flags, BUSYBOX]);
+      assert.notEqual(two.status, 0);
+      assert.match(two.stderr, /the name "\/dup" is already in use/);
+      e.mc(['rm', 'dup']);
+      // the failed run made a container record, and removed it with its network
+      assert.equal(e.mc(['ps', '-aq']).stdout, before, 'no container is left by the failures');
+      assert.deepEqual(fs.readdirSync(path.join(e.root, 'containers')).filter((d) => /^[0-9a-f]{64}$/.test(d)), []);
+      assert.deepEqual(mountsUnder(e.root), []);
+    } finally {
+      holder.close();
+    }
+  });
+});
