@@ -95,6 +95,7 @@ export function startEngine(name: string): Engine {
   const runroot = path.join('/run', 'mycontainer-test', `engine-${name}-${process.pid}`);
   const cgroupParent = `/mycontainer-test/engine-${name}-${process.pid}`;
   const chainsBefore = natChains();
+  const forwardBefore = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
   const bridgeBefore = linkExists('mycontainer0');
   const base = ['--root', root, '--runroot', runroot];
   const e: Engine = {
@@ -158,11 +159,14 @@ export function startEngine(name: string): Engine {
         const save = spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout ?? '';
         for (const line of save.split('\n')) {
           const m = /^-A (\S+) (.*-j (\S+).*)$/.exec(line);
-          if (m && made.includes(m[3]!) && !made.includes(m[1]!)) spawnSync('iptables', ['-t', 'nat', '-D', m[1]!, ...m[2]!.split(' ')], { stdio: 'ignore' });
+          // iptables-save quotes comments as a shell would: let sh split the rule
+          if (m && made.includes(m[3]!) && !made.includes(m[1]!)) spawnSync('sh', ['-c', `iptables -t nat ${line.replace(/^-A/, '-D')}`], { stdio: 'ignore' });
         }
         for (const c of made) spawnSync('iptables', ['-t', 'nat', '-F', c], { stdio: 'ignore' });
         for (const c of made) spawnSync('iptables', ['-t', 'nat', '-X', c], { stdio: 'ignore' });
       }
+      // the bridge plugin turns forwarding on for its gateway: back as it was
+      fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', forwardBefore);
       fs.rmSync(work, { recursive: true, force: true });
       fs.rmSync(runroot, { recursive: true, force: true });
       if (problems.length > 0) throw new Error(`engine cleanup: ${problems.join('; ')}`);
