@@ -14,7 +14,7 @@ import {
   type Container, type ContainerConfig, type HostConfig,
 } from './containers';
 import { generateName, newId, validName } from './names';
-import { engineSpec, hostsFile, resolvConf } from './spec';
+import { TINI, engineSpec, hostsFile, resolvConf } from './spec';
 import type { ContentStore } from '../images/store';
 import type { Image } from '../images/image';
 import type { Spec } from '../runtime/spec/generated/config';
@@ -89,6 +89,7 @@ export async function createContainer(paths: Paths, images: ContentStore, image:
     state: initialState(),
     network: null,
   };
+  if (c.hostConfig.init && !fs.existsSync(TINI)) throw new RuntimeError(`cannot create container: --init needs ${TINI} (Debian package tini)`, { code: 'ENOENT' });
   if (parseSignal(c.config.stopSignal) === undefined) throw new RuntimeError(`cannot create container: unknown stop signal "${c.config.stopSignal}"`, { code: 'EINVAL' });
   // The name and the directory, together under the engine lock: two creates never take one name.
   withFileLock(paths.globalLock, () => {
@@ -224,6 +225,27 @@ export function reconcile(paths: Paths): void {
       });
     }
   }
+}
+
+/**
+ * What docker does when its daemon starts: containers with --restart always
+ * (or unless-stopped, when not stopped by hand) come back. Returns their names.
+ */
+export async function restoreContainers(paths: Paths, warn: (msg: string) => void): Promise<string[]> {
+  reconcile(paths);
+  const started: string[] = [];
+  for (const c of new ContainerStore(paths).all()) {
+    const p = c.hostConfig.restartPolicy.name;
+    const wanted = p === 'always' || (p === 'unless-stopped' && !c.state.manuallyStopped);
+    if (!wanted || liveStatus(c) !== 'exited') continue;
+    try {
+      await startContainer(paths, c.id, { attach: false });
+      started.push(c.name);
+    } catch (e) {
+      warn(`cannot restore container ${c.name}: ${messageOf(e)}`);
+    }
+  }
+  return started;
 }
 
 function monitorScript(): string {

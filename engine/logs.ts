@@ -34,24 +34,38 @@ export class CriLogWriter {
   write(stream: Stream, data: Buffer): void {
     let text = data.toString('utf8');
     const ts = rfc3339Nano();
-    let out = '';
+    const lines: string[] = [];
     while (text.length > 0) {
       const nl = text.indexOf('\n');
       if (nl >= 0 && nl <= MAX_LINE) {
-        out += `${ts} ${stream} F ${text.slice(0, nl)}\n`;
+        lines.push(`${ts} ${stream} F ${text.slice(0, nl)}\n`);
         text = text.slice(nl + 1);
       } else {
         const part = text.slice(0, MAX_LINE);
-        out += `${ts} ${stream} P ${part}\n`;
+        lines.push(`${ts} ${stream} P ${part}\n`);
         text = text.slice(part.length);
       }
     }
-    this.append(out);
+    // One write per file: rotation falls between lines, never inside one.
+    let batch = '';
+    let batchSize = 0;
+    for (const l of lines) {
+      const n = Buffer.byteLength(l);
+      if (this.maxSize > 0 && this.size + batchSize + n > this.maxSize && this.size + batchSize > 0) {
+        this.flush(batch);
+        batch = '';
+        batchSize = 0;
+        this.rotate();
+      }
+      batch += l;
+      batchSize += n;
+    }
+    this.flush(batch);
   }
 
-  private append(s: string): void {
+  private flush(s: string): void {
+    if (s === '') return;
     const b = Buffer.from(s);
-    if (this.maxSize > 0 && this.size > 0 && this.size + b.length > this.maxSize) this.rotate();
     fs.writeSync(this.fd, b);
     this.size += b.length;
   }

@@ -49,6 +49,10 @@ export function capabilities(capAdd: readonly string[], capDrop: readonly string
   return caps;
 }
 
+/** Where --init's binary appears in the container (docker's path), and the host's (Debian package tini). */
+export const INIT_PATH = '/sbin/docker-init';
+export const TINI = '/usr/bin/tini-static';
+
 export interface HostFiles {
   hosts: string;
   hostname: string;
@@ -69,6 +73,8 @@ export interface EngineSpecInput {
   nofileHard: number;
   /** cgroupsPath for the container. */
   cgroupsPath: string;
+  /** A static init for --init (default TINI). */
+  initBinary?: string;
 }
 
 /** docker's defaults and flags applied to the image's config.json. */
@@ -126,6 +132,11 @@ export function engineSpec(input: EngineSpecInput): Spec {
     }
   }
   spec.mounts = mounts;
+  if (h.init) {
+    // docker's --init: tini as PID 1 reaps zombies and passes signals on
+    mounts.push({ destination: INIT_PATH, type: 'bind', source: input.initBinary ?? TINI, options: ['bind', 'ro', 'nosuid', 'nodev'] });
+    proc.args = [INIT_PATH, '--', ...(proc.args ?? [])];
+  }
   spec.annotations = { ...(spec.annotations ?? {}), 'mycontainer.engine.name': c.name };
   return spec;
 }

@@ -1125,9 +1125,122 @@ const volumeCmd: CommandModule<EngineGlobal, EngineGlobal> = {
   handler: () => {},
 };
 
+// ---- system, version, info --------------------------------------------------------------
+
+const systemCmd: CommandModule<EngineGlobal, EngineGlobal> = {
+  command: 'system <command>',
+  describe: 'service (bring back --restart containers), prune',
+  builder: (y) =>
+    y.command({
+      command: 'service',
+      describe: 'start the containers whose restart policy says so (at boot), then stay until stopped',
+      builder: (z: Argv) => z.option('once', { type: 'boolean', default: false, describe: 'restore and exit (a oneshot unit)' }) as never,
+      handler: async (a: Args<{ once: boolean }>) => {
+        const p = paths(a);
+        const warn = (m: string): void => void process.stderr.write(`mycontainer: warning: ${m}\n`);
+        const started = await L.lifecycle().restoreContainers(p, warn);
+        out(started.map((n) => `started ${n}\n`).join(''));
+        if (a.once) return;
+        // Containers have monitors of their own: this only reconciles now and then.
+        await new Promise<void>((resolve) => {
+          const t = setInterval(() => {
+            try {
+              L.lifecycle().reconcile(p);
+            } catch (e) {
+              warn((e as Error).message);
+            }
+          }, 10000);
+          for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => {
+            clearInterval(t);
+            resolve();
+          });
+        });
+      },
+    } as never).command({
+      command: 'prune',
+      describe: 'remove stopped containers, unused networks and unused images',
+      builder: (z: Argv) => z.option('force', { alias: 'f', type: 'boolean', default: false }).option('all', { alias: 'a', type: 'boolean', default: false, describe: 'images without a container, not only dangling ones' }) as never,
+      handler: async (a: Args<{ force: boolean; all: boolean }>) => {
+        const p = paths(a);
+        const store = new ContainerStore(p);
+        let removed = 0;
+        for (const c of store.all()) {
+          if (['exited', 'created', 'dead'].includes(liveStatus(c))) {
+            L.lifecycle().removeContainer(p, c.id, { force: true });
+            out(`deleted container ${c.id}\n`);
+            removed++;
+          }
+        }
+        const used = new Set(store.all().map((c) => c.hostConfig.networkMode));
+        for (const n of L.network().listNetworks(p)) {
+          if (n.name !== 'bridge' && !used.has(n.name)) {
+            L.network().removeNetwork(p, n.name);
+            out(`deleted network ${n.name}\n`);
+          }
+        }
+        const I = L.images();
+        const s = imageStore(a);
+        const inUse = new Set(store.all().map((c) => c.config.imageId));
+        if (a.all) {
+          const drop = s.listImages().filter((r) => !inUse.has(I.image.readImage(s, r).id)).map((r) => r.name);
+          await s.updateImages((images) => {
+            for (const n of drop) images.splice(images.findIndex((r) => r.name === n), 1);
+          });
+          for (const n of drop) out(`untagged ${n}\n`);
+        }
+        const gc = await (require('../../images/gc') as typeof import('../../images/gc')).collectGarbage(s);
+        out(`deleted ${removed} containers, ${gc.blobs.length} blobs, ${gc.snapshots.length} snapshots\n`);
+      },
+    } as never).demandCommand(1) as never,
+  handler: () => {},
+};
+
+const version: CommandModule<EngineGlobal, EngineGlobal & { format: string }> = {
+  command: 'version',
+  describe: 'versions of the front end, the runtime and Node',
+  builder: (y) => y.option('format', { type: 'string', default: 'text' }) as never,
+  handler: (a: Args<{ format: string }>) => {
+    const pkg = require('../../../package.json') as { version: string };
+    const v = { Version: pkg.version, ApiVersion: '1.41', Runtime: 'mycontainer-runtime', OciRuntimeSpec: '1.2.1', NodeVersion: process.version, Os: process.platform, Arch: process.arch, Kernel: require('node:os').release() as string };
+    if (a.format === 'json') out(JSON.stringify(v) + '\n');
+    else out(Object.entries(v).map(([k, x]) => `${k}:`.padEnd(16) + `${x}\n`).join(''));
+  },
+};
+
+const info: CommandModule<EngineGlobal, EngineGlobal & { format: string }> = {
+  command: 'info',
+  describe: 'the host as the engine sees it',
+  builder: (y) => y.option('format', { type: 'string', default: 'text' }) as never,
+  handler: (a: Args<{ format: string }>) => {
+    const p = paths(a);
+    const all = new ContainerStore(p).all();
+    const st = all.map(liveStatus);
+    const { readLayout } = require('../../runtime/cgroups/detect') as typeof import('../../runtime/cgroups/detect');
+    const os = require('node:os') as typeof import('node:os');
+    const v = {
+      Containers: all.length,
+      ContainersRunning: st.filter((s) => s === 'running').length,
+      ContainersPaused: st.filter((s) => s === 'paused').length,
+      ContainersStopped: st.filter((s) => s === 'exited' || s === 'created').length,
+      Images: imageStore(a).listImages().length,
+      StorageDriver: 'overlay',
+      LoggingDriver: 'cri (k8s-file)',
+      CgroupDriver: readLayout().driver,
+      NetworkPlugins: ['bridge', 'host-local', 'portmap', 'loopback'],
+      Root: p.root,
+      RunRoot: p.runroot,
+      KernelVersion: os.release(),
+      NCPU: os.cpus().length,
+      MemTotal: os.totalmem(),
+    };
+    if (a.format === 'json') out(JSON.stringify(v) + '\n');
+    else out(Object.entries(v).map(([k, x]) => `${k}: ${Array.isArray(x) ? x.join(', ') : x}\n`).join(''));
+  },
+};
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const engineCommands: CommandModule<any, any>[] = [
-  run, create, start, stop, restart, kill, rm, ps, logs, inspect, wait, port, rename, top, stats, pause, unpause, update, exec, attachCmd, networkCmd, volumeCmd,
+  run, create, start, stop, restart, kill, rm, ps, logs, inspect, wait, port, rename, top, stats, pause, unpause, update, exec, attachCmd, networkCmd, volumeCmd, systemCmd, version, info,
 ];
 
 /** Commands whose trailing words are the container's command line. */

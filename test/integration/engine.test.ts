@@ -319,4 +319,53 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
       holder.close();
     }
   });
+
+  it('a restart-always container comes back after its monitor and process die (system service --once)', () => {
+    const r = e.mc(['run', '-d', '--name', 'phoenix', '--restart', 'always', '--network', 'none', ...e.flags, BUSYBOX, 'sleep', '1000']);
+    assert.equal(r.status, 0, explain('run', r));
+    const id = r.stdout.trim();
+    try {
+      const rec = (): { state: { monitorPid: number; pid: number } } => JSON.parse(fs.readFileSync(path.join(e.root, 'containers', id, 'container.json'), 'utf8'));
+      const { monitorPid, pid } = rec().state;
+      assert.ok(monitorPid > 0 && pid > 0);
+      // the tool dies first (nothing restarts the container), then the container
+      process.kill(monitorPid, 'SIGKILL');
+      waitFor('the monitor to go', () => (fs.existsSync(`/proc/${monitorPid}/stat`) && !/\) Z /.test(fs.readFileSync(`/proc/${monitorPid}/stat`, 'utf8')) ? undefined : true));
+      process.kill(pid, 'SIGKILL');
+      assert.match(e.mc(['ps', '-a']).stdout, /\sExited \(\d+\)[^\n]*phoenix$/m, 'without a monitor it reads as exited');
+      const svc = e.mc(['system', 'service', '--once']);
+      assert.equal(svc.status, 0, explain('system service --once', svc));
+      assert.match(svc.stdout, /started phoenix/);
+      assert.equal(inspect('phoenix', '{{.State.Status}}'), 'running');
+      assert.notEqual(Number(inspect('phoenix', '{{.State.Pid}}')), pid);
+    } finally {
+      e.mc(['rm', '-f', 'phoenix']);
+    }
+  });
+
+  it('--init: tini is PID 1 and the command its child', () => {
+    const r = e.mc(['run', '--rm', '--init', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; echo; echo $$']);
+    assert.equal(r.status, 0, explain('run --init', r));
+    const [cmdline, pid] = r.stdout.split('\n');
+    assert.match(cmdline!, /^\/sbin\/docker-init -- sh -c /);
+    assert.notEqual(pid, '1', 'the shell is not PID 1');
+  });
+
+  it('logs rotate by size (--log-opt max-size, max-file); logs reads across the files', () => {
+    const r = e.mc(['run', '--name', 'chatty', '--log-opt', 'max-size=2k', '--log-opt', 'max-file=2', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo line-$i; done']);
+    assert.equal(r.status, 0, explain('run', r));
+    try {
+      const id = inspect('chatty', '{{.Id}}');
+      const dir = path.join(e.root, 'containers', id);
+      const files = fs.readdirSync(dir).filter((f) => f.startsWith('container.log')).sort();
+      assert.deepEqual(files, ['container.log', 'container.log.1']);
+      for (const f of files) assert.ok(fs.statSync(path.join(dir, f)).size <= 4096, `${f} stays near max-size`);
+      const lines = e.mc(['logs', 'chatty']).stdout.trim().split('\n');
+      assert.equal(lines.at(-1), 'line-200');
+      assert.ok(lines.length < 200, 'the oldest lines were rotated away');
+      assert.deepEqual(lines, lines.map((_, k) => `line-${201 - lines.length + k}`), 'what is left is in order, with no gap');
+    } finally {
+      e.mc(['rm', '-f', 'chatty']);
+    }
+  });
 });
