@@ -723,17 +723,13 @@ const inspect: CommandModule<EngineGlobal, EngineGlobal & { names: string[]; for
       imageNames.push(n);
     }
     if (imageNames.length > 0) {
-      const { imageInspectDocs } = require('../../images/cli/commands') as { imageInspectDocs?: (root: string, names: string[]) => unknown[] };
-      if (imageInspectDocs) docs.push(...imageInspectDocs(a.root, imageNames));
-      else {
-        const I = L.images();
-        for (const n of imageNames) {
-          try {
-            const img = I.image.findImage(imageStore(a), n);
-            docs.push({ Id: img.id, RepoTags: [img.record.name], Config: img.config.config ?? {}, RootFS: img.config.rootfs, Architecture: img.config.architecture, Os: img.config.os, Created: img.config.created });
-          } catch {
-            throw new RuntimeError(`no such object: ${n}`, { code: 'ENOENT' });
-          }
+      const { imageInspectDocs } = require('../../images/cli/commands') as typeof import('../../images/cli/commands');
+      for (const n of imageNames) {
+        try {
+          docs.push(...imageInspectDocs(a.root, [n]));
+        } catch (e) {
+          if ((e as RuntimeError).code !== 'ENOTFOUND') throw e;
+          throw new RuntimeError(`no such object: "${n}" is no container, and image "${n}" not found`, { code: 'ENOENT' });
         }
       }
     }

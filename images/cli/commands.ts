@@ -148,36 +148,40 @@ const images: CommandModule<ImageGlobal, ImageGlobal & { format: string; quiet: 
   },
 };
 
+/** docker image inspect's documents; the front end's `inspect` falls back to these for names that are no container. */
+export function imageInspectDocs(root: string, names: readonly string[]): Record<string, unknown>[] {
+  const s = new (L.store().ContentStore)(path.resolve(root));
+  const { findImage } = L.image();
+  return names.map((name) => {
+    const img = findImage(s, name);
+    const tags = s.listImages().filter((r) => r.digest === img.record.digest).map((r) => r.name);
+    const repoDigests = tags.map((t) => `${t.replace(/[:@][^/]*$/, '')}@${img.record.indexDigest ?? img.record.digest}`);
+    return {
+      Id: img.id,
+      Digest: img.record.digest,
+      RepoTags: tags,
+      RepoDigests: [...new Set(repoDigests)],
+      Created: img.config.created,
+      Author: img.config.author,
+      Architecture: img.config.architecture,
+      Os: img.config.os,
+      Variant: img.config.variant,
+      Config: img.config.config ?? {},
+      RootFS: img.config.rootfs,
+      Size: img.manifest.layers.reduce((n, l) => n + l.size, 0),
+      ManifestMediaType: img.record.mediaType,
+      Layers: img.manifest.layers,
+      History: img.config.history ?? [],
+    };
+  });
+}
+
 const inspect: CommandModule<ImageGlobal, ImageGlobal & { image: string[] }> = {
   command: 'inspect <image..>',
   describe: 'show images as JSON',
   builder: (y) => common(y).positional('image', { type: 'string', array: true, demandOption: true }) as never,
   handler: (a: Args<{ image: string[] }>) => {
-    const s = store(a);
-    const { findImage } = L.image();
-    const docs = a.image.map((name) => {
-      const img = findImage(s, name);
-      const tags = s.listImages().filter((r) => r.digest === img.record.digest).map((r) => r.name);
-      const repoDigests = tags.map((t) => `${t.replace(/[:@][^/]*$/, '')}@${img.record.indexDigest ?? img.record.digest}`);
-      return {
-        Id: img.id,
-        Digest: img.record.digest,
-        RepoTags: tags,
-        RepoDigests: [...new Set(repoDigests)],
-        Created: img.config.created,
-        Author: img.config.author,
-        Architecture: img.config.architecture,
-        Os: img.config.os,
-        Variant: img.config.variant,
-        Config: img.config.config ?? {},
-        RootFS: img.config.rootfs,
-        Size: img.manifest.layers.reduce((n, l) => n + l.size, 0),
-        ManifestMediaType: img.record.mediaType,
-        Layers: img.manifest.layers,
-        History: img.config.history ?? [],
-      };
-    });
-    out(JSON.stringify(docs, null, 2) + '\n');
+    out(JSON.stringify(imageInspectDocs(a.root, a.image), null, 2) + '\n');
   },
 };
 
