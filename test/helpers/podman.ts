@@ -33,6 +33,8 @@ export interface PodmanStore {
   stateRoot: string;
   /** Runs podman with the store's global flags; output through temp files. */
   podman(args: string[], opts?: { timeoutMs?: number }): CliResult;
+  /** The same, with a pty as podman's terminal (util-linux script): for -it. Output has \r\n. */
+  podmanInPty(args: string[], opts?: { timeoutMs?: number }): CliResult;
   /** Flags for `podman run`: no network, the test cgroup parent, ulimits root may set here. */
   runFlags: string[];
   /** Imports a busybox rootfs as IMAGE. */
@@ -55,12 +57,14 @@ export function makePodmanStore(runtime: string, stateRoot: string): PodmanStore
   ];
   fs.mkdirSync(path.join(dir, 'networks'));
 
-  const podman = (args: string[], opts: { timeoutMs?: number } = {}): CliResult => {
+  const spawnPodman = (argv: string[], timeoutMs: number, stdin: number | 'ignore' = 'ignore'): CliResult => {
+    const [cmd, ...rest] = argv;
+    if (!cmd) throw new Error('cannot run an empty command');
     const out = fs.openSync(path.join(dir, 'out'), 'w+');
     const err = fs.openSync(path.join(dir, 'err'), 'w+');
     try {
       // Temp files, not pipes: conmon and the container inherit stdio.
-      const r = spawnSync('podman', [...global, ...args], { stdio: ['ignore', out, err], timeout: opts.timeoutMs ?? 120000 });
+      const r = spawnSync(cmd, rest, { stdio: [stdin, out, err], timeout: timeoutMs });
       return {
         status: r.status,
         stdout: fs.readFileSync(path.join(dir, 'out'), 'utf8'),
@@ -69,6 +73,20 @@ export function makePodmanStore(runtime: string, stateRoot: string): PodmanStore
     } finally {
       fs.closeSync(out);
       fs.closeSync(err);
+    }
+  };
+  const podman = (args: string[], opts: { timeoutMs?: number } = {}): CliResult => spawnPodman(['podman', ...global, ...args], opts.timeoutMs ?? 120000);
+  // script's stdin is a FIFO we hold open for writing, so it never reads EOF:
+  // at EOF script types ^D into the pty (podman echoes it as ^@ in raw mode)
+  // and, with a container as quick as runc's, sometimes drops all its output.
+  const podmanInPty = (args: string[], opts: { timeoutMs?: number } = {}): CliResult => {
+    const fifo = path.join(dir, 'pty-stdin');
+    if (!fs.existsSync(fifo)) execFileSync('mkfifo', [fifo]);
+    const stdin = fs.openSync(fifo, 'r+'); // O_RDWR: opens without a peer, and is the writer that keeps it open
+    try {
+      return spawnPodman(['script', '-qec', ['podman', ...global, ...args].map(shellQuote).join(' '), '/dev/null'], opts.timeoutMs ?? 120000, stdin);
+    } finally {
+      fs.closeSync(stdin);
     }
   };
 
@@ -124,10 +142,35 @@ export function makePodmanStore(runtime: string, stateRoot: string): PodmanStore
     runtime,
     stateRoot,
     podman,
+    podmanInPty,
     runFlags: ['--network', 'none', '--cgroup-parent', cgroupParent, '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'],
     importBusybox,
     cleanup,
   };
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The v1 cgroup directory of PID for CONTROLLER (freezer, memory, cpu...):
+ * its path from /proc/PID/cgroup under that hierarchy's mount point, both
+ * read from the kernel rather than guessed from podman's naming.
+ */
+export function v1CgroupDir(pid: number, controller: string): string {
+  const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')
+    .map((l) => /^\d+:([^:]*):(.*)$/.exec(l))
+    .find((m) => m?.[1]?.split(',').includes(controller));
+  if (!line?.[2]) throw new Error(`pid ${pid} is in no v1 ${controller} cgroup`);
+  // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS
+  const mount = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => {
+    const [pre, post] = l.split(' - ');
+    const [fstype, , superOpts] = (post ?? '').split(' ');
+    return { point: (pre ?? '').split(' ')[4] ?? '', fstype, opts: (superOpts ?? '').split(',') };
+  }).find((m) => m.fstype === 'cgroup' && m.opts.includes(controller));
+  if (!mount) throw new Error(`no v1 ${controller} hierarchy is mounted`);
+  return path.join(mount.point, line[2]);
 }
 
 function walkDirs(dir: string): string[] {
