@@ -31,7 +31,7 @@ import { formatReference, parseReference, type Reference } from './reference';
 import { RegistryClient, type RegistryOptions } from './registry';
 import { Snapshots } from './snapshots';
 import { ContentStore, DigestMismatchError, sha256 } from './store';
-import { unpackLayer } from './unpack';
+import { noteAllocated, unpackLayer } from './unpack';
 
 export type LayerStatus = 'waiting' | 'exists' | 'downloading' | 'unpacking' | 'verifying' | 'done';
 
@@ -202,7 +202,7 @@ async function fetchLayer(
         throw e;
       }
       ev('verifying', desc.size);
-      ing.commit();
+      await ing.commitAsync();
       return ev('done', desc.size);
     }
 
@@ -254,6 +254,7 @@ async function fetchLayer(
           },
           write: async (c) => {
             ing.write(c);
+            noteAllocated(c.length);
             progress();
             await feed(c);
           },
@@ -273,7 +274,7 @@ async function fetchLayer(
       }
       ev('verifying', desc.size);
       tee.end();
-      ing.commit(); // throws (and removes the data) on a digest mismatch
+      await ing.commitAsync(); // throws (and removes the data) on a digest mismatch
       ev('unpacking', desc.size);
       if (restarted) {
         await unpacking.catch(() => {});

@@ -24,6 +24,9 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { promisify } from 'node:util';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import * as zlib from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import * as tar from 'tar-stream';
@@ -157,6 +160,37 @@ function binarySafePax(ex: tar.Extract): void {
   };
 }
 
+// Streaming makes a fresh Buffer per chunk (fetch, gunzip), hundreds of MB
+// per pull. V8 frees them only at a GC, and external memory alone triggers
+// one late (past 64 MiB), so RSS balloons. A scavenge alone is not enough: chunks
+// in flight at that moment get promoted and wait for a full GC. So a full GC
+// (a few ms: the heap is small) every 32 MiB of buffers made.
+let collect: (() => void) | undefined;
+let allocated = 0;
+const COLLECT_EVERY = 32 << 20;
+
+/** Notes `bytes` of short-lived buffers made; collects every 32 MiB. */
+export function noteAllocated(bytes: number): void {
+  allocated += bytes;
+  if (allocated < COLLECT_EVERY) return;
+  allocated = 0;
+  if (!collect) {
+    v8.setFlagsFromString('--expose-gc');
+    collect = vm.runInNewContext('gc') as () => void;
+  }
+  collect();
+}
+
+// The syscalls that create an inode (open O_CREAT, mkdir, symlink, link) are
+// most of an unpack's CPU time, in the kernel; they go through libuv's
+// thread pool so that layers unpacked at once create files on every core
+// while this thread parses tar. The rest (write, fchown, utimes) stay sync:
+// a thread-pool round trip costs more than they do.
+const openAsync = promisify(fs.open);
+const mkdirAsync = promisify(fs.mkdir);
+const symlinkAsync = promisify(fs.symlink);
+const linkAsync = promisify(fs.link);
+
 /** Splits and checks an entry name; `[]` is the root itself. */
 export function entryParts(name: string): string[] {
   if (name.includes('\0')) throw new UnsafeEntryError(name, 'NUL in name');
@@ -227,6 +261,14 @@ export function resolveIn(root: string, parts: readonly string[], opts: { follow
   return path.join(root, ...stack);
 }
 
+/** PAX uid/gid (ids over ustar's 7 octal digits) win over the header's; tar-stream leaves them in h.pax. */
+function paxId(h: tar.Header, key: 'uid' | 'gid', fallback: number | undefined): number {
+  const v = (h.pax as Record<string, string> | null | undefined)?.[key];
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : (fallback ?? 0);
+}
+const uidOf = (h: tar.Header): number => paxId(h, 'uid', h.uid);
+const gidOf = (h: tar.Header): number => paxId(h, 'gid', h.gid);
+
 /** Removes whatever is at p (not following symlinks). */
 function removeAt(p: string, st: fs.Stats): void {
   if (st.isDirectory()) fs.rmSync(p, { recursive: true, force: true });
@@ -251,6 +293,10 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
 
   const extract = tar.extract();
   binarySafePax(extract);
+  // The root cause when the archive breaks: an entry being read meanwhile
+  // (say, while its file is opened) only sees "Stream was destroyed".
+  let extractError: unknown;
+  extract.on('error', (e: Error) => (extractError ??= e));
 
   // Feed: input → decompressor → hash → extract. Runs beside the entry loop.
   const feed = (async () => {
@@ -291,6 +337,7 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
         for await (const out of d as AsyncIterable<Buffer>) {
           hash.update(out);
           size += out.length;
+          noteAllocated(out.length);
           if (!extract.write(out)) {
             await new Promise<void>((r) => {
               const done = (): void => {
@@ -321,10 +368,11 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
     }
     await feed;
   } catch (e) {
+    const cause = extractError ?? e;
     extract.destroy();
     input.destroy();
     await feed.catch(() => {});
-    throw e;
+    throw cause;
   }
 
   for (let i = dirTimes.length - 1; i >= 0; i--) {
@@ -364,7 +412,7 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
   }
 
   function owner(target: string, h: tar.Header): void {
-    if (doChown) fs.lchownSync(target, h.uid ?? 0, h.gid ?? 0);
+    if (doChown) fs.lchownSync(target, uidOf(h), gidOf(h));
   }
 
   async function applyEntry(entry: TarEntry): Promise<void> {
@@ -417,7 +465,7 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
     switch (h.type) {
       case 'file':
       case 'contiguous-file': {
-        const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+        const fd = await openAsync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
         try {
           let pos = 0;
           for await (const chunk of entry as AsyncIterable<Buffer>) {
@@ -425,7 +473,7 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
             while (done < chunk.length) done += fs.writeSync(fd, chunk, done, chunk.length - done, pos + done);
             pos += chunk.length;
           }
-          if (doChown) fs.fchownSync(fd, h.uid ?? 0, h.gid ?? 0);
+          if (doChown) fs.fchownSync(fd, uidOf(h), gidOf(h));
           fs.fchmodSync(fd, mode);
         } finally {
           fs.closeSync(fd);
@@ -436,7 +484,7 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
       }
       case 'directory': {
         await drain(entry);
-        if (!st || !st.isDirectory()) fs.mkdirSync(target, 0o700);
+        if (!st || !st.isDirectory()) await mkdirAsync(target, 0o700);
         owner(target, h);
         fs.chmodSync(target, mode);
         setXattrs(target, h);
@@ -446,7 +494,7 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
       case 'symlink': {
         await drain(entry);
         if (!h.linkname) throw new UnsafeEntryError(h.name, 'symlink without a target');
-        fs.symlinkSync(h.linkname, target);
+        await symlinkAsync(h.linkname, target);
         owner(target, h);
         setXattrs(target, h);
         fs.lutimesSync(target, mtime, mtime);
@@ -467,7 +515,7 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
         const sst = lstatOrNull(src);
         if (!sst) throw new UnsafeEntryError(h.name, `hardlink target "${h.linkname}" is not in this layer`);
         if (sst.isDirectory()) throw new UnsafeEntryError(h.name, `hardlink to directory "${h.linkname}"`);
-        fs.linkSync(src, target);
+        await linkAsync(src, target);
         return;
       }
       case 'character-device':
@@ -488,3 +536,4 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
     }
   }
 }
+
