@@ -15,6 +15,8 @@
 //   run     `X run --bundle B id` of `true` in the foreground: mean/median/p95 ms
 //   cycle   create, start, poll `state` until stopped, delete: total and each step
 //   rate    sequential containers per second (1000 / mean run ms)
+//   exec    `X exec id true` into one running container (`sleep` as its init),
+//           N times after 2 warm-ups: mean/median/p95 ms
 //   rss     peak RSS, from getrusage of /usr/bin/time -f %M:
 //             run:  the whole `run` (max over the CLI and its waited children;
 //                   the container process keeps its pre-exec peak across execve,
@@ -67,6 +69,7 @@ interface RuntimeResult {
   run: Stats;
   containersPerSecond: number;
   cycle: CycleStats;
+  exec: Stats;
   rss: RssStats;
 }
 
@@ -187,7 +190,7 @@ function cleanupRuntime(name: RuntimeName): void {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
-function measureRuntime(name: RuntimeName, bundle: string, n: number, rssSamples: number): RuntimeResult {
+function measureRuntime(name: RuntimeName, bundle: string, execBundle: string, n: number, rssSamples: number): RuntimeResult {
   fs.mkdirSync(stateRoot(name), { recursive: true });
   let seq = 0;
   const nextId = (): string => `bench-${process.pid}-${seq++}`;
@@ -261,6 +264,21 @@ function measureRuntime(name: RuntimeName, bundle: string, n: number, rssSamples
     fs.rmSync(pidFile, { force: true });
   }
 
+  // e) exec: one container that sleeps, then N `exec id true` into it
+  const execs: number[] = [];
+  const execId = nextId();
+  mustExec(cli(name, ['create', '--bundle', execBundle, execId]));
+  try {
+    mustExec(cli(name, ['start', execId]));
+    for (let i = 0; i < n + 2; i++) {
+      const r = exec(cli(name, ['exec', execId, 'true']));
+      if (r.status !== 0) throw new Error(`${name} exec ${execId} true exited ${r.status}: ${r.stderr.trim()}`);
+      if (i >= 2) execs.push(r.ms); // two warm-ups
+    }
+  } finally {
+    mustExec(cli(name, ['delete', '--force', execId]));
+  }
+
   const run = stats(runs);
   return {
     name,
@@ -275,6 +293,7 @@ function measureRuntime(name: RuntimeName, bundle: string, n: number, rssSamples
       stateCalls: cycles.calls.reduce((a, b) => a + b, 0) / (cycles.calls.length || 1),
       delete: stats(cycles.delete),
     },
+    exec: stats(execs),
     rss: { runMB: median(runRss), cliMB: median(cliRss), initMB: median(initRss) },
   };
 }
@@ -302,7 +321,7 @@ function worker(argv: string[]): void {
   if (!RUNTIMES.includes(name)) throw new Error(`worker: unknown runtime ${name}`);
   const out = arg('--out');
   try {
-    const result = measureRuntime(name, arg('--bundle'), Number(arg('--n')), Number(arg('--rss-samples')));
+    const result = measureRuntime(name, arg('--bundle'), arg('--exec-bundle'), Number(arg('--n')), Number(arg('--rss-samples')));
     fs.writeFileSync(out, JSON.stringify(result));
   } finally {
     cleanupRuntime(name);
@@ -330,18 +349,26 @@ function mycontainerCgroupParents(): string[] {
   return found.filter((d) => fs.existsSync(d));
 }
 
-function makeBundle(dir: string): string {
+/** The bundle that runs `true`, and one on the same rootfs whose init sleeps (for exec). */
+function makeBundles(dir: string): { bundle: string; execBundle: string } {
   const bundle = path.join(dir, 'bundle');
-  fs.mkdirSync(path.join(bundle, 'rootfs'), { recursive: true });
+  const execBundle = path.join(dir, 'bundle-exec');
+  const rootfs = path.join(bundle, 'rootfs');
+  fs.mkdirSync(rootfs, { recursive: true });
+  fs.mkdirSync(execBundle);
   fs.chmodSync(dir, 0o755);
-  makeBusyboxRootfs(path.join(bundle, 'rootfs'));
-  const spec = defaultSpec({ args: ['true'] });
-  spec.root = { path: 'rootfs', readonly: false };
-  // crun 1.8 rejects "1.2.0" ("unknown version specified"); runc 1.1 and
-  // mycontainer accept 1.0.2, and nothing in the default spec is newer.
-  spec.ociVersion = '1.0.2';
-  fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
-  return bundle;
+  makeBusyboxRootfs(rootfs);
+  const write = (b: string, args: string[]): void => {
+    const spec = defaultSpec({ args });
+    spec.root = { path: path.relative(b, rootfs), readonly: false };
+    // crun 1.8 rejects "1.2.0" ("unknown version specified"); runc 1.1 and
+    // mycontainer accept 1.0.2, and nothing in the default spec is newer.
+    spec.ociVersion = '1.0.2';
+    fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(spec, null, 2));
+  };
+  write(bundle, ['true']);
+  write(execBundle, ['sleep', '100000']);
+  return { bundle, execBundle };
 }
 
 function ratio(a: number, b: number): number {
@@ -373,6 +400,9 @@ function render(rep: Report): string {
     { label: '  state polling median ms', get: (r) => r.cycle.state.median },
     { label: '  state calls per cycle', get: (r) => r.cycle.stateCalls, digits: 2 },
     { label: '  delete median ms', get: (r) => r.cycle.delete.median },
+    { label: 'exec true mean ms', get: (r) => r.exec.mean },
+    { label: 'exec true median ms', get: (r) => r.exec.median },
+    { label: 'exec true p95 ms', get: (r) => r.exec.p95 },
     { label: 'peak RSS MB, whole run', get: (r) => r.rss.runMB },
     { label: 'peak RSS MB, CLI (create)', get: (r) => r.rss.cliMB },
     { label: 'peak RSS MB, init before exec', get: (r) => r.rss.initMB },
@@ -433,15 +463,15 @@ function main(): void {
     process.exit(130);
   });
   try {
-    const bundle = makeBundle(tmp);
+    const { bundle, execBundle } = makeBundles(tmp);
     const date = new Date().toISOString();
     process.stderr.write(`bench: floor (node -e 0)\n`);
     const floor = measureFloor(n, rssSamples);
     const runtimes: RuntimeResult[] = [];
     for (const name of only) {
-      process.stderr.write(`bench: ${name}, ${n} runs + ${n} create/start/state/delete cycles + ${rssSamples} RSS samples\n`);
+      process.stderr.write(`bench: ${name}, ${n} runs + ${n} create/start/state/delete cycles + ${rssSamples} RSS samples + ${n} execs\n`);
       const out = path.join(tmp, `${name}.json`);
-      const status = spawnSelf(name, ['--worker', name, '--bundle', bundle, '--n', String(n), '--rss-samples', String(rssSamples), '--out', out]);
+      const status = spawnSelf(name, ['--worker', name, '--bundle', bundle, '--exec-bundle', execBundle, '--n', String(n), '--rss-samples', String(rssSamples), '--out', out]);
       if (status !== 0 || !fs.existsSync(out)) throw new Error(`the ${name} worker failed (status ${status})`);
       runtimes.push(JSON.parse(fs.readFileSync(out, 'utf8')) as RuntimeResult);
     }
@@ -455,6 +485,9 @@ function main(): void {
         containersPerSecond: ratio(mc.containersPerSecond, o.containersPerSecond),
         cycleMean: ratio(mc.cycle.total.mean, o.cycle.total.mean),
         cycleMedian: ratio(mc.cycle.total.median, o.cycle.total.median),
+        execMean: ratio(mc.exec.mean, o.exec.mean),
+        execMedian: ratio(mc.exec.median, o.exec.median),
+        execP95: ratio(mc.exec.p95, o.exec.p95),
         rssRun: ratio(mc.rss.runMB, o.rss.runMB),
         rssCli: ratio(mc.rss.cliMB, o.rss.cliMB),
         rssInit: ratio(mc.rss.initMB, o.rss.initMB),
