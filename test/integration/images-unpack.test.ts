@@ -12,6 +12,7 @@ import * as tar from 'tar-stream';
 import { unpackLayer } from '../../images/unpack';
 import { lgetxattr } from '../../images/xattr';
 import { sha256 } from '../../images/store';
+import { Snapshots } from '../../images/snapshots';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (chown, mknod, trusted.* xattrs)' : false;
 
@@ -180,4 +181,18 @@ test('truncated layers are refused; a missing end-of-archive is accepted', { ski
   await assert.rejects(unpackLayer(Readable.from([data.subarray(0, 512 + 5)]), dir), /Unexpected end of data/);
   const r = await unpackLayer(Readable.from([data.subarray(0, 512 + 11)]), target());
   assert.equal(r.entries, 1);
+});
+
+test('a layer whose diff_id does not match the config is not committed as a snapshot', { skip }, async () => {
+  const data = await makeTar([{ name: 'f', body: 'hello' }]);
+  const root = target();
+  const snaps = new Snapshots(root);
+  const wrong = sha256('not this layer');
+  await assert.rejects(
+    snaps.create(wrong, async (tmp) => (await unpackLayer(Readable.from([data]), tmp)).diffId),
+    (e: Error & { code?: string }) => e.code === 'EDIGEST' && /diff_id/.test(e.message),
+  );
+  assert.ok(!snaps.has(wrong));
+  assert.deepEqual(fs.readdirSync(path.join(root, 'snapshots', 'tmp')), [], 'the unpacked temp dir is removed');
+  assert.equal(await snaps.create(sha256(data), async (tmp) => (await unpackLayer(Readable.from([data]), tmp)).diffId), 'created');
 });
