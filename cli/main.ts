@@ -25,7 +25,7 @@ export function main(argv: string[]): void {
     .option('debug', { type: 'boolean', default: false, describe: 'trace every syscall and cgroup write', global: true })
     .version(false)
     .option('version', { type: 'boolean', describe: 'print the version (also -v)' })
-    .help('help').alias('help', 'h')
+    .help('help') // no -h: docker's run takes it for --hostname
     .recommendCommands()
     .fail((msg, err, y) => {
       if (err) reportError(err);

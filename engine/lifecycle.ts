@@ -14,7 +14,7 @@ import {
   type Container, type ContainerConfig, type HostConfig,
 } from './containers';
 import { generateName, newId, validName } from './names';
-import { TINI, engineSpec, hostsFile, resolvConf } from './spec';
+import { TINI, capsFromMask, engineSpec, hostsFile, resolvConf } from './spec';
 import type { ContentStore } from '../images/store';
 import type { Image } from '../images/image';
 import type { Spec } from '../runtime/spec/generated/config';
@@ -132,6 +132,7 @@ export async function createContainer(paths: Paths, images: ContentStore, image:
       volumeSources,
       netnsPath: null,
       nofileHard: hostNofileHard(),
+      boundingCaps: capsFromMask(/^CapBnd:\s+([0-9a-f]+)/m.exec(readOr('/proc/self/status', ''))?.[1] ?? '0'),
       cgroupsPath: cgroupsPathFor(c.hostConfig.cgroupParent || '/mycontainer', id),
     });
     writeJsonAtomic(path.join(b.dir, 'config.json'), spec);

@@ -28,6 +28,7 @@ import { messageOf } from '../runtime/sys/errors';
 import * as sys from '../runtime/sys/libc';
 import { procStat } from '../runtime/state';
 import type { RuntimeContext } from '../runtime/container';
+import { mark } from './timing';
 
 const rt = (): typeof import('../runtime/container') => require('../runtime/container') as typeof import('../runtime/container');
 const lifecycle = (): typeof import('./lifecycle') => require('./lifecycle') as typeof import('./lifecycle');
@@ -124,7 +125,9 @@ export class Monitor {
   /** One life of the container: create, start, pump its output until it exits. */
   private async runOnce(first: boolean): Promise<{ exitCode: number; oomKilled: boolean }> {
     const c = this.store.read(this.id);
+    mark('runOnce');
     await lifecycle().prepareStart(this.paths, c);
+    mark('prepared');
     const bundle = this.paths.bundle(this.id);
     const closeAfterCreate: number[] = [];
     const readers: Promise<void>[] = [];
@@ -162,6 +165,7 @@ export class Monitor {
     let created: Awaited<ReturnType<typeof import('../runtime/container').create>>;
     try {
       created = await rt().create(this.ctx, opts);
+      mark('created');
     } finally {
       for (const fd of closeAfterCreate) fs.closeSync(fd);
     }
@@ -193,6 +197,7 @@ export class Monitor {
       this.helloWaiter = null;
     }
     await rt().start(this.ctx, this.id);
+    mark('started');
     this.store.update(this.id, (x) => {
       x.state.status = 'running';
       x.state.pid = created.rec.pid;
@@ -201,6 +206,7 @@ export class Monitor {
     });
     if (first) this.ready({ status: 'running', pid: created.rec.pid });
     const exitCode = await created.init.exited;
+    mark('exited');
     // The output that was still in the pipes, then the pty is gone.
     await Promise.race([Promise.all(readers), sleep(2000)]);
     if (this.master >= 0) {
@@ -208,12 +214,14 @@ export class Monitor {
     }
     this.stdinWrite = null;
     this.stdinEnd = null;
+    mark('drained');
     const oomKilled = oomKills(created.rec.cgroup?.paths ?? {}) > 0;
     try {
       rt().remove(this.ctx, this.id, true);
     } catch (e) {
       this.note(`cannot delete the runtime's container: ${messageOf(e)}`);
     }
+    mark('runtime deleted');
     return { exitCode, oomKilled };
   }
 
@@ -282,6 +290,7 @@ export class Monitor {
   }
 
   private async finish(): Promise<void> {
+    mark('finish');
     const c = this.store.read(this.id);
     try {
       lifecycle().afterStop(this.paths, c);
@@ -300,11 +309,13 @@ export class Monitor {
         x.state.monitorStartTime = '';
       });
     }
+    mark('cleaned up');
     // EXIT went out when the process ended; with --rm, clients wait for the removal too.
     for (const cl of this.clients) cl.sock.end();
     await Promise.race([new Promise<void>((r) => this.server?.close(() => r())), sleep(1000)]);
     fs.rmSync(this.paths.attachSocket(this.id), { force: true });
     this.log?.close();
+    mark('done');
   }
 }
 

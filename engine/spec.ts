@@ -24,14 +24,21 @@ export const ALL_CAPS = [
   'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
 ];
 
+/** Names of the capabilities set in a /proc/PID/status mask (CapBnd), by kernel number. */
+export function capsFromMask(hex: string): string[] {
+  const mask = BigInt(`0x${hex}`);
+  return ALL_CAPS.filter((_, i) => (mask >> BigInt(i)) & 1n);
+}
+
 function capName(c: string): string {
   const u = c.toUpperCase();
   return u.startsWith('CAP_') ? u : `CAP_${u}`;
 }
 
 /** --cap-add / --cap-drop on docker's default set, as docker resolves them (ALL on either side). */
-export function capabilities(capAdd: readonly string[], capDrop: readonly string[], privileged: boolean): string[] {
-  if (privileged) return [...ALL_CAPS];
+export function capabilities(capAdd: readonly string[], capDrop: readonly string[], privileged: boolean, bounding: readonly string[] = ALL_CAPS): string[] {
+  // --privileged: every capability we hold ourselves, as docker's GetAllCapabilities
+  if (privileged) return ALL_CAPS.filter((c) => bounding.includes(c));
   const add = capAdd.map(capName);
   const drop = capDrop.map(capName);
   let caps = drop.includes('CAP_ALL') ? [] : [...DOCKER_DEFAULT_CAPS];
@@ -73,6 +80,8 @@ export interface EngineSpecInput {
   nofileHard: number;
   /** cgroupsPath for the container. */
   cgroupsPath: string;
+  /** The capabilities in our own bounding set (what --privileged can give). */
+  boundingCaps?: readonly string[];
   /** A static init for --init (default TINI). */
   initBinary?: string;
 }
@@ -83,7 +92,7 @@ export function engineSpec(input: EngineSpecInput): Spec {
   const spec: Spec = JSON.parse(JSON.stringify(input.spec)) as Spec;
   const h = c.hostConfig;
   const proc = spec.process!;
-  const caps = capabilities(h.capAdd, h.capDrop, h.privileged);
+  const caps = capabilities(h.capAdd, h.capDrop, h.privileged, input.boundingCaps);
   proc.capabilities = { bounding: [...caps], effective: [...caps], permitted: [...caps] };
   proc.noNewPrivileges = false;
   proc.terminal = c.config.tty;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { RuntimeError } from '../../runtime/sys/errors';
+import { mark } from '../timing';
 import { ContainerStore, DEFAULT_RUNROOT, Paths, liveStatus, type Container, type MountRequest, type PortBinding, type RestartPolicy } from '../containers';
 
 const L = {
@@ -360,7 +361,9 @@ const run: CommandModule<EngineGlobal, EngineGlobal & RunFlags> = {
   builder: (y) => runOptions(y).option('detach', { alias: 'd', type: 'boolean', default: false }) as never,
   handler: async (a: Args<RunFlags>) => {
     const p = paths(a);
+    mark('run');
     const c = await createFromFlags(a);
+    mark('created');
     try {
       await L.lifecycle().startContainer(p, c.id, { attach: !a.detach });
     } catch (e) {
@@ -372,11 +375,13 @@ const run: CommandModule<EngineGlobal, EngineGlobal & RunFlags> = {
       }
       throw e;
     }
+    mark('monitor ready');
     if (a.detach) {
       out(`${c.id}\n`);
       return;
     }
     const code = await attachAndWait(p, c, { stdin: a.interactive, start: true });
+    mark('exit frame');
     process.exitCode = code;
   },
 };

@@ -368,4 +368,61 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
       e.mc(['rm', '-f', 'chatty']);
     }
   });
+
+  it('run flags, checked from inside: -e/--env-file, -w, -u, --entrypoint, --hostname, --read-only, caps, --privileged, --cpus, --pids-limit', () => {
+    const envFile = path.join(e.root, 'env.list');
+    fs.writeFileSync(envFile, '# a comment\nFROM_FILE=yes\n');
+    const script = 'echo "$A $FROM_FILE $(pwd) $(id -u):$(id -g) $(hostname)"; grep CapEff /proc/self/status; touch /x 2>/dev/null && echo rw || echo ro';
+    const r = e.mc(['run', '--rm', '-e', 'A=1', '--env-file', envFile, '-w', '/tmp', '-u', 'app', '--hostname', 'box', '--read-only',
+      '--cap-drop', 'ALL', '--cap-add', 'NET_RAW', '--entrypoint', 'sh', '--network', 'none', ...e.flags, BUSYBOX, '-c', script]);
+    assert.equal(r.status, 0, explain('run with flags', r));
+    const [line, caps, ro] = r.stdout.trim().split('\n');
+    assert.equal(line, '1 yes /tmp 1000:1000 box');
+    // as a non-root user the effective set is empty; root with only NET_RAW below
+    assert.match(caps!, /^CapEff:\s+0000000000000000$/);
+    assert.equal(ro, 'ro');
+    const root = e.mc(['run', '--rm', '--cap-drop', 'ALL', '--cap-add', 'NET_RAW', '--network', 'none', ...e.flags, BUSYBOX, 'grep', 'CapEff', '/proc/self/status']);
+    assert.match(root.stdout, /^CapEff:\s+0000000000002000$/m, explain('root with NET_RAW only', root));
+    const dflt = e.mc(['run', '--rm', '--network', 'none', ...e.flags, BUSYBOX, 'grep', 'CapEff', '/proc/self/status']);
+    assert.match(dflt.stdout, /^CapEff:\s+00000000a80425fb$/m, explain('docker\'s default set', dflt));
+    const priv = e.mc(['run', '--rm', '--privileged', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'grep CapEff /proc/self/status; grep -c . /proc/self/mountinfo >/dev/null; cat /proc/keys >/dev/null 2>&1 && echo unmasked']);
+    const bounding = /^CapBnd:\s+([0-9a-f]+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]!;
+    assert.match(priv.stdout, new RegExp(`^CapEff:\\s+${bounding}$`, 'm'), explain('--privileged: every capability we have', priv));
+    assert.match(priv.stdout, /unmasked/, '--privileged: no masked paths');
+
+    const lim = e.mc(['run', '-d', '--name', 'limits', '--cpus', '0.5', '--pids-limit', '20', '--memory', '64m', '--network', 'none', ...e.flags, BUSYBOX, 'sleep', '100']);
+    assert.equal(lim.status, 0, explain('run with limits', lim));
+    try {
+      const id = inspect('limits', '{{.Id}}');
+      const cg = (ctl: string, file: string): string => fs.readFileSync(path.join('/sys/fs/cgroup', ctl, e.cgroupParent, id, file), 'utf8').trim();
+      assert.equal(cg('cpu', 'cpu.cfs_quota_us'), '50000');
+      assert.equal(cg('cpu', 'cpu.cfs_period_us'), '100000');
+      assert.equal(cg('pids', 'pids.max'), '20');
+      assert.equal(cg('memory', 'memory.limit_in_bytes'), String(64 * 1024 * 1024));
+      const u = e.mc(['update', '--memory', '96m', '--pids-limit', '30', 'limits']);
+      assert.equal(u.status, 0, explain('update', u));
+      assert.equal(cg('memory', 'memory.limit_in_bytes'), String(96 * 1024 * 1024));
+      assert.equal(cg('pids', 'pids.max'), '30');
+      const pause = e.mc(['pause', 'limits']);
+      assert.equal(pause.status, 0, explain('pause', pause));
+      assert.equal(cg('freezer', 'freezer.state'), 'FROZEN');
+      assert.equal(inspect('limits', '{{.State.Status}}'), 'paused');
+      assert.match(e.mc(['ps']).stdout, /\(Paused\)\s+limits$/m);
+      assert.equal(e.mc(['unpause', 'limits']).status, 0);
+      assert.equal(cg('freezer', 'freezer.state'), 'THAWED');
+      assert.match(e.mc(['top', 'limits']).stdout, /^0\s+\d+\s+\d+\s+sleep 100$/m);
+      const st = JSON.parse(e.mc(['stats', '--no-stream', '--format', 'json', 'limits']).stdout) as { Name: string; PIDs: number; MemLimit: number };
+      assert.equal(st.Name, 'limits');
+      assert.equal(st.PIDs, 1);
+      assert.equal(st.MemLimit, 96 * 1024 * 1024);
+      // ids by unique prefix; rename
+      assert.equal(e.mc(['rename', id.slice(0, 6), 'limits2']).status, 0);
+      assert.equal(inspect('limits2', '{{.Name}}'), '/limits2');
+      assert.equal(e.mc(['kill', '-s', 'SIGKILL', 'limits2']).status, 0); // sleep as PID 1 has no TERM handler
+      const w = e.mc(['wait', 'limits2']);
+      assert.equal(w.stdout, '137\n', explain('wait', w));
+    } finally {
+      e.mc(['rm', '-f', 'limits', 'limits2']);
+    }
+  });
 });

@@ -1,0 +1,9 @@
+// MYCONTAINER_TIMING=1: each step of run/start prints its time since the
+// process started, on stderr (the monitor's goes to its monitor.log), to
+// see where a container start spends its time.
+
+const on = process.env['MYCONTAINER_TIMING'] !== undefined;
+
+export function mark(step: string): void {
+  if (on) process.stderr.write(`timing: ${process.title.startsWith('mycontainer-monitor') ? 'monitor' : 'cli'} ${step} at ${performance.now().toFixed(1)} ms (${new Date().toISOString().slice(17, 23)})\n`);
+}
