@@ -205,6 +205,11 @@ export class Monitor {
       x.state.error = '';
     });
     if (first) this.ready({ status: 'running', pid: created.rec.pid });
+    // What create needed (the planner, the schema code, seccomp's compiler) is garbage now.
+    setTimeout(() => {
+      (globalThis as { gc?: () => void }).gc?.();
+      mark(`memory ${JSON.stringify(process.memoryUsage())}`);
+    }, 200).unref();
     const exitCode = await created.init.exited;
     mark('exited');
     // The output that was still in the pipes, then the pty is gone.

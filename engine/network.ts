@@ -20,6 +20,7 @@ import { RuntimeError } from '../runtime/sys/errors';
 import { umount2 } from '../runtime/sys/libc';
 import { ContainerStore, liveStatus, withFileLock, withFileLockAsync, writeJsonAtomic, type Container, type NetworkAttachment, type Paths, type PortBinding } from './containers';
 import { validName } from './names';
+import { mark } from './timing';
 
 export const CNI_PATH = ['/usr/lib/cni', '/opt/cni/bin'];
 export const DEFAULT_NETWORK = 'bridge';
@@ -364,7 +365,9 @@ export function releaseNetwork(paths: Paths, c: Container): void {
       if (errors.length > 0) process.stderr.write(`mycontainer: warning: network teardown of ${c.name}: ${errors.join('; ')}\n`);
     }
   }
+  mark('cni del done');
   removeNetns(file);
+  mark('netns removed');
   try {
     new ContainerStore(paths).update(c.id, (x) => {
       x.network = null;

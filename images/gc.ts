@@ -1,7 +1,11 @@
 // Garbage collection: blobs and snapshots that no image record reaches.
-// Snapshots that a mounted overlay still uses (a bundle's rootfs) are kept.
+// Snapshots that a mounted overlay still uses (a bundle's rootfs) are kept,
+// and so are the lowers of every container bundle in the store
+// (<root>/containers/*/bundle, the front end's), mounted or not: a stopped
+// container must find its layers when it starts again.
 
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseManifest } from './manifest';
 import { readImage } from './image';
 import { Snapshots } from './snapshots';
@@ -10,6 +14,26 @@ import type { ContentStore } from './store';
 export interface GcResult {
   blobs: string[];
   snapshots: string[];
+}
+
+/** Lower dirs named by the rootfs records of the store's container bundles. */
+function containerLowers(root: string): Set<string> {
+  const out = new Set<string>();
+  let ids: string[] = [];
+  try {
+    ids = fs.readdirSync(path.join(root, 'containers'));
+  } catch {
+    return out;
+  }
+  for (const id of ids) {
+    try {
+      const m = JSON.parse(fs.readFileSync(path.join(root, 'containers', id, 'bundle', 'mycontainer-rootfs.json'), 'utf8')) as { lowers?: string[] };
+      for (const l of m.lowers ?? []) out.add(path.resolve(l));
+    } catch {
+      // no bundle (yet): nothing to keep
+    }
+  }
+  return out;
 }
 
 function mountedLowers(): string {
@@ -53,8 +77,9 @@ export async function collectGarbage(store: ContentStore): Promise<GcResult> {
     }
     const snaps = new Snapshots(store.root);
     const mounts = mountedLowers();
+    const used = containerLowers(store.root);
     for (const d of snaps.list()) {
-      if (diffIds.has(d) || mounts.includes(snaps.dir(d))) continue;
+      if (diffIds.has(d) || mounts.includes(snaps.dir(d)) || used.has(path.resolve(snaps.dir(d)))) continue;
       snaps.remove(d);
       removed.snapshots.push(d);
     }

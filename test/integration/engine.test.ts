@@ -425,4 +425,35 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
       e.mc(['rm', '-f', 'limits', 'limits2']);
     }
   });
+
+  it('a stopped container keeps its layers through rmi and system prune, and starts again', () => {
+    const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-gc-rootfs-'));
+    const tarball = path.join(os.tmpdir(), `mc-gc-${process.pid}.tar`);
+    try {
+      require('../helpers/bundle').makeBusyboxRootfs(rootfs);
+      fs.writeFileSync(path.join(rootfs, 'only-here'), 'unique layer\n');
+      require('node:child_process').execFileSync('tar', ['-C', rootfs, '-cf', tarball, '.']);
+      const imp = e.mc(['import', tarball, 'localhost/gc-test:1']);
+      assert.equal(imp.status, 0, explain('import', imp));
+      const c = e.mc(['create', '--name', 'keeper', '--network', 'none', ...e.flags, 'localhost/gc-test:1', 'cat', '/only-here']);
+      assert.equal(c.status, 0, explain('create', c));
+      // rmi runs the image gc: the layer only this container still uses must stay
+      const rmi = e.mc(['rmi', 'localhost/gc-test:1']);
+      assert.equal(rmi.status, 0, explain('rmi', rmi));
+      const s1 = e.mc(['start', '-a', 'keeper']);
+      assert.equal(s1.stdout, 'unique layer\n', explain('start -a after the image is gone', s1));
+      const s2 = e.mc(['start', '-a', 'keeper']);
+      assert.equal(s2.stdout, 'unique layer\n', explain('and again, from a stopped container', s2));
+      // system prune: stopped containers go, then their layers
+      const prune = e.mc(['system', 'prune', '-f']);
+      assert.equal(prune.status, 0, explain('system prune', prune));
+      assert.match(prune.stdout, /deleted container [0-9a-f]{64}/);
+      assert.notEqual(e.mc(['inspect', '--type', 'container', 'keeper']).status, 0);
+      assert.match(prune.stdout, /deleted 1 containers, \d+ blobs, [1-9]\d* snapshots/, 'the unused layer is collected');
+    } finally {
+      e.mc(['rm', '-f', 'keeper']);
+      fs.rmSync(rootfs, { recursive: true, force: true });
+      fs.rmSync(tarball, { force: true });
+    }
+  });
 });
