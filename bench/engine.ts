@@ -115,7 +115,14 @@ function benchOurs(e: Engine): { none: Times; bridge: Times; idle: Memory } {
       const r = e.mc(['run', '-d', '--name', `idle-${i}`, '--network', 'none', ...e.flags, BUSYBOX, 'sleep', '3600']);
       if (r.status !== 0) throw new Error(`run -d idle-${i}: ${r.stderr}`);
     },
-    () => pidsByCmdline((a) => a.some((x) => x.endsWith('monitor.js') || x.endsWith('monitor-main.js')) && a.includes(e.root)),
+    // monitors rename themselves (process.title): their records name them
+    () => fs.readdirSync(path.join(e.root, 'containers')).map((id) => {
+      try {
+        return (JSON.parse(fs.readFileSync(path.join(e.root, 'containers', id, 'container.json'), 'utf8')) as { state: { monitorPid: number } }).state.monitorPid;
+      } catch {
+        return 0;
+      }
+    }).filter((p) => p > 0),
     () => {
       const ids = e.mc(['ps', '-aq']).stdout.split('\n').filter(Boolean);
       for (let i = 0; i < ids.length; i += 20) e.mc(['rm', '-f', ...ids.slice(i, i + 20)], { timeoutMs: 300000 });

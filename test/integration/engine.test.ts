@@ -456,4 +456,33 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
       fs.rmSync(tarball, { force: true });
     }
   });
+
+  it('after a crash (monitor and container killed), the next command releases the veth, the port rules and the IPAM lease', async () => {
+    const port = await freePort();
+    const vethsBefore = hostVeths().length;
+    const r = e.mc(['run', '-d', '--name', 'crashy', '-p', `127.0.0.1:${port}:80`, ...e.flags, HTTPD]);
+    assert.equal(r.status, 0, explain('run', r));
+    const id = r.stdout.trim();
+    try {
+      assert.equal(await httpGet(`http://127.0.0.1:${port}/`), 'hello from httpd\n');
+      const { monitorPid, pid } = (JSON.parse(fs.readFileSync(path.join(e.root, 'containers', id, 'container.json'), 'utf8')) as { state: { monitorPid: number; pid: number } }).state;
+      process.kill(monitorPid, 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
+      waitFor('both to die', () => ([monitorPid, pid].every((p) => !fs.existsSync(`/proc/${p}/stat`) || /\) Z /.test(fs.readFileSync(`/proc/${p}/stat`, 'utf8'))) ? true : undefined));
+      assert.ok(natRulesFor(id).length > 0, 'the rules are still there before any command runs');
+      const ps = e.mc(['ps', '-a']);
+      assert.match(ps.stdout, /\sExited \(\d+\)[^\n]*crashy$/m, explain('ps after the crash', ps));
+      assert.deepEqual(natRulesFor(id), [], 'the port rules are gone');
+      assert.equal(hostVeths().length, vethsBefore, 'the veth is gone');
+      const leases = fs.readdirSync(path.join(e.root, 'cni', 'networks', 'bridge')).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+      assert.deepEqual(leases, [], 'the IPAM lease is released');
+      assert.deepEqual(mountsUnder(path.join(e.runroot, 'netns')), [], 'the network namespace is unmounted');
+      // and it can start again, on the same port
+      const s = e.mc(['start', 'crashy']);
+      assert.equal(s.status, 0, explain('start after the crash', s));
+      assert.equal(await httpGet(`http://127.0.0.1:${port}/`), 'hello from httpd\n');
+    } finally {
+      e.mc(['rm', '-f', 'crashy']);
+    }
+  });
 });
