@@ -10,6 +10,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { RuntimeError } from '../../runtime/sys/errors';
 import { mark } from '../timing';
 import { ContainerStore, DEFAULT_RUNROOT, Paths, liveStatus, type Container, type MountRequest, type PortBinding, type RestartPolicy } from '../containers';
+import { fileCommands } from './files';
 
 const L = {
   lifecycle: () => require('../lifecycle') as typeof import('../lifecycle'),
@@ -1241,7 +1242,7 @@ const info: CommandModule<EngineGlobal, EngineGlobal & { format: string }> = {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const engineCommands: CommandModule<any, any>[] = [
-  run, create, start, stop, restart, kill, rm, ps, logs, inspect, wait, port, rename, top, stats, pause, unpause, update, exec, attachCmd, networkCmd, volumeCmd, systemCmd, version, info,
+  run, create, start, stop, restart, kill, rm, ps, logs, inspect, wait, port, rename, top, stats, pause, unpause, update, exec, attachCmd, networkCmd, volumeCmd, systemCmd, version, info, ...fileCommands,
 ];
 
 /** Commands whose trailing words are the container's command line. */
