@@ -33,8 +33,9 @@ export function main(argv: string[]): void {
       y.showHelp((s) => process.stderr.write(s + '\n'));
       process.exit(1);
     });
-  // `inspect` is the engine's: containers first, then images, as docker's.
-  for (const c of [...engineCommands, ...imageCommands.filter((m) => !String(m.command).startsWith('inspect'))]) cli = cli.command(c);
+  // `inspect` and `export` are the engine's: containers first, then images, as docker's.
+  const engineFirst = (m: (typeof imageCommands)[number]): boolean => ['inspect', 'export'].includes(String(m.command).split(' ')[0]!);
+  for (const c of [...engineCommands, ...imageCommands.filter((m) => !engineFirst(m))]) cli = cli.command(c);
   cli
     .demandCommand(1, 'a command is required')
     .parseAsync()
