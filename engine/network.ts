@@ -40,18 +40,32 @@ function networkFile(paths: Paths, name: string): string {
   return path.join(paths.networks, `${name}.json`);
 }
 
-function defaultNetwork(): Network {
-  return { name: DEFAULT_NETWORK, id: '0'.repeat(64), driver: 'bridge', bridge: 'mycontainer0', subnet: '10.89.0.0/24', gateway: '10.89.0.1', created: new Date(0).toISOString(), internal: false };
+/** The store docker-like defaults belong to: its bridge is mycontainer0, others get one of their own. */
+const DEFAULT_ROOT = '/var/lib/mycontainer';
+
+/** IPv4 networks the host already routes (other bridges, other stores' networks, the LAN). */
+function hostRoutes(): string[] {
+  const r = spawnSync('ip', ['-o', '-4', 'route', 'show'], { encoding: 'utf8' });
+  return (r.stdout ?? '').split('\n').map((l) => l.split(' ')[0] ?? '').filter((d) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(d));
 }
 
-export function listNetworks(paths: Paths): Network[] {
-  const out: Network[] = [defaultNetwork()];
+/** The first 10.89.N.0/24 that neither this store's networks nor the host's routes use. */
+function freeSubnet(taken: readonly string[]): string | undefined {
+  const routes = hostRoutes();
+  for (let i = 0; i < 255; i++) {
+    const s = `10.89.${i}.0/24`;
+    if (!taken.some((t) => overlaps(t, s)) && !routes.some((r) => overlaps(r, s))) return s;
+  }
+  return undefined;
+}
+
+function readNetworks(paths: Paths): Network[] {
+  const out: Network[] = [];
   try {
     for (const f of fs.readdirSync(paths.networks).sort()) {
       if (!f.endsWith('.json')) continue;
       try {
-        const n = JSON.parse(fs.readFileSync(path.join(paths.networks, f), 'utf8')) as Network;
-        if (n.name !== DEFAULT_NETWORK) out.push(n);
+        out.push(JSON.parse(fs.readFileSync(path.join(paths.networks, f), 'utf8')) as Network);
       } catch {
         // not a network record
       }
@@ -60,6 +74,44 @@ export function listNetworks(paths: Paths): Network[] {
     // no networks dir yet
   }
   return out;
+}
+
+/**
+ * The default "bridge" network, made on first use: mycontainer0 on
+ * 10.89.0.0/24 for the default store; another store (a test's, a second
+ * user's) gets a bridge and a free subnet of its own, so two stores never
+ * hand out one address on one bridge.
+ */
+function defaultNetwork(paths: Paths): Network {
+  const file = networkFile(paths, DEFAULT_NETWORK);
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Network;
+  } catch {
+    // first use
+  }
+  return withFileLock(paths.globalLock, () => {
+    try {
+      return JSON.parse(fs.readFileSync(file, 'utf8')) as Network;
+    } catch {
+      // still missing: make it
+    }
+    const ours = paths.root === DEFAULT_ROOT;
+    const subnet = ours && !hostRoutes().some((r) => overlaps(r, '10.89.0.0/24')) ? '10.89.0.0/24' : freeSubnet(readNetworks(paths).map((n) => n.subnet));
+    if (!subnet) throw new RuntimeError('cannot make the default network: no free subnet in 10.89.0.0/16', { code: 'ENOSPC' });
+    const hash = require('node:crypto').createHash('sha256').update(paths.root).digest('hex') as string;
+    const { base } = parseCidr(subnet);
+    const n: Network = {
+      name: DEFAULT_NETWORK, id: '0'.repeat(64), driver: 'bridge', bridge: ours ? 'mycontainer0' : `mc0-${hash.slice(0, 8)}`,
+      subnet, gateway: ipStr(base + 1), created: new Date().toISOString(), internal: false,
+    };
+    fs.mkdirSync(paths.networks, { recursive: true, mode: 0o755 });
+    writeJsonAtomic(file, n);
+    return n;
+  });
+}
+
+export function listNetworks(paths: Paths): Network[] {
+  return [defaultNetwork(paths), ...readNetworks(paths).filter((n) => n.name !== DEFAULT_NETWORK)];
 }
 
 export function findNetwork(paths: Paths, name: string): Network {
@@ -100,10 +152,7 @@ export function createNetwork(paths: Paths, name: string, opts: { subnet?: strin
       const clash = all.find((n) => overlaps(n.subnet, subnet!));
       if (clash) throw new RuntimeError(`cannot create network ${name}: subnet ${subnet} overlaps network ${clash.name} (${clash.subnet})`, { code: 'EEXIST' });
     } else {
-      for (let i = 1; i < 255 && !subnet; i++) {
-        const s = `10.89.${i}.0/24`;
-        if (!all.some((n) => overlaps(n.subnet, s))) subnet = s;
-      }
+      subnet = freeSubnet(all.map((n) => n.subnet));
       if (!subnet) throw new RuntimeError(`cannot create network ${name}: no free subnet in 10.89.0.0/16`, { code: 'ENOSPC' });
     }
     const { base } = parseCidr(subnet);

@@ -96,7 +96,7 @@ export function startEngine(name: string): Engine {
   const cgroupParent = `/mycontainer-test/engine-${name}-${process.pid}`;
   const chainsBefore = natChains();
   const forwardBefore = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
-  const bridgeBefore = linkExists('mycontainer0');
+
   const base = ['--root', root, '--runroot', runroot];
   const e: Engine = {
     root,
@@ -153,8 +153,22 @@ export function startEngine(name: string): Engine {
       }
       removeTestCgroupParents();
       // 5. network: the bridge and the CNI chains, if this run made them
-      if (!bridgeBefore && linkExists('mycontainer0')) spawnSync('ip', ['link', 'del', 'mycontainer0'], { stdio: 'ignore' });
-      const made = [...natChains()].filter((c) => !chainsBefore.has(c) && c.startsWith('CNI-'));
+      // this store's bridges (its default network has one of its own)
+      const nets = path.join(root, 'networks');
+      for (const f of fs.existsSync(nets) ? fs.readdirSync(nets) : []) {
+        try {
+          const bridge = (JSON.parse(fs.readFileSync(path.join(nets, f), 'utf8')) as { bridge: string }).bridge;
+          if (linkExists(bridge)) spawnSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
+        } catch {
+          // not a network record
+        }
+      }
+      // The HOSTPORT chains are shared by every CNI user on the host (another
+      // test file's engine, podman): they go only when no container's chain is left.
+      const now = [...natChains()];
+      const shared = (c: string): boolean => c.startsWith('CNI-HOSTPORT-');
+      const othersInUse = now.some((c) => c.startsWith('CNI-') && !shared(c));
+      const made = now.filter((c) => !chainsBefore.has(c) && c.startsWith('CNI-') && (!shared(c) || !othersInUse));
       if (made.length > 0) {
         const save = spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout ?? '';
         for (const line of save.split('\n')) {
@@ -192,9 +206,9 @@ export function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs = 15
   }
 }
 
-/** The veth devices on the host (their count tells a leak). */
-export function hostVeths(): string[] {
-  const r = spawnSync('ip', ['-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' });
+/** The veth devices on a bridge, or on the host (their count tells a leak). */
+export function hostVeths(bridge?: string): string[] {
+  const r = spawnSync('ip', ['-o', 'link', 'show', 'type', 'veth', ...(bridge ? ['master', bridge] : [])], { encoding: 'utf8' });
   return (r.stdout ?? '').split('\n').filter(Boolean).map((l) => l.split(':')[1]!.trim().split('@')[0]!);
 }
 

@@ -43,6 +43,13 @@ async function httpGet(url: string): Promise<string> {
 describe('mycontainer (docker-style front end)', { skip }, () => {
   let e: Engine;
   const inspect = (ref: string, fmt: string): string => e.mc(['inspect', '-f', fmt, ref]).stdout.trim();
+  /** The bridge device of a network. */
+  const bridgeOf = (name: string): string => (JSON.parse(e.mc(['network', 'inspect', name]).stdout) as { Options: { 'bridge.name': string } }[])[0]!.Options['bridge.name'];
+  /** A network's subnet without its last octet: "10.89.3". */
+  const inspectNet = (name: string): string => {
+    const doc = JSON.parse(e.mc(['network', 'inspect', name]).stdout) as { IPAM: { Config: { Subnet: string }[] } }[];
+    return doc[0]!.IPAM.Config[0]!.Subnet.split('.').slice(0, 3).join('.');
+  };
 
   before(() => {
     e = startEngine('main');
@@ -70,7 +77,7 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
 
   it('run -d -p 127.0.0.1:PORT:80 answers on the host; ps shows it Up with its ports; rm -f leaves no veth, rule, mount or cgroup', async () => {
     const port = await freePort();
-    const vethsBefore = hostVeths().length;
+    const vethsBefore = hostVeths(bridgeOf('bridge')).length;
     const r = e.mc(['run', '-d', '--name', 'mynginx', '-p', `127.0.0.1:${port}:80`, ...e.flags, HTTPD]);
     assert.equal(r.status, 0, explain('run -d', r));
     const id = r.stdout.trim();
@@ -80,16 +87,16 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
     assert.match(ps.stdout, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/m);
     assert.match(ps.stdout, new RegExp(`^${id.slice(0, 12)}\\s+localhost/httpd:latest\\s+"httpd.*Up .*127\\.0\\.0\\.1:${port}->80/tcp\\s+mynginx$`, 'm'));
     assert.equal(e.mc(['port', 'mynginx', '80']).stdout, `127.0.0.1:${port}\n`);
-    assert.equal(hostVeths().length, vethsBefore + 1, 'one veth for the container');
+    assert.equal(hostVeths(bridgeOf('bridge')).length, vethsBefore + 1, 'one veth for the container');
     assert.ok(natRulesFor(id).length > 0, 'CNI added nat rules for it');
     const ip = inspect('mynginx', '{{.NetworkSettings.IPAddress}}');
-    assert.match(ip, /^10\.89\.0\.\d+$/);
+    assert.match(ip, /^10\.89\.\d+\.\d+$/);
     const cgroupDirs = ['memory', 'pids', 'unified', ''].map((h) => path.join('/sys/fs/cgroup', h, e.cgroupParent, id)).filter((d) => fs.existsSync(d));
     assert.ok(cgroupDirs.length > 0, 'the container has a cgroup under the parent');
 
     const rm = e.mc(['rm', '-f', 'mynginx']);
     assert.equal(rm.status, 0, explain('rm -f', rm));
-    assert.equal(hostVeths().length, vethsBefore, 'the veth is gone');
+    assert.equal(hostVeths(bridgeOf('bridge')).length, vethsBefore, 'the veth is gone');
     assert.deepEqual(natRulesFor(id), [], 'no nat rule names the container');
     assert.deepEqual(mountsUnder(path.join(e.root, 'containers', id)), [], 'the rootfs is unmounted');
     assert.deepEqual(mountsUnder(path.join(e.runroot, 'netns')), [], 'the network namespace is unmounted');
@@ -280,7 +287,8 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
       assert.match(e.mc(['network', 'ls']).stdout, /\smcnet\s+bridge\s+10\.89\.\d+\.0\/24$/m);
       const r = e.mc(['run', '--rm', '--network', 'mcnet', ...e.flags, BUSYBOX, 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
       assert.equal(r.status, 0, explain('run --network mcnet', r));
-      assert.match(r.stdout, /inet 10\.89\.[1-9]\d*\.\d+\/24/);
+      assert.match(r.stdout, /inet 10\.89\.\d+\.\d+\/24/);
+      assert.notEqual(r.stdout.match(/inet (10\.89\.\d+)\./)?.[1], inspectNet('bridge'), 'a subnet of its own');
       const none = e.mc(['run', '--rm', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'ls /sys/class/net']);
       assert.equal(none.stdout, 'lo\n', explain('--network none', none));
       const host = e.mc(['run', '--rm', '--network', 'host', ...e.flags, BUSYBOX, 'readlink', '/proc/self/ns/net']);
@@ -459,7 +467,7 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
 
   it('after a crash (monitor and container killed), the next command releases the veth, the port rules and the IPAM lease', async () => {
     const port = await freePort();
-    const vethsBefore = hostVeths().length;
+    const vethsBefore = hostVeths(bridgeOf('bridge')).length;
     const r = e.mc(['run', '-d', '--name', 'crashy', '-p', `127.0.0.1:${port}:80`, ...e.flags, HTTPD]);
     assert.equal(r.status, 0, explain('run', r));
     const id = r.stdout.trim();
@@ -473,7 +481,7 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
       const ps = e.mc(['ps', '-a']);
       assert.match(ps.stdout, /\sExited \(\d+\)[^\n]*crashy$/m, explain('ps after the crash', ps));
       assert.deepEqual(natRulesFor(id), [], 'the port rules are gone');
-      assert.equal(hostVeths().length, vethsBefore, 'the veth is gone');
+      assert.equal(hostVeths(bridgeOf('bridge')).length, vethsBefore, 'the veth is gone');
       const leases = fs.readdirSync(path.join(e.root, 'cni', 'networks', 'bridge')).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
       assert.deepEqual(leases, [], 'the IPAM lease is released');
       assert.deepEqual(mountsUnder(path.join(e.runroot, 'netns')), [], 'the network namespace is unmounted');
