@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import * as tarStream from 'tar-stream';
-import { RuntimeError, messageOf, wrap } from '../runtime/sys/errors';
+import { RuntimeError, wrap } from '../runtime/sys/errors';
 import * as sys from '../runtime/sys/libc';
 import { fdPath, openInRoot, secureJoin } from '../runtime/linux/securejoin';
 import { ContainerStore, liveStatus, withFileLockAsync, type Container, type Paths } from './containers';

@@ -304,24 +304,8 @@ export async function startContainer(paths: Paths, id: string, opts: { attach: b
   return store.read(id);
 }
 
-/** Waits until the container's monitor is gone (the container stopped and will not restart). */
-function waitMonitorGone(store: ContainerStore, id: string, timeoutMs: number): boolean {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let c: Container;
-    try {
-      c = store.read(id);
-    } catch {
-      return true; // removed (--rm)
-    }
-    if (!monitorAlive(c.state)) return true;
-    if (Date.now() > deadline) return false;
-    sleepSync(20);
-  }
-}
-
-/** Waits until the container's process exited (status no longer running). */
-function waitExited(store: ContainerStore, id: string, timeoutMs: number): boolean {
+/** Polls the record until `done` says so (true too once the record is gone: --rm). */
+function waitUntil(store: ContainerStore, id: string, timeoutMs: number, done: (c: Container) => boolean): boolean {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let c: Container;
@@ -330,12 +314,18 @@ function waitExited(store: ContainerStore, id: string, timeoutMs: number): boole
     } catch {
       return true;
     }
-    const s = liveStatus(c);
-    if (s !== 'running' && s !== 'paused') return true;
+    if (done(c)) return true;
     if (Date.now() > deadline) return false;
     sleepSync(20);
   }
 }
+
+/** The monitor is gone: the container stopped and will not restart. */
+const waitMonitorGone = (store: ContainerStore, id: string, timeoutMs: number): boolean => waitUntil(store, id, timeoutMs, (c) => !monitorAlive(c.state));
+
+/** The container's process exited (its status is no longer running). */
+const waitExited = (store: ContainerStore, id: string, timeoutMs: number): boolean =>
+  waitUntil(store, id, timeoutMs, (c) => !['running', 'paused'].includes(liveStatus(c)));
 
 function runtimeKill(paths: Paths, id: string, signal: string): void {
   try {

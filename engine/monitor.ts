@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tty from 'node:tty';
-import { ContainerStore, Paths, monitorAlive, type Container } from './containers';
+import { ContainerStore, Paths, type Container } from './containers';
 import { CriLogWriter, type Stream } from './logs';
 import { F, FrameReader, frame, type ExitInfo, type Hello } from './attach';
 import { messageOf } from '../runtime/sys/errors';

@@ -42,7 +42,8 @@ const out = (s: string): boolean => process.stdout.write(s);
 
 let reconciled = false;
 
-function paths(a: EngineGlobal): Paths {
+/** The engine's paths; the first call of a process reconciles crashed containers, so every status shown is true. */
+export function paths(a: EngineGlobal): Paths {
   const p = new Paths(a.root, a.runroot);
   if (!reconciled) {
     reconciled = true;

@@ -6,8 +6,8 @@
 import * as path from 'node:path';
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
 import { RuntimeError, wrap } from '../../runtime/sys/errors';
-import { ContainerStore, Paths } from '../containers';
-import type { EngineGlobal } from './commands';
+import { ContainerStore } from '../containers';
+import { paths, type EngineGlobal } from './commands';
 
 const L = {
   files: () => require('../files') as typeof import('../files'),
@@ -22,17 +22,6 @@ type Args<T> = ArgumentsCamelCase<EngineGlobal & T>;
 const out = (s: string): boolean => process.stdout.write(s);
 const warn = (m: string): void => void process.stderr.write(`mycontainer: warning: ${m}\n`);
 
-let reconciled = false;
-
-/** As commands.ts's: a crashed container is marked exited first, so its status is true. */
-function paths(a: EngineGlobal): Paths {
-  const p = new Paths(a.root, a.runroot);
-  if (!reconciled) {
-    reconciled = true;
-    L.lifecycle().reconcile(p);
-  }
-  return p;
-}
 
 /**
  * docker's split of a cp argument: an absolute path (or one whose part
