@@ -251,10 +251,12 @@ export async function restoreContainers(paths: Paths, warn: (msg: string) => voi
   return started;
 }
 
-function monitorScript(): string {
+/** The monitor's script: the bundle through bin/lib/load.js (its code cache), or the compiled module. */
+function monitorScript(): string[] {
   const bundled = path.join(__dirname, 'monitor.js');
-  if (process.env['MYCONTAINER_BUNDLED'] === '1' && fs.existsSync(bundled)) return bundled;
-  return path.join(__dirname, 'monitor-main.js');
+  const loader = path.join(__dirname, '..', '..', 'bin', 'lib', 'load.js');
+  if (process.env['MYCONTAINER_BUNDLED'] === '1' && fs.existsSync(bundled)) return fs.existsSync(loader) ? [loader, bundled] : [bundled];
+  return [path.join(__dirname, 'monitor-main.js')];
 }
 
 /**
@@ -272,7 +274,7 @@ export async function startContainer(paths: Paths, id: string, opts: { attach: b
   // A monitor lives as long as its container: a small young generation and
   // no optimizing compiler keep it light (it moves bytes, it does not compute).
   const flags = ['--max-old-space-size=48', '--max-semi-space-size=1', '--no-opt', '--expose-gc'];
-  const child = spawn(process.execPath, [...flags, monitorScript(), paths.root, paths.runroot, id, ...(opts.attach ? ['--attach'] : [])], {
+  const child = spawn(process.execPath, [...flags, ...monitorScript(), paths.root, paths.runroot, id, ...(opts.attach ? ['--attach'] : [])], {
     stdio: ['ignore', 'ignore', logFd, 'pipe'],
     detached: true, // its own session: it outlives us and our terminal
     env: {

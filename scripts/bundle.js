@@ -15,6 +15,9 @@ const entries = {
   init: 'dist/runtime/init/main.js',
   monitor: 'dist/engine/monitor-main.js',
 };
+// Code caches of the previous bundles (bin/lib/load.js writes them): stale now.
+const out = path.join(root, 'dist', 'bundle');
+if (require('fs').existsSync(out)) for (const f of require('fs').readdirSync(out)) if (f.endsWith('.cache')) require('fs').rmSync(path.join(out, f), { force: true });
 for (const [name, entry] of Object.entries(entries)) {
   esbuild.buildSync({
     entryPoints: [path.join(root, entry)],
