@@ -493,4 +493,22 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
       e.mc(['rm', '-f', 'crashy']);
     }
   });
+
+  it('-P publishes the image\'s exposed ports; --network container:X shares X\'s network; --tmpfs', async () => {
+    const r = e.mc(['run', '-d', '--name', 'pub', '-P', ...e.flags, HTTPD]);
+    assert.equal(r.status, 0, explain('run -P', r));
+    try {
+      const mapping = e.mc(['port', 'pub']).stdout;
+      const m = /^80\/tcp -> 0\.0\.0\.0:(\d+)$/m.exec(mapping);
+      assert.ok(m, `port lists 80/tcp: ${mapping}`);
+      assert.equal(await httpGet(`http://127.0.0.1:${m[1]}/`), 'hello from httpd\n');
+      const j = e.mc(['run', '--rm', '--network', 'container:pub', ...e.flags, BUSYBOX, 'wget', '-qO-', 'http://127.0.0.1/']);
+      assert.equal(j.stdout, 'hello from httpd\n', explain('--network container:pub reaches its localhost', j));
+      const t = e.mc(['run', '--rm', '--tmpfs', '/scratch', '--read-only', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'echo x > /scratch/f && grep " /scratch " /proc/self/mountinfo']);
+      assert.equal(t.status, 0, explain('--tmpfs on a read-only root', t));
+      assert.match(t.stdout, / \/scratch .* - tmpfs /);
+    } finally {
+      e.mc(['rm', '-f', 'pub']);
+    }
+  });
 });
