@@ -14,11 +14,42 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError, wrap } from '../runtime/sys/errors';
-import { mknod, mount, umount2 } from '../runtime/sys/libc';
+import { ioctlPtr, mknod, mount, umount2 } from '../runtime/sys/libc';
 import { withLock } from './lock';
 import { DigestMismatchError } from './store';
 import { lgetxattr, llistxattr, lsetxattr } from './xattr';
 import { OVERLAY_OPAQUE_XATTR } from './unpack';
+
+const FS_IOC_GETFLAGS = 0x80086601;
+const FS_IOC_SETFLAGS = 0x40086602;
+const FS_TOPDIR_FL = 0x00020000;
+
+/**
+ * Marks `dir` as the top of unrelated hierarchies (chattr +T), so ext4's
+ * Orlov allocator puts each layer's tree in a block group of its own instead
+ * of next to its parent's. Without a journal, ext4 skips inodes freed in the
+ * last seconds (minutes, if their table block is still dirty), rescanning
+ * them on every new inode: right after a large rm (an image removed, a
+ * failed pull cleaned up) that made each file creation cost ~0.4 ms; in a
+ * fresh group it costs ~0.02 ms. A hint only: filesystems without the flag
+ * (tmpfs, xfs, overlay) are left alone.
+ */
+function markTopdir(dir: string): void {
+  let fd = -1;
+  try {
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    const flags = ioctlPtr(fd, FS_IOC_GETFLAGS, Buffer.alloc(8), 'read the snapshot dir flags', 'FS_IOC_GETFLAGS');
+    const v = flags.readUInt32LE(0);
+    if ((v & FS_TOPDIR_FL) === 0) {
+      flags.writeUInt32LE(v | FS_TOPDIR_FL, 0);
+      ioctlPtr(fd, FS_IOC_SETFLAGS, flags, 'spread layer trees over block groups (chattr +T)', 'FS_IOC_SETFLAGS');
+    }
+  } catch {
+    // ENOTTY/EOPNOTSUPP: no such flag here.
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}
 
 export class Snapshots {
   constructor(readonly root: string) {}
@@ -56,6 +87,7 @@ export class Snapshots {
       if (fs.existsSync(final)) return 'exists';
       const tmpBase = path.join(this.base, 'tmp');
       fs.mkdirSync(tmpBase, { recursive: true, mode: 0o700 });
+      markTopdir(tmpBase);
       const tmp = path.join(tmpBase, crypto.randomBytes(8).toString('hex'));
       fs.mkdirSync(tmp, 0o755);
       try {
