@@ -181,15 +181,33 @@ export function noteAllocated(bytes: number): void {
   collect();
 }
 
-// The syscalls that create an inode (open O_CREAT, mkdir, symlink, link) are
-// most of an unpack's CPU time, in the kernel; they go through libuv's
-// thread pool so that layers unpacked at once create files on every core
-// while this thread parses tar. The rest (write, fchown, utimes) stay sync:
-// a thread-pool round trip costs more than they do.
+// The syscalls that create an inode (open O_CREAT, mkdir, symlink, link)
+// usually cost ~20 µs of kernel time: less than a thread-pool round trip,
+// which costs this thread ~90 µs here (waking an idle pool thread on a VM).
+// But on ext4 without a journal, right after a large rm, each can cost
+// ~0.4 ms (recently freed inodes are skipped one by one on every
+// allocation); then the pool wins, since it overlaps the creations of
+// concurrent layers with this thread's tar parsing. So they run here while
+// they are cheap and go to the pool while recent ones were slow, with one
+// call in 8 still made here to notice when they get cheap again.
 const openAsync = promisify(fs.open);
 const mkdirAsync = promisify(fs.mkdir);
 const symlinkAsync = promisify(fs.symlink);
 const linkAsync = promisify(fs.link);
+const SLOW_CREATE_US = 150;
+let createCostUs = 0; // moving average of the creations made on this thread
+let createCalls = 0;
+
+function createInode<T>(here: () => T, pool: () => Promise<T>): T | Promise<T> {
+  if (createCostUs > SLOW_CREATE_US && (++createCalls & 7) !== 0) return pool();
+  const t0 = performance.now();
+  try {
+    return here();
+  } finally {
+    // Clamped, so that one call preempted by another process does not count as a slow spell.
+    createCostUs = createCostUs * 0.9 + Math.min((performance.now() - t0) * 1000, 2 * SLOW_CREATE_US) * 0.1;
+  }
+}
 
 /** Splits and checks an entry name; `[]` is the root itself. */
 export function entryParts(name: string): string[] {
@@ -457,7 +475,11 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
     switch (h.type) {
       case 'file':
       case 'contiguous-file': {
-        const fd = await openAsync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+        const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+        const fd = await createInode(
+          () => fs.openSync(target, flags, 0o600),
+          () => openAsync(target, flags, 0o600),
+        );
         try {
           let pos = 0;
           for await (const chunk of entry as AsyncIterable<Buffer>) {
@@ -476,7 +498,12 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
       }
       case 'directory': {
         await drain(entry);
-        if (!st || !st.isDirectory()) await mkdirAsync(target, 0o700);
+        if (!st || !st.isDirectory()) {
+          await createInode(
+            () => fs.mkdirSync(target, 0o700),
+            () => mkdirAsync(target, 0o700),
+          );
+        }
         owner(target, h);
         fs.chmodSync(target, mode);
         setXattrs(target, h);
@@ -486,7 +513,11 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
       case 'symlink': {
         await drain(entry);
         if (!h.linkname) throw new UnsafeEntryError(h.name, 'symlink without a target');
-        await symlinkAsync(h.linkname, target);
+        const linkname = h.linkname;
+        await createInode(
+          () => fs.symlinkSync(linkname, target),
+          () => symlinkAsync(linkname, target),
+        );
         owner(target, h);
         setXattrs(target, h);
         fs.lutimesSync(target, mtime, mtime);
@@ -507,7 +538,10 @@ export async function unpackLayer(input: Readable, dir: string, opts: UnpackOpti
         const sst = lstatOrNull(src);
         if (!sst) throw new UnsafeEntryError(h.name, `hardlink target "${h.linkname}" is not in this layer`);
         if (sst.isDirectory()) throw new UnsafeEntryError(h.name, `hardlink to directory "${h.linkname}"`);
-        await linkAsync(src, target);
+        await createInode(
+          () => fs.linkSync(src, target),
+          () => linkAsync(src, target),
+        );
         return;
       }
       case 'character-device':
