@@ -97,6 +97,7 @@ interface CommitFlags {
   author?: string;
   change: string[];
   gzip: boolean;
+  pause: boolean;
 }
 
 const commit: CommandModule<EngineGlobal, EngineGlobal & CommitFlags> = {
@@ -108,17 +109,30 @@ const commit: CommandModule<EngineGlobal, EngineGlobal & CommitFlags> = {
       .option('message', { alias: 'm', type: 'string', describe: 'the commit message (history comment)' })
       .option('author', { alias: 'a', type: 'string' })
       .option('change', { alias: 'c', type: 'string', array: true, default: [] as string[], describe: "Dockerfile instructions: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL" })
-      .option('gzip', { type: 'boolean', default: false, describe: 'compress the new layer' }) as never,
+      .option('gzip', { type: 'boolean', default: false, describe: 'compress the new layer' })
+      .option('pause', { alias: 'p', type: 'boolean', default: true, describe: 'freeze a running container while its files are read (--pause=false: don\'t)' }) as never,
   handler: async (a: Args<CommitFlags>) => {
+    const p = paths(a);
     const images = new (L.store().ContentStore)(path.resolve(a.root));
-    const r = await L.files().commitContainer(paths(a), images, String(a.container), {
-      name: a.repository,
-      comment: a.message,
-      author: a.author,
-      changes: a.change.map(String),
-      gzip: a.gzip,
-    });
-    out(`${r.id}\n`);
+    // As docker: a running container is frozen, so the layer is one moment of it.
+    const c = new ContainerStore(p).resolve(String(a.container));
+    const rt = require('../../runtime/container') as typeof import('../../runtime/container');
+    const { liveStatus } = require('../containers') as typeof import('../containers');
+    const ctx = (require('../lifecycle') as typeof import('../lifecycle')).runtimeContext(p);
+    const freeze = a.pause && liveStatus(c) === 'running';
+    if (freeze) rt.pause(ctx, c.id, true);
+    try {
+      const r = await L.files().commitContainer(p, images, c.id, {
+        name: a.repository,
+        comment: a.message,
+        author: a.author,
+        changes: a.change.map(String),
+        gzip: a.gzip,
+      });
+      out(`${r.id}\n`);
+    } finally {
+      if (freeze) rt.pause(ctx, c.id, false);
+    }
   },
 };
 
