@@ -349,7 +349,22 @@ async function createFromFlags(a: Args<RunFlags>): Promise<Container> {
 
 /** Attaches (run, start -a, attach) and returns the container's exit code. */
 async function attachAndWait(p: Paths, c: Container, opts: { stdin: boolean; start: boolean }): Promise<number> {
-  const r = await L.attach().attach({ socket: p.attachSocket(c.id), stdin: opts.stdin, start: opts.start, tty: c.config.tty });
+  // docker's --sig-proxy: what we are sent, the container gets (with a tty, ^C is a byte on the pty instead)
+  const sigs: NodeJS.Signals[] = c.config.tty ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  const forward = (sig: NodeJS.Signals): void => {
+    try {
+      L.rt().kill(L.lifecycle().runtimeContext(p), c.id, sig, false);
+    } catch {
+      // not running (yet, or any more)
+    }
+  };
+  for (const s of sigs) process.on(s, forward);
+  let r: import('../attach').ExitInfo | null;
+  try {
+    r = await L.attach().attach({ socket: p.attachSocket(c.id), stdin: opts.stdin, start: opts.start, tty: c.config.tty });
+  } finally {
+    for (const s of sigs) process.off(s, forward);
+  }
   if (r?.error) throw new RuntimeError(r.error, { code: 'ESTART' });
   if (r) return r.exitCode;
   // The socket closed without an exit frame: read what the record says.

@@ -511,4 +511,27 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
       e.mc(['rm', '-f', 'pub']);
     }
   });
+
+  it('a foreground run passes the signals it gets on to the container (sig-proxy)', async () => {
+    const { spawn } = require('node:child_process') as typeof import('node:child_process');
+    const child = spawn(require('../helpers/bundle').FRONTEND, ['--root', e.root, '--runroot', e.runroot, 'run', '--rm', '--name', 'sigs', '--network', 'none', ...e.flags, BUSYBOX,
+      'sh', '-c', 'trap "echo got INT; exit 7" INT; echo ready; while true; do sleep 0.1; done'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      const t = setInterval(() => {
+        if (out.includes('ready')) {
+          clearInterval(t);
+          child.kill('SIGINT');
+        }
+      }, 50);
+      child.on('exit', (c) => {
+        clearInterval(t);
+        resolve(c);
+      });
+    });
+    assert.equal(code, 7, `the container's exit status: ${out}`);
+    assert.match(out, /got INT/);
+    assert.notEqual(e.mc(['inspect', 'sigs']).status, 0, '--rm removed it');
+  });
 });
