@@ -190,9 +190,13 @@ export class Monitor {
     }
     if (first && this.attachFirst) {
       this.ready({ status: 'created' });
+      // The client that asked us to wait may die first: start anyway after a while, as docker would.
       await new Promise<void>((resolve) => {
         if ([...this.clients].some((cl) => cl.hello?.start)) resolve();
-        else this.helloWaiter = resolve;
+        else {
+          this.helloWaiter = resolve;
+          setTimeout(resolve, 30000).unref();
+        }
       });
       this.helloWaiter = null;
     }
