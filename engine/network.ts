@@ -202,6 +202,11 @@ export function conflist(paths: Paths, n: Network): { cniVersion: string; name: 
   };
 }
 
+/** The chain a container runs: portmap only when it publishes ports (a Go binary less each way). */
+function pluginsFor(list: ReturnType<typeof conflist>, c: Container): Record<string, unknown>[] {
+  return list.plugins.filter((p) => p['type'] !== 'portmap' || c.hostConfig.portBindings.length > 0);
+}
+
 interface CniError {
   code?: number;
   msg?: string;
@@ -342,7 +347,7 @@ export async function prepareNetwork(paths: Paths, c: Container): Promise<string
     const done: Record<string, unknown>[] = [];
     try {
       loopbackUp(c.id, file);
-      for (const plugin of list.plugins) {
+      for (const plugin of pluginsFor(list, c)) {
         prev = execPlugin('ADD', pluginConf(list, plugin, prev, c.hostConfig.portBindings), { containerId: c.id, netns: file, ifname: 'eth0' }) ?? prev;
         done.push(plugin);
       }
@@ -404,7 +409,7 @@ export function releaseNetwork(paths: Paths, c: Container): void {
     if (n) {
       const list = conflist(paths, n);
       const errors: string[] = [];
-      for (const plugin of [...list.plugins].reverse()) {
+      for (const plugin of pluginsFor(list, fresh).reverse()) {
         try {
           execPlugin('DEL', pluginConf(list, plugin, att.cniResult, fresh.hostConfig.portBindings), { containerId: c.id, netns: fs.existsSync(file) ? file : '', ifname: 'eth0' });
         } catch (e) {
