@@ -43,15 +43,27 @@ function networkFile(paths: Paths, name: string): string {
 /** The store docker-like defaults belong to: its bridge is mycontainer0, others get one of their own. */
 const DEFAULT_ROOT = '/var/lib/mycontainer';
 
-/** IPv4 networks the host already routes (other bridges, other stores' networks, the LAN). */
-function hostRoutes(): string[] {
+/** IPv4 networks the host already routes (other bridges, other stores' networks, the LAN), but through `own`. */
+function hostRoutes(own?: string): string[] {
   const r = spawnSync('ip', ['-o', '-4', 'route', 'show'], { encoding: 'utf8' });
-  return (r.stdout ?? '').split('\n').map((l) => l.split(' ')[0] ?? '').filter((d) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(d));
+  return (r.stdout ?? '').split('\n')
+    .filter((l) => !own || !new RegExp(`\\bdev ${own.replace(/[.]/g, '\\.')}\\b`).test(l))
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((d) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(d));
+}
+
+/** The subnet a bridge device already has (it outlived its record): reusing it keeps the bridge plugin content. */
+function bridgeSubnet(bridge: string): string | undefined {
+  const r = spawnSync('ip', ['-o', '-4', 'addr', 'show', 'dev', bridge], { encoding: 'utf8' });
+  const m = /inet (\d+\.\d+\.\d+\.\d+)\/(\d+)/.exec(r.stdout ?? '');
+  if (!m) return undefined;
+  const { base } = parseCidr(`${m[1]}/${m[2]}`);
+  return `${ipStr(base)}/${m[2]}`;
 }
 
 /** The first 10.89.N.0/24 that neither this store's networks nor the host's routes use. */
-function freeSubnet(taken: readonly string[]): string | undefined {
-  const routes = hostRoutes();
+function freeSubnet(taken: readonly string[], own?: string): string | undefined {
+  const routes = hostRoutes(own);
   for (let i = 0; i < 255; i++) {
     const s = `10.89.${i}.0/24`;
     if (!taken.some((t) => overlaps(t, s)) && !routes.some((r) => overlaps(r, s))) return s;
@@ -96,12 +108,14 @@ function defaultNetwork(paths: Paths): Network {
       // still missing: make it
     }
     const ours = paths.root === DEFAULT_ROOT;
-    const subnet = ours && !hostRoutes().some((r) => overlaps(r, '10.89.0.0/24')) ? '10.89.0.0/24' : freeSubnet(readNetworks(paths).map((n) => n.subnet));
-    if (!subnet) throw new RuntimeError('cannot make the default network: no free subnet in 10.89.0.0/16', { code: 'ENOSPC' });
     const hash = require('node:crypto').createHash('sha256').update(paths.root).digest('hex') as string;
+    const bridge = ours ? 'mycontainer0' : `mc0-${hash.slice(0, 8)}`;
+    const subnet = bridgeSubnet(bridge)
+      ?? (ours && !hostRoutes(bridge).some((r) => overlaps(r, '10.89.0.0/24')) ? '10.89.0.0/24' : freeSubnet(readNetworks(paths).map((n) => n.subnet), bridge));
+    if (!subnet) throw new RuntimeError('cannot make the default network: no free subnet in 10.89.0.0/16', { code: 'ENOSPC' });
     const { base } = parseCidr(subnet);
     const n: Network = {
-      name: DEFAULT_NETWORK, id: '0'.repeat(64), driver: 'bridge', bridge: ours ? 'mycontainer0' : `mc0-${hash.slice(0, 8)}`,
+      name: DEFAULT_NETWORK, id: '0'.repeat(64), driver: 'bridge', bridge,
       subnet, gateway: ipStr(base + 1), created: new Date().toISOString(), internal: false,
     };
     fs.mkdirSync(paths.networks, { recursive: true, mode: 0o755 });
