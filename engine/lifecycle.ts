@@ -302,7 +302,12 @@ export async function startContainer(paths: Paths, id: string, opts: { attach: b
   } catch {
     msg = { error: `the monitor exited without a word (see ${path.join(paths.dir(id), 'monitor.log')})` };
   }
-  if (msg.error) throw new RuntimeError(`cannot start container ${c.name}: ${msg.error}`, { code: 'ESTART' });
+  if (msg.error) {
+    const err = new RuntimeError(`cannot start container ${c.name}: ${msg.error}`, { code: 'ESTART' });
+    // docker's statuses for a command that cannot run: 127 not found, 126 not executable
+    Object.assign(err, { exitCode: /process\.args\[0\].*(no such file|not found)/.test(msg.error) ? 127 : /process\.args\[0\].*permission denied/.test(msg.error) ? 126 : 125 });
+    throw err;
+  }
   return store.read(id);
 }
 

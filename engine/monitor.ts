@@ -131,6 +131,8 @@ export class Monitor {
     const bundle = this.paths.bundle(this.id);
     const closeAfterCreate: number[] = [];
     const readers: Promise<void>[] = [];
+    /** Our ends of the stdio, to drop if the container never comes to be. */
+    const ends: net.Socket[] = [];
     let consoleOurs = -1;
     let opts: import('../runtime/container').CreateOptions = { id: this.id, bundle, noPivot: false, wait: true };
     if (c.config.tty) {
@@ -147,6 +149,7 @@ export class Monitor {
         stdin = inR;
         closeAfterCreate.push(inR);
         const w = new net.Socket({ fd: inW, readable: false, writable: true });
+        ends.push(w);
         w.on('error', () => {});
         this.stdinWrite = (d) => void w.write(d);
         this.stdinEnd = () => void w.end();
@@ -155,6 +158,7 @@ export class Monitor {
       opts = { ...opts, stdio: [stdin, outW, errW] };
       for (const [fd, stream] of [[outR, 'stdout'], [errR, 'stderr']] as const) {
         const r = new net.Socket({ fd, readable: true, writable: false });
+        ends.push(r);
         readers.push(new Promise((resolve) => {
           r.on('data', (d: Buffer) => this.output(stream, d));
           r.on('error', () => resolve());
@@ -166,6 +170,10 @@ export class Monitor {
     try {
       created = await rt().create(this.ctx, opts);
       mark('created');
+    } catch (e) {
+      for (const end of ends) end.destroy();
+      if (consoleOurs >= 0) fs.closeSync(consoleOurs);
+      throw e;
     } finally {
       for (const fd of closeAfterCreate) fs.closeSync(fd);
     }
@@ -200,7 +208,17 @@ export class Monitor {
       });
       this.helloWaiter = null;
     }
-    await rt().start(this.ctx, this.id);
+    try {
+      await rt().start(this.ctx, this.id);
+    } catch (e) {
+      // no half-made container for the next attempt to trip over
+      try {
+        rt().remove(this.ctx, this.id, true);
+      } catch {
+        // the start error matters
+      }
+      throw e;
+    }
     mark('started');
     this.store.update(this.id, (x) => {
       x.state.status = 'running';
@@ -272,6 +290,8 @@ export class Monitor {
         });
         if (first) {
           this.ready({ error: msg });
+          // a client attached before start waits for this frame, not for the ready line
+          this.broadcast(F.EXIT, JSON.stringify(last));
           break;
         }
       }

@@ -534,4 +534,15 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
     assert.match(out, /got INT/);
     assert.notEqual(e.mc(['inspect', 'sigs']).status, 0, '--rm removed it');
   });
+
+  it('a command that cannot run: 127 (not found) or 126 (not executable), as docker, and no container is left', () => {
+    const nf = e.mc(['run', '--rm', '--network', 'none', ...e.flags, BUSYBOX, '/nonexistent']);
+    assert.equal(nf.status, 127, explain('run /nonexistent', nf));
+    assert.match(nf.stderr, /cannot start container \w+: .*"\/nonexistent".*no such file or directory/);
+    const nx = e.mc(['run', '--network', 'none', ...e.flags, BUSYBOX, '/etc/passwd']);
+    assert.equal(nx.status, 126, explain('run /etc/passwd', nx));
+    assert.equal(e.mc(['ps', '-aq']).stdout, '', 'a run that cannot start leaves no container');
+    const fg = e.mc(['run', '-i', '--rm', '--network', 'none', ...e.flags, BUSYBOX, 'nosuchcmd']);
+    assert.equal(fg.status, 127, explain('run -i nosuchcmd', fg));
+  });
 });
