@@ -61,12 +61,63 @@ function bridgeSubnet(bridge: string): string | undefined {
   return `${ipStr(base)}/${m[2]}`;
 }
 
-/** The first 10.89.N.0/24 that neither this store's networks nor the host's routes use. */
-function freeSubnet(taken: readonly string[], own?: string): string | undefined {
+/**
+ * Subnets claimed host-wide, one file each under /run/mycontainer-subnets
+ * naming the store that holds it: two stores (a test's and the default one,
+ * two tests at once) choose before either bridge exists, so the host's
+ * routes alone cannot tell them apart. A claim whose store no longer has a
+ * network on that subnet is stale and may be taken.
+ */
+const CLAIMS = '/run/mycontainer-subnets';
+
+function claimFile(subnet: string): string {
+  return path.join(CLAIMS, subnet.replace('/', '_'));
+}
+
+function claimedByOther(subnet: string, root: string): boolean {
+  let owner: string;
+  try {
+    owner = fs.readFileSync(claimFile(subnet), 'utf8').trim();
+  } catch {
+    return false;
+  }
+  if (owner === root) return false;
+  try {
+    return fs.readdirSync(path.join(owner, 'networks')).some((f) => {
+      try {
+        return (JSON.parse(fs.readFileSync(path.join(owner, 'networks', f), 'utf8')) as Network).subnet === subnet;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false; // that store is gone
+  }
+}
+
+/** Claims a subnet for this store (under the host-wide lock); false if another store holds it. */
+function claim(subnet: string, root: string): boolean {
+  return withFileLock(path.join(CLAIMS, '.lock'), () => {
+    if (claimedByOther(subnet, root)) return false;
+    fs.writeFileSync(claimFile(subnet), root + '\n');
+    return true;
+  });
+}
+
+function unclaim(subnet: string, root: string): void {
+  try {
+    if (fs.readFileSync(claimFile(subnet), 'utf8').trim() === root) fs.rmSync(claimFile(subnet), { force: true });
+  } catch {
+    // not ours, or none
+  }
+}
+
+/** The first 10.89.N.0/24 that this store's networks, the host's routes and other stores' claims leave free; claimed. */
+function freeSubnet(paths: Paths, taken: readonly string[], own?: string): string | undefined {
   const routes = hostRoutes(own);
   for (let i = 0; i < 255; i++) {
     const s = `10.89.${i}.0/24`;
-    if (!taken.some((t) => overlaps(t, s)) && !routes.some((r) => overlaps(r, s))) return s;
+    if (!taken.some((t) => overlaps(t, s)) && !routes.some((r) => overlaps(r, s)) && claim(s, paths.root)) return s;
   }
   return undefined;
 }
@@ -110,8 +161,10 @@ function defaultNetwork(paths: Paths): Network {
     const ours = paths.root === DEFAULT_ROOT;
     const hash = require('node:crypto').createHash('sha256').update(paths.root).digest('hex') as string;
     const bridge = ours ? 'mycontainer0' : `mc0-${hash.slice(0, 8)}`;
-    const subnet = bridgeSubnet(bridge)
-      ?? (ours && !hostRoutes(bridge).some((r) => overlaps(r, '10.89.0.0/24')) ? '10.89.0.0/24' : freeSubnet(readNetworks(paths).map((n) => n.subnet), bridge));
+    const kept = bridgeSubnet(bridge);
+    const subnet = kept && claim(kept, paths.root) ? kept
+      : ours && !hostRoutes(bridge).some((r) => overlaps(r, '10.89.0.0/24')) && claim('10.89.0.0/24', paths.root) ? '10.89.0.0/24'
+        : freeSubnet(paths, readNetworks(paths).map((n) => n.subnet), bridge);
     if (!subnet) throw new RuntimeError('cannot make the default network: no free subnet in 10.89.0.0/16', { code: 'ENOSPC' });
     const { base } = parseCidr(subnet);
     const n: Network = {
@@ -165,8 +218,9 @@ export function createNetwork(paths: Paths, name: string, opts: { subnet?: strin
     if (subnet) {
       const clash = all.find((n) => overlaps(n.subnet, subnet!));
       if (clash) throw new RuntimeError(`cannot create network ${name}: subnet ${subnet} overlaps network ${clash.name} (${clash.subnet})`, { code: 'EEXIST' });
+      if (!claim(subnet, paths.root)) throw new RuntimeError(`cannot create network ${name}: subnet ${subnet} is used by another store's network`, { code: 'EEXIST' });
     } else {
-      subnet = freeSubnet(all.map((n) => n.subnet));
+      subnet = freeSubnet(paths, all.map((n) => n.subnet));
       if (!subnet) throw new RuntimeError(`cannot create network ${name}: no free subnet in 10.89.0.0/16`, { code: 'ENOSPC' });
     }
     const { base } = parseCidr(subnet);
@@ -189,6 +243,7 @@ export function removeNetwork(paths: Paths, name: string): void {
   if (users.length > 0) throw new RuntimeError(`cannot remove network ${n.name}: in use by container(s) ${users.map((c) => c.name).join(', ')}`, { code: 'EBUSY' });
   spawnSync('ip', ['link', 'del', n.bridge], { stdio: 'ignore' });
   fs.rmSync(networkFile(paths, n.name), { force: true });
+  unclaim(n.subnet, paths.root);
   fs.rmSync(path.join(paths.root, 'cni', 'networks', n.name), { recursive: true, force: true });
 }
 

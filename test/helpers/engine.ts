@@ -167,7 +167,8 @@ export function startEngine(name: string): Engine {
       // test file's engine, podman): they go only when no container's chain is left.
       const now = [...natChains()];
       const shared = (c: string): boolean => c.startsWith('CNI-HOSTPORT-');
-      const othersInUse = now.some((c) => c.startsWith('CNI-') && !shared(c));
+      // another engine test still running may add a rule any moment: then they stay, for the suite's cleanup
+      const othersInUse = now.some((c) => c.startsWith('CNI-') && !shared(c)) || otherEnginesRunning(runroot);
       const made = now.filter((c) => !chainsBefore.has(c) && c.startsWith('CNI-') && (!shared(c) || !othersInUse));
       if (made.length > 0) {
         const save = spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout ?? '';
@@ -178,6 +179,15 @@ export function startEngine(name: string): Engine {
         }
         for (const c of made) spawnSync('iptables', ['-t', 'nat', '-F', c], { stdio: 'ignore' });
         for (const c of made) spawnSync('iptables', ['-t', 'nat', '-X', c], { stdio: 'ignore' });
+      }
+      // this store's subnet claims (engine/network.ts)
+      const claims = '/run/mycontainer-subnets';
+      for (const f of fs.existsSync(claims) ? fs.readdirSync(claims) : []) {
+        try {
+          if (fs.readFileSync(path.join(claims, f), 'utf8').trim() === root) fs.rmSync(path.join(claims, f), { force: true });
+        } catch {
+          // the lock, or gone
+        }
       }
       // the bridge plugin turns forwarding on for its gateway: back as it was
       fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', forwardBefore);
@@ -193,6 +203,43 @@ export function startEngine(name: string): Engine {
     throw err;
   }
   return e;
+}
+
+/** Whether another test process's engine is alive (its runroot is /run/mycontainer-test/engine-<name>-<pid>). */
+export function otherEnginesRunning(ours?: string): boolean {
+  let dirs: string[] = [];
+  try {
+    dirs = fs.readdirSync('/run/mycontainer-test');
+  } catch {
+    return false;
+  }
+  return dirs.some((d) => {
+    const m = /^engine-.*-(\d+)$/.exec(d);
+    if (!m || path.join('/run/mycontainer-test', d) === ours || Number(m[1]) === process.pid) return false;
+    try {
+      process.kill(Number(m[1]), 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The CNI port chains every CNI user shares, removed when no container's chain is left (the suite's last step). */
+export function removeSharedCniChains(): void {
+  // the subnet claims dir, once no claim is left in it
+  const claims = '/run/mycontainer-subnets';
+  if (fs.existsSync(claims) && fs.readdirSync(claims).every((f) => f === '.lock') && !otherEnginesRunning()) fs.rmSync(claims, { recursive: true, force: true });
+  const now = [...natChains()];
+  if (now.some((c) => c.startsWith('CNI-') && !c.startsWith('CNI-HOSTPORT-')) || otherEnginesRunning()) return;
+  const made = now.filter((c) => c.startsWith('CNI-HOSTPORT-'));
+  const save = spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout ?? '';
+  for (const line of save.split('\n')) {
+    const m = /^-A (\S+) .*-j (\S+)/.exec(line);
+    if (m && made.includes(m[2]!) && !made.includes(m[1]!)) spawnSync('sh', ['-c', `iptables -t nat ${line.replace(/^-A/, '-D')}`], { stdio: 'ignore' });
+  }
+  for (const c of made) spawnSync('iptables', ['-t', 'nat', '-F', c], { stdio: 'ignore' });
+  for (const c of made) spawnSync('iptables', ['-t', 'nat', '-X', c], { stdio: 'ignore' });
 }
 
 /** Polls fn until it returns a value (not undefined) or the time is up. */

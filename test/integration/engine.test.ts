@@ -82,7 +82,12 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
     assert.equal(r.status, 0, explain('run -d', r));
     const id = r.stdout.trim();
     assert.match(id, /^[0-9a-f]{64}$/);
-    assert.equal(await httpGet(`http://127.0.0.1:${port}/`), 'hello from httpd\n');
+    try {
+      assert.equal(await httpGet(`http://127.0.0.1:${port}/`), 'hello from httpd\n');
+    } catch (err) {
+      e.mc(['rm', '-f', 'mynginx']); // no leftover for the tests after this one
+      throw err;
+    }
     const ps = e.mc(['ps']);
     assert.match(ps.stdout, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/m);
     assert.match(ps.stdout, new RegExp(`^${id.slice(0, 12)}\\s+localhost/httpd:latest\\s+"httpd.*Up .*127\\.0\\.0\\.1:${port}->80/tcp\\s+mynginx$`, 'm'));
