@@ -838,10 +838,23 @@ export interface UpperEntry {
  */
 export function upperChanges(upper: string, lowers: readonly string[], mountPoints: ReadonlySet<string>): UpperEntry[] {
   const out: UpperEntry[] = [];
+  // A running container can swap a dir of its upper for a symlink between our
+  // lstat and our readdir: each dir is opened beneath the upper dir with no
+  // symlink on the way, and listed through its fd, so only its names are read.
+  const top = sys.open(upper, sys.O.RDONLY | sys.O.DIRECTORY | sys.O.CLOEXEC, 0, 'diff: the container\'s upper dir');
+  const list = (rel: string): string[] => {
+    if (rel === '') return fs.readdirSync(`/proc/self/fd/${top}`);
+    const fd = sys.openat2(top, rel, sys.O.RDONLY | sys.O.DIRECTORY | sys.O.CLOEXEC, sys.RESOLVE.NO_SYMLINKS | sys.RESOLVE.BENEATH | sys.RESOLVE.NO_MAGICLINKS, 'diff: a dir of the upper, no symlink followed');
+    try {
+      return fs.readdirSync(`/proc/self/fd/${fd}`);
+    } finally {
+      sys.close(fd);
+    }
+  };
   // Below an opaque dir the lowers are hidden: everything there is new.
   const walk = (rel: string, hidden: boolean): boolean => {
     let any = false;
-    for (const name of fs.readdirSync(path.join(upper, rel)).sort()) {
+    for (const name of list(rel).sort()) {
       const r = rel === '' ? name : `${rel}/${name}`;
       const host = path.join(upper, r);
       const st = fs.lstatSync(host);
@@ -872,7 +885,11 @@ export function upperChanges(upper: string, lowers: readonly string[], mountPoin
     }
     return any;
   };
-  walk('', false);
+  try {
+    walk('', false);
+  } finally {
+    sys.close(top);
+  }
   return out;
 }
 
