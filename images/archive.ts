@@ -147,6 +147,10 @@ async function loadOciLayout(store: ContentStore, dir: string, nameOverride?: st
   const blob = (d: string): string => path.join(dir, 'blobs', ...d.split(':'));
   const index = parseManifest(fs.readFileSync(path.join(dir, 'index.json')), MediaType.ociIndex);
   if (index.kind !== 'index') throw new RuntimeError(`${dir}/index.json is not an image index`, { code: 'EMANIFEST' });
+  // --name names one image: with several, each would be recorded under it and the last would win
+  if (nameOverride && index.index.manifests.length > 1) {
+    throw new RuntimeError(`cannot load ${dir} as ${nameOverride}: it holds ${index.index.manifests.length} images (load it without --name to keep their own names)`, { code: 'EINVAL' });
+  }
   const names: string[] = [];
   for (const top of index.index.manifests) {
     let desc = top;
@@ -175,6 +179,9 @@ async function loadOciLayout(store: ContentStore, dir: string, nameOverride?: st
 
 async function loadDockerArchive(store: ContentStore, dir: string, nameOverride?: string): Promise<string[]> {
   const list = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { Config: string; RepoTags?: string[] | null; Layers: string[] }[];
+  if (nameOverride && list.length > 1) {
+    throw new RuntimeError(`cannot load ${dir} as ${nameOverride}: it holds ${list.length} images (load it without --name to keep their own names)`, { code: 'EINVAL' });
+  }
   const names: string[] = [];
   for (const m of list) {
     const configDesc = await putFile(store, path.join(dir, m.Config));

@@ -93,6 +93,20 @@ test('we load what podman saves (docker-archive and oci-archive), and run it', {
   }
 });
 
+test('load --name of a layout holding several images is refused; without it, each keeps its own tag', { skip }, () => {
+  const layout = path.join(work, 'two-tags');
+  execFileSync(BUILD, [layout, 'one'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(BUILD, [layout, 'two'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const named = img(['load', '-i', layout, '--name', 'localhost/pair:1']);
+  assert.notEqual(named.status, 0);
+  assert.match(named.stderr, /holds 2 images/);
+  assert.doesNotMatch(img(['images']).stdout, /localhost\/pair/, 'nothing recorded under the name');
+  const both = img(['load', '-i', layout]);
+  assert.equal(both.status, 0, both.stderr);
+  assert.match(both.stdout, /:one\b/);
+  assert.match(both.stdout, /:two\b/);
+});
+
 test('import: a rootfs tarball becomes a one-layer image that runs', { skip }, () => {
   const rootfs = path.join(work, 'rootfs');
   makeBusyboxRootfs(rootfs);
