@@ -899,7 +899,11 @@ const stats: CommandModule<EngineGlobal, EngineGlobal & { containers: string[]; 
         json.push({ ID: c.id.slice(0, 12), Name: c.name, CPUPerc: `${cpu.toFixed(2)}%`, MemUsage: x.mem, MemLimit: limit, MemPerc: `${memPct.toFixed(2)}%`, PIDs: x.pids });
       }
       if (a.format === 'json') out(json.map((j) => JSON.stringify(j) + '\n').join(''));
-      else out(table(['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'PIDS'], rows));
+      else {
+        // streaming on a terminal: each sample replaces the last, as docker stats draws it
+        if (!a.noStream && process.stdout.isTTY) out('\x1b[2J\x1b[H');
+        out(table(['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'PIDS'], rows));
+      }
       if (a.noStream) return;
     }
   },
