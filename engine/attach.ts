@@ -19,6 +19,8 @@ export const F = {
   STDOUT: 11,
   STDERR: 12,
   EXIT: 13,
+  /** A --debug trace line of the monitor's (a syscall, a cgroup write, with why). */
+  DEBUG: 14,
 } as const;
 
 export interface Hello {
@@ -119,6 +121,7 @@ export function attach(opts: AttachOptions): Promise<ExitInfo | null> {
       if (type === F.STDOUT) process.stdout.write(payload);
       else if (type === F.STDERR) process.stderr.write(payload);
       else if (type === F.EXIT) exit = JSON.parse(payload.toString()) as ExitInfo;
+      else if (type === F.DEBUG) process.stderr.write(`debug: ${payload.toString()}\n`);
     });
     sock.on('data', (d: Buffer) => reader.push(d));
     sock.on('close', done);

@@ -263,7 +263,7 @@ function monitorScript(): string[] {
  * Starts the container's monitor and waits until the container runs (or,
  * with `attach`, is created and waits for the client's HELLO to start).
  */
-export async function startContainer(paths: Paths, id: string, opts: { attach: boolean }): Promise<Container> {
+export async function startContainer(paths: Paths, id: string, opts: { attach: boolean; debug?: boolean }): Promise<Container> {
   const store = new ContainerStore(paths);
   const c = store.read(id);
   const status = liveStatus(c);
@@ -280,6 +280,7 @@ export async function startContainer(paths: Paths, id: string, opts: { attach: b
     env: {
       PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
       ...(process.env['MYCONTAINER_TIMING'] !== undefined ? { MYCONTAINER_TIMING: '1' } : {}),
+      ...(opts.debug ? { MYCONTAINER_DEBUG: '1' } : {}),
     },
     cwd: '/',
   });

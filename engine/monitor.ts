@@ -52,14 +52,28 @@ export class Monitor {
   private master = -1;
   private helloWaiter: (() => void) | null = null;
   private readyFd = 3;
+  /** --debug lines made before any client attached: the first one gets them. */
+  private debugBacklog: string[] | null = null;
 
   constructor(readonly paths: Paths, readonly id: string, readonly attachFirst: boolean) {
     this.store = new ContainerStore(paths);
+    const debug = process.env['MYCONTAINER_DEBUG'] === '1';
     this.ctx = {
       root: paths.runtimeRoot,
-      debug: false,
+      debug,
       warn: (msg) => this.note(`warning: ${msg}`),
     };
+    if (debug) {
+      // `mycontainer --debug run`: every syscall and cgroup write, to monitor.log and to the attached CLI
+      this.debugBacklog = [];
+      const { setTraceSink, formatTrace } = require('../runtime/sys/trace') as typeof import('../runtime/sys/trace');
+      setTraceSink((e) => {
+        const line = formatTrace(e);
+        this.note(`debug: ${line}`);
+        if ([...this.clients].some((c) => c.hello)) this.broadcast(F.DEBUG, line);
+        else this.debugBacklog?.push(line);
+      });
+    }
   }
 
   /** The monitor's own diagnostics go to its stderr, which the CLI pointed at monitor.log. */
@@ -98,6 +112,7 @@ export class Monitor {
       const reader = new FrameReader((type, payload) => {
         if (type === F.HELLO) {
           client.hello = JSON.parse(payload.toString()) as Hello;
+          for (const line of this.debugBacklog?.splice(0) ?? []) sock.write(frame(F.DEBUG, line));
           if (client.hello.start && this.helloWaiter) this.helloWaiter();
         } else if (type === F.STDIN && client.hello?.stdin) {
           this.stdinWrite?.(payload);

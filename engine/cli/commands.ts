@@ -45,6 +45,11 @@ let reconciled = false;
 /** The engine's paths; the first call of a process reconciles crashed containers, so every status shown is true. */
 export function paths(a: EngineGlobal): Paths {
   const p = new Paths(a.root, a.runroot);
+  if (!reconciled && a.debug) {
+    // --debug: our own syscalls here; the monitor's come over the attach socket
+    const { setTraceSink, formatTrace } = require('../../runtime/sys/trace') as typeof import('../../runtime/sys/trace');
+    setTraceSink((e) => void process.stderr.write(`debug: ${formatTrace(e)}\n`));
+  }
   if (!reconciled) {
     reconciled = true;
     L.lifecycle().reconcile(p);
@@ -382,7 +387,7 @@ const run: CommandModule<EngineGlobal, EngineGlobal & RunFlags> = {
     const c = await createFromFlags(a);
     mark('created');
     try {
-      await L.lifecycle().startContainer(p, c.id, { attach: !a.detach });
+      await L.lifecycle().startContainer(p, c.id, { attach: !a.detach, debug: a.debug });
     } catch (e) {
       // a run that cannot start leaves no container behind (docker keeps a Created one)
       try {
@@ -426,7 +431,7 @@ const start: CommandModule<EngineGlobal, EngineGlobal & { containers: string[]; 
     for (const ref of a.containers.map(String)) {
       const c = store.resolve(ref);
       if (a.attach) {
-        await L.lifecycle().startContainer(p, c.id, { attach: true });
+        await L.lifecycle().startContainer(p, c.id, { attach: true, debug: a.debug });
         process.exitCode = await attachAndWait(p, c, { stdin: a.interactive, start: true });
         return;
       }
@@ -434,7 +439,7 @@ const start: CommandModule<EngineGlobal, EngineGlobal & { containers: string[]; 
         out(`${ref}\n`); // docker: starting a running container is no error
         continue;
       }
-      await L.lifecycle().startContainer(p, c.id, { attach: false });
+      await L.lifecycle().startContainer(p, c.id, { attach: false, debug: a.debug });
       out(`${ref}\n`);
     }
   },

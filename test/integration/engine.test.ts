@@ -550,4 +550,13 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
     const fg = e.mc(['run', '-i', '--rm', '--network', 'none', ...e.flags, BUSYBOX, 'nosuchcmd']);
     assert.equal(fg.status, 127, explain('run -i nosuchcmd', fg));
   });
+
+  it('--debug shows every syscall and cgroup write of the run, the init\'s too, with why', () => {
+    const r = e.mc(['--debug', 'run', '--rm', '--network', 'none', '--memory', '40m', ...e.flags, BUSYBOX, 'echo', 'traced']);
+    assert.equal(r.status, 0, explain('--debug run', r));
+    assert.equal(r.stdout, 'traced\n', 'the container\'s output is untouched');
+    assert.match(r.stderr, /^debug: mount\("overlay", .*# image rootfs$/m, 'the CLI\'s own: the rootfs');
+    assert.match(r.stderr, /^debug: \[cgroup\] write \S+memory\.limit_in_bytes "41943040"\s+# linux\.resources\.memory\.limit$/m, 'the monitor\'s: a cgroup write and its field');
+    assert.match(r.stderr, /^debug: \[init\] .*pivot_root/m, 'the init\'s, from inside');
+  });
 });
