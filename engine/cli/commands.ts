@@ -568,7 +568,7 @@ const ps: CommandModule<EngineGlobal, EngineGlobal & { all: boolean; quiet: bool
     y.option('all', { alias: 'a', type: 'boolean', default: false })
       .option('quiet', { alias: 'q', type: 'boolean', default: false })
       .option('no-trunc', { type: 'boolean', default: false })
-      .option('format', { type: 'string', default: 'table', describe: 'table or json' }) as never,
+      .option('format', { type: 'string', default: 'table', describe: 'table, json, or a template: \'{{.Names}} {{.Status}}\'' }) as never,
   handler: (a: Args<{ all: boolean; quiet: boolean; format: string; noTrunc: boolean }>) => {
     const store = new ContainerStore(paths(a));
     const list = store.all()
@@ -577,11 +577,13 @@ const ps: CommandModule<EngineGlobal, EngineGlobal & { all: boolean; quiet: bool
     const id = (c: Container): string => (a.noTrunc ? c.id : c.id.slice(0, 12));
     if (a.quiet) {
       out(list.map((c) => `${id(c)}\n`).join(''));
-    } else if (a.format === 'json') {
-      out(list.map((c) => JSON.stringify({
-        ID: id(c), Image: shortImage(c.config.image), Command: commandText(c), CreatedAt: c.created, Status: statusText(c),
-        State: liveStatus(c), Ports: portsText(c), Names: c.name, Labels: c.hostConfig ? c.config.labels : {},
-      }) + '\n').join(''));
+    } else if (a.format === 'json' || a.format.includes('{{')) {
+      const row = (c: Container): Record<string, unknown> => ({
+        ID: id(c), Image: shortImage(c.config.image), Command: commandText(c), CreatedAt: c.created, RunningFor: ago(c.created), Status: statusText(c),
+        State: liveStatus(c), Ports: portsText(c), Names: c.name, Labels: c.config.labels,
+      });
+      // docker's --format '{{.Names}} {{.Status}}' (a Go template's field references), or one JSON object a line
+      out(list.map((c) => (a.format === 'json' ? JSON.stringify(row(c)) : formatTemplate(a.format, row(c))) + '\n').join(''));
     } else {
       out(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
         list.map((c) => [id(c), shortImage(c.config.image), commandText(c), `${ago(c.created)} ago`, statusText(c), portsText(c), c.name])));

@@ -221,6 +221,7 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
       assert.match(ps, /\sUp [^\n]*\salways$/m);
       assert.match(ps, /\sExited \(0\) [^\n]*\sonce$/m);
       assert.doesNotMatch(e.mc(['ps']).stdout, /\sonce$/m, 'ps without -a: running ones only');
+      assert.match(e.mc(['ps', '-a', '--format', '{{.Names}}|{{.State}}']).stdout, /^once\|exited$/m, 'ps --format with a template');
       const stop = e.mc(['stop', '-t', '1', 'always']);
       assert.equal(stop.status, 0, explain('stop', stop));
       assert.equal(inspect('always', '{{.State.Status}}'), 'exited');
