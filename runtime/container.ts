@@ -562,19 +562,10 @@ export function update(ctx: RuntimeContext, id: string, resources: import('./cgr
   }
 }
 
-/** events --stats: usage figures in runc's JSON shape. */
-export function stats(ctx: RuntimeContext, id: string): Record<string, unknown> {
+/** events --stats: every figure of runc's types.Stats, in its JSON shape. */
+export function stats(ctx: RuntimeContext, id: string): import('./cgroups/stats').RuncStatsEvent {
   const sd = new StateDir(ctx.root, id);
   const rec = sd.read();
-  const s = cgroupOf(rec, id).stats();
-  return {
-    type: 'stats',
-    id,
-    data: {
-      cpu: { usage: { total: s.cpuUsageNs ?? 0 } },
-      memory: { usage: { usage: s.memoryUsage ?? 0, limit: s.memoryLimit ?? 0 } },
-      pids: { current: s.pidsCurrent ?? 0 },
-    },
-  };
+  return { type: 'stats', id, data: cgroupOf(rec, id).runcStats() };
 }
 

@@ -17,6 +17,7 @@ import { RuntimeError, messageOf } from '../sys/errors';
 import { trace } from '../sys/trace';
 import type { CgroupDriver, CgroupManager, CgroupStats, CgroupWrite, LinuxResources } from './manager';
 import { applyWrites, planResources, writeCgroupFile } from './resources';
+import { readStatsV1, readStatsV2, type RuncStats } from './stats';
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 function sleepMs(ms: number): void {
@@ -156,6 +157,11 @@ export class FsManager implements CgroupManager {
       set('pidsCurrent', num(this.dirs['pids'], 'pids.current'));
     }
     return s;
+  }
+
+  runcStats(): RuncStats {
+    // Hybrid: every controller is v1; the unified directory has no controller files.
+    return this.driver === 'v2' ? readStatsV2(this.dirs['unified']) : readStatsV1(this.dirs);
   }
 }
 

@@ -16,6 +16,8 @@ export type { CgroupLayout, Hierarchy, OwnCgroups } from './detect';
 export { resolveCgroupsPath, expandSlice, cgroupDirs, DEFAULT_PARENT } from './paths';
 export { planResources, applyWrites, allowRulesFor, deviceRuleLines, DEFAULT_DEVICE_RULES, sharesToWeight, blkioToIoWeight, swapToV2, orderV1Memory } from './resources';
 export type { ResourcePlan } from './resources';
+export { readStatsV1, readStatsV2, formatStatsEvent, emptyStats, UINT64_MAX } from './stats';
+export type { RuncStats, RuncStatsEvent, RuncCpuUsage, RuncThrottling, RuncMemory, RuncMemoryEntry, RuncBlkio, RuncBlkioEntry, RuncHugetlb } from './stats';
 
 export interface CgroupManagerOptions {
   /** linux.cgroupsPath: absolute, relative (to our own cgroup), "slice:prefix:name", or absent (/mycontainer/<id>). */

@@ -5,6 +5,7 @@
 // `paths()` says everything needed to find the cgroup again.
 
 import type { Linux } from '../spec/generated/config';
+import type { RuncStats } from './stats';
 
 export type LinuxResources = NonNullable<Linux['resources']>;
 
@@ -66,4 +67,6 @@ export interface CgroupManager {
   destroy(): void;
   /** Current usage (memory, cpu, pids) as far as the controllers are there. */
   stats(): CgroupStats;
+  /** Every figure of `runc events --stats` (runc's types.Stats); missing controllers read as zeros. */
+  runcStats(): RuncStats;
 }

@@ -261,8 +261,9 @@ const events: CommandModule<Global, Global & { id: string; stats: boolean; inter
       .option('interval', { type: 'number', default: 5, describe: 'seconds between stats' }) as never,
   handler: async (a: Args<{ id: string; stats: boolean; interval: number }>) => {
     const ctx = context(a);
+    const { formatStatsEvent } = require('../cgroups/stats') as typeof import('../cgroups/stats');
     const print = (): void => {
-      process.stdout.write(JSON.stringify(lib().stats(ctx, a.id)) + '\n');
+      process.stdout.write(formatStatsEvent(lib().stats(ctx, a.id)) + '\n');
     };
     print();
     if (a.stats) return;
