@@ -125,6 +125,13 @@ export function planResources(version: 1 | 2, r: LinuxResources): ResourcePlan {
 }
 
 function planV1(r: LinuxResources): ResourcePlan {
+  // Refused even when empty, as runc (ErrV1NoUnified: any non-nil map; JSON
+  // null is nil there and passes): the config was written for a v2 host.
+  if (r.unified !== undefined && (r.unified as unknown) !== null) {
+    const keys = Object.keys(r.unified);
+    const what = keys.length === 0 ? 'is set (to {})' : `is set (${keys.join(', ')})`;
+    throw new RuntimeError(`cannot use unified on cgroup v1: ${F}.unified ${what}; it needs cgroup v2, and this host's controllers are cgroup v1`, { code: 'ENOTSUP' });
+  }
   const writes: CgroupWrite[] = [];
   const warnings: string[] = [];
   const w = (controller: string, file: string, value: string | number, why: string, extra: Partial<CgroupWrite> = {}): void => {
@@ -222,9 +229,6 @@ function planV1(r: LinuxResources): ResourcePlan {
     }
   }
 
-  if (r.unified && Object.keys(r.unified).length > 0) {
-    throw new RuntimeError(`cannot apply ${F}.unified: it needs cgroup v2, and this host's controllers are cgroup v1`, { code: 'ENOTSUP' });
-  }
   return { writes, warnings };
 }
 

@@ -170,8 +170,12 @@ test('unified: v2 only, written last so it overrides; bad keys refused', () => {
   const p = planResources(2, { pids: { limit: 5 }, unified: { 'pids.max': '7', 'memory.high': '1000' } });
   assert.deepEqual(short(p.writes), ['unified/pids.max=5', 'unified/pids.max=7', 'unified/memory.high=1000']);
   assert.equal(p.writes[1]?.why, 'linux.resources.unified["pids.max"]');
-  assert.throws(() => planResources(1, { unified: { 'pids.max': '7' } }), /needs cgroup v2/);
-  assert.deepEqual(planResources(1, { unified: {} }).writes, []);
+  assert.throws(() => planResources(1, { unified: { 'pids.max': '7' } }), /^RuntimeError: cannot use unified on cgroup v1: linux\.resources\.unified is set \(pids\.max\); it needs cgroup v2/);
+  // Even empty, as runc (a non-nil map); null is nil in Go and passes.
+  assert.throws(() => planResources(1, { unified: {} }), /cannot use unified on cgroup v1: linux\.resources\.unified is set \(to \{\}\)/);
+  assert.throws(() => planResources(1, { memory: { limit: 1 << 20 }, unified: {} }), /cannot use unified on cgroup v1/);
+  assert.deepEqual(planResources(1, JSON.parse('{"pids":{"limit":3},"unified":null}') as LinuxResources).writes.length, 1);
+  assert.deepEqual(planResources(2, { unified: {} }).writes, []);
   assert.throws(() => planResources(2, { unified: { '../x': '1' } }), /controller.parameter/);
 });
 
