@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { RuntimeError, messageOf, wrap } from '../runtime/sys/errors';
 import { parseSignal } from '../runtime/sys/constants';
 import type { RuntimeContext } from '../runtime/container';
@@ -260,32 +260,54 @@ function monitorScript(): string[] {
 }
 
 /**
- * Starts the container's monitor and waits until the container runs (or,
- * with `attach`, is created and waits for the client's HELLO to start).
+ * A monitor started before its container exists: it boots (a Node start,
+ * ~100 ms) while the CLI makes the bundle, then gets its container over fd 3.
+ * Closing fd 3 unused (cancel, or the CLI dying) makes it exit.
  */
-export async function startContainer(paths: Paths, id: string, opts: { attach: boolean; debug?: boolean }): Promise<Container> {
+export interface StandbyMonitor {
+  child: ChildProcess;
+  cancel(): void;
+}
+
+export function standbyMonitor(): StandbyMonitor {
+  // A monitor lives as long as its container: a small young generation and
+  // no optimizing compiler keep it light (it moves bytes, it does not compute).
+  const flags = ['--max-old-space-size=48', '--max-semi-space-size=1', '--no-opt', '--expose-gc'];
+  const child = spawn(process.execPath, [...flags, ...monitorScript(), '--standby'], {
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    detached: true, // its own session: it outlives us and our terminal
+    env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+    cwd: '/',
+  });
+  return {
+    child,
+    cancel: () => {
+      (child.stdio[3] as unknown as { destroy(): void }).destroy();
+      child.unref();
+    },
+  };
+}
+
+/**
+ * Starts the container's monitor (or hands the container to a standby one)
+ * and waits until the container runs, or, with `attach`, is created and
+ * waits for the client's HELLO to start.
+ */
+export async function startContainer(paths: Paths, id: string, opts: { attach: boolean; debug?: boolean; standby?: StandbyMonitor }): Promise<Container> {
   const store = new ContainerStore(paths);
   const c = store.read(id);
   const status = liveStatus(c);
   if (status === 'running' || status === 'paused' || status === 'restarting') {
+    opts.standby?.cancel();
     throw new RuntimeError(`cannot start container ${c.name}: it is already ${status}`, { code: 'EBUSY' });
   }
-  const logFd = fs.openSync(path.join(paths.dir(id), 'monitor.log'), 'a', 0o600);
-  // A monitor lives as long as its container: a small young generation and
-  // no optimizing compiler keep it light (it moves bytes, it does not compute).
-  const flags = ['--max-old-space-size=48', '--max-semi-space-size=1', '--no-opt', '--expose-gc'];
-  const child = spawn(process.execPath, [...flags, ...monitorScript(), paths.root, paths.runroot, id, ...(opts.attach ? ['--attach'] : [])], {
-    stdio: ['ignore', 'ignore', logFd, 'pipe'],
-    detached: true, // its own session: it outlives us and our terminal
-    env: {
-      PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-      ...(process.env['MYCONTAINER_TIMING'] !== undefined ? { MYCONTAINER_TIMING: '1' } : {}),
-      ...(opts.debug ? { MYCONTAINER_DEBUG: '1' } : {}),
-    },
-    cwd: '/',
-  });
-  fs.closeSync(logFd);
-  const pipe = child.stdio[3] as NodeJS.ReadableStream;
+  const m = opts.standby ?? standbyMonitor();
+  const pipe = m.child.stdio[3] as unknown as NodeJS.ReadWriteStream & { destroy(): void };
+  const job = {
+    root: paths.root, runroot: paths.runroot, id, attach: opts.attach, debug: opts.debug === true,
+    timing: process.env['MYCONTAINER_TIMING'] !== undefined,
+  };
+  pipe.write(JSON.stringify(job) + '\n');
   const line = await new Promise<string>((resolve) => {
     let buf = '';
     pipe.on('data', (d: Buffer) => {
@@ -295,8 +317,8 @@ export async function startContainer(paths: Paths, id: string, opts: { attach: b
     pipe.on('end', () => resolve(buf));
     pipe.on('error', () => resolve(buf));
   });
-  (pipe as unknown as { destroy(): void }).destroy();
-  child.unref();
+  pipe.destroy();
+  m.child.unref();
   let msg: { status?: string; error?: string };
   try {
     msg = JSON.parse(line) as typeof msg;

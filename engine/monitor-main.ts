@@ -1,19 +1,63 @@
 // Entry point of a container's monitor (engine/monitor.ts); bundled as
-// dist/bundle/monitor.js.
+// dist/bundle/monitor.js. Started as `monitor.js --standby`: it boots, then
+// reads its container from fd 3 (one JSON line: root, runroot, id, attach,
+// debug), points its stderr at the container's monitor.log, and runs. EOF
+// on fd 3 first means the CLI gave up (a failed create): it exits.
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Monitor } from './monitor';
 import { Paths } from './containers';
 import { messageOf } from '../runtime/sys/errors';
+import * as sys from '../runtime/sys/libc';
 
-const [root, runroot, id, flag] = process.argv.slice(2);
-if (!root || !runroot || !id) {
-  process.stderr.write('usage: monitor ROOT RUNROOT ID [--attach]\n');
+interface Job {
+  root: string;
+  runroot: string;
+  id: string;
+  attach: boolean;
+  debug: boolean;
+  timing: boolean;
+}
+
+/** One line from fd 3, read synchronously: nothing else is to be done until it comes. */
+function readJob(): Job | null {
+  const buf = Buffer.alloc(4096);
+  let text = '';
+  const wait = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let n: number;
+    try {
+      n = fs.readSync(3, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(wait, 0, 0, 5);
+        continue;
+      }
+      return null;
+    }
+    if (n === 0) return null;
+    text += buf.subarray(0, n).toString();
+    const nl = text.indexOf('\n');
+    if (nl >= 0) return JSON.parse(text.slice(0, nl)) as Job;
+  }
+}
+
+if (process.argv[2] !== '--standby') {
+  process.stderr.write('usage: monitor --standby (the container comes on fd 3)\n');
   process.exit(2);
 }
-process.title = `mycontainer-monitor ${id.slice(0, 12)}`;
+const job = readJob();
+if (!job) process.exit(0);
+if (job.debug) process.env['MYCONTAINER_DEBUG'] = '1';
+if (job.timing) process.env['MYCONTAINER_TIMING'] = '1';
+const log = fs.openSync(path.join(job.root, 'containers', job.id, 'monitor.log'), 'a', 0o600);
+sys.dup2(log, 2, 'the monitor\'s diagnostics go to the container\'s monitor.log');
+fs.closeSync(log);
+process.title = `mycontainer-monitor ${job.id.slice(0, 12)}`;
 // Signals for the container reach it through `kill`; the monitor itself ignores them.
 for (const s of ['SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(s, () => {});
-const m = new Monitor(new Paths(root, runroot), id, flag === '--attach');
+const m = new Monitor(new Paths(job.root, job.runroot), job.id, job.attach);
 m.main().then(
   () => process.exit(0),
   (e: unknown) => {

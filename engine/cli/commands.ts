@@ -384,10 +384,18 @@ const run: CommandModule<EngineGlobal, EngineGlobal & RunFlags> = {
   handler: async (a: Args<RunFlags>) => {
     const p = paths(a);
     mark('run');
-    const c = await createFromFlags(a);
+    // The monitor boots while we make the container: one Node start off the critical path.
+    const standby = L.lifecycle().standbyMonitor();
+    let c: Container;
+    try {
+      c = await createFromFlags(a);
+    } catch (e) {
+      standby.cancel();
+      throw e;
+    }
     mark('created');
     try {
-      await L.lifecycle().startContainer(p, c.id, { attach: !a.detach, debug: a.debug });
+      await L.lifecycle().startContainer(p, c.id, { attach: !a.detach, debug: a.debug, standby });
     } catch (e) {
       // a run that cannot start leaves no container behind (docker keeps a Created one)
       try {
