@@ -12,10 +12,11 @@
 //   - applies the restart policy with docker's backoff (100 ms, doubling,
 //     reset after 10 s of running), and removes the container for --rm.
 //
-// Started as `node monitor.js ROOT RUNROOT ID [--attach]`, detached (its own
-// session), with fd 3 a pipe to the CLI: one JSON line says the container
-// is created (with --attach: the monitor then waits for a client's HELLO
-// before start) or running, or why it failed.
+// Started as `node monitor.js --standby` (engine/monitor-main.ts), detached
+// (its own session), with fd 3 a socket to the CLI: the CLI sends which
+// container, and one JSON line back says it is created (with attach: the
+// monitor then waits for a client's HELLO before start) or running, or why
+// it failed.
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
