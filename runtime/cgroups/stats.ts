@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** v2's "max" (runc: math.MaxUint64). Not exact as a double; formatStatsEvent prints it exactly. */
+/** v2's "max" (runc: math.MaxUint64). Not exact as a double; formatStatsEvent prints runc's digits. */
 export const UINT64_MAX = 2 ** 64;
 
 /** USER_HZ: cpuacct.stat counts ticks of 1/100 s on every Linux (runc hardcodes it too). */
@@ -338,11 +338,16 @@ export function readStatsV2(dir: string | undefined): RuncStats {
 }
 
 /**
- * The event as one JSON line. UINT64_MAX is printed as 18446744073709551615
- * (JSON.stringify would print 18446744073709552000, which a Go uint64 refuses).
+ * The event as one JSON line, with integers above 2^53 in exact digits:
+ * JSON.stringify prints v1's "unlimited" 9223372036854771712 (exact as a
+ * double: a multiple of the page size) as 9223372036854772000, and
+ * UINT64_MAX as 18446744073709552000, which a Go uint64 refuses.
  */
 export function formatStatsEvent(e: RuncStatsEvent): string {
-  const marker = '\u2063uint64max\u2063'; // no kernel file name or value holds U+2063
-  const text = JSON.stringify(e, (_k, v: unknown) => (v === UINT64_MAX ? marker : v));
-  return text.split(`"${marker}"`).join('18446744073709551615');
+  const mark = '\u2063'; // no kernel file name or value holds U+2063
+  const text = JSON.stringify(e, (_k, v: unknown) => {
+    if (typeof v !== 'number' || Number.isSafeInteger(v) || !Number.isInteger(v)) return v;
+    return mark + (v === UINT64_MAX ? '18446744073709551615' : BigInt(v).toString()) + mark;
+  });
+  return text.replace(new RegExp(`"${mark}(\\d+)${mark}"`, 'g'), '$1');
 }

@@ -163,12 +163,16 @@ test('v2: no pids controller: the processes are counted; memory.max "max" is UIN
   assert.deepEqual(s.blkio.ioServiceBytesRecursive, []);
 });
 
-test('formatStatsEvent: runc names, and UINT64_MAX printed exactly', () => {
+test('formatStatsEvent: runc names, and integers above 2^53 in runc\'s digits', () => {
   const data = emptyStats();
   data.memory.usage.limit = UINT64_MAX;
+  data.memory.swap.limit = parseUint(V1_UNLIMITED);
+  data.memory.raw['hierarchical_memory_limit'] = parseUint(V1_UNLIMITED);
   const line = formatStatsEvent({ type: 'stats', id: 'c1', data });
   assert.match(line, /^\{"type":"stats","id":"c1","data":\{"cpu":\{"usage":\{"total":0,"percpu":\[\],"percpu_kernel":\[\],"percpu_user":\[\],"kernel":0,"user":0\},"throttling":\{"periods":0,"throttledPeriods":0,"throttledTime":0\}\}/);
   assert.match(line, /"memory":\{"cache":0,"usage":\{"limit":18446744073709551615,"usage":0,"max":0,"failcnt":0\},"swap":/);
+  assert.match(line, /"swap":\{"limit":9223372036854771712,/);
+  assert.match(line, /"raw":\{"hierarchical_memory_limit":9223372036854771712\}/);
   assert.match(line, /"kernelTCP":\{/);
   assert.match(line, /"blkio":\{"ioServiceBytesRecursive":\[\],"ioServicedRecursive":\[\],"ioQueueRecursive":\[\]/);
   assert.match(line, /"pids":\{"current":0,"limit":0\}/);
