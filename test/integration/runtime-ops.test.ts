@@ -12,6 +12,18 @@ import { readLayout } from '../../runtime/cgroups';
 
 const { root, bundle } = containerSuite('ops');
 const v1 = readLayout().driver !== 'v2';
+/** The figures this file checks of `events --stats` (runc's types.Event with types.Stats). */
+interface StatsEvent {
+  type: string;
+  id: string;
+  data: {
+    cpu: { usage: { total: number; percpu: number[] }; throttling: { throttledPeriods: number } };
+    memory: { usage: { usage: number; limit: number; max: number }; raw: Record<string, number> };
+    pids: { current: number; limit: number };
+    blkio: { ioServiceBytesRecursive: unknown[] };
+    hugetlb: Record<string, unknown>;
+  };
+}
 const status = (id: string): string => (JSON.parse(mc(root, ['state', id]).stdout) as { status: string }).status;
 
 test('pause freezes the processes, resume thaws them; ps lists them', { skip: !v1 && 'v1/hybrid freezer checks' }, () => {
@@ -70,11 +82,31 @@ test('update changes the cgroup files; events --stats reports usage', { skip: !v
   assert.equal(mc(root, ['update', '-r', resFile, 'u1']).status, 0);
   assert.equal(read('pids', 'pids.max'), '30');
 
-  const st = JSON.parse(mc(root, ['events', '--stats', 'u1']).stdout) as { type: string; data: { memory: { usage: { usage: number; limit: number } }; pids: { current: number } } };
+  // "unified" on v1 is refused even empty (as runc), naming the field; nothing is written.
+  for (const unified of [{}, { 'pids.max': '5' }]) {
+    fs.writeFileSync(resFile, JSON.stringify({ pids: { limit: 40 }, unified }));
+    const bad = mc(root, ['update', '-r', resFile, 'u1']);
+    assert.notEqual(bad.status, 0, JSON.stringify(unified));
+    assert.match(bad.stderr, /cannot use unified on cgroup v1: linux\.resources\.unified is set/);
+    assert.equal(read('pids', 'pids.max'), '30');
+  }
+
+  const ev = mc(root, ['events', '--stats', 'u1']);
+  assert.equal(ev.status, 0, ev.stderr);
+  const st = JSON.parse(ev.stdout) as StatsEvent;
   assert.equal(st.type, 'stats');
+  assert.equal(st.id, 'u1');
   assert.equal(st.data.memory.usage.limit, 64 * 1024 * 1024);
-  assert.ok(st.data.memory.usage.usage > 0);
-  assert.equal(st.data.pids.current, 1);
+  assert.ok(st.data.memory.usage.usage > 0, 'memory.usage.usage');
+  assert.ok(st.data.memory.usage.max >= st.data.memory.usage.usage, 'memory.usage.max');
+  assert.ok(st.data.pids.current >= 1, 'pids.current');
+  assert.equal(st.data.pids.limit, 30);
+  assert.ok(st.data.cpu.usage.total > 0, 'cpu.usage.total');
+  assert.ok(Array.isArray(st.data.cpu.usage.percpu) && st.data.cpu.usage.percpu.length > 0, 'cpu.usage.percpu');
+  assert.equal(typeof st.data.cpu.throttling.throttledPeriods, 'number');
+  assert.ok('cache' in st.data.memory.raw, 'memory.raw has memory.stat keys');
+  assert.ok(Array.isArray(st.data.blkio.ioServiceBytesRecursive));
+  assert.equal(typeof st.data.hugetlb, 'object');
   assert.equal(mc(root, ['delete', '--force', 'u1']).status, 0);
 });
 
