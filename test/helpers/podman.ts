@@ -64,7 +64,8 @@ export function makePodmanStore(runtime: string, stateRoot: string): PodmanStore
     const err = fs.openSync(path.join(dir, 'err'), 'w+');
     try {
       // Temp files, not pipes: conmon and the container inherit stdio.
-      const r = spawnSync(cmd, rest, { stdio: [stdin, out, err], timeout: timeoutMs });
+      // cwd: the store: conmon writes an "oom" file in its cwd when the container is OOM-killed
+      const r = spawnSync(cmd, rest, { stdio: [stdin, out, err], timeout: timeoutMs, cwd: dir });
       return {
         status: r.status,
         stdout: fs.readFileSync(path.join(dir, 'out'), 'utf8'),
