@@ -81,7 +81,8 @@ export async function createContainer(paths: Paths, images: ContentStore, image:
       args: [],
       workingDir: req.config.workingDir ?? (ic.WorkingDir || '/'),
       user: req.config.user ?? ic.User ?? '',
-      hostname: req.config.hostname ?? id.slice(0, 12),
+      // docker: the short id, or with --network host the host's own name
+      hostname: req.config.hostname ?? (req.hostConfig.networkMode === 'host' ? (require('node:os') as typeof import('node:os')).hostname() : id.slice(0, 12)),
       stopSignal: req.config.stopSignal ?? ic.StopSignal ?? 'SIGTERM',
       exposedPorts: Object.keys(ic.ExposedPorts ?? {}),
       labels: { ...(ic.Labels ?? {}), ...req.config.labels },

@@ -211,6 +211,8 @@ function overlaps(a: string, b: string): boolean {
 /** `network create`: a bridge network with its own subnet (the next free 10.89.N.0/24 by default). */
 export function createNetwork(paths: Paths, name: string, opts: { subnet?: string | undefined; internal?: boolean } = {}): Network {
   if (!validName(name)) throw new RuntimeError(`cannot create network "${name}": use [a-zA-Z0-9][a-zA-Z0-9_.-]*`, { code: 'EINVAL' });
+  // The default network first, outside the lock: making it takes the lock too (flock does not nest).
+  defaultNetwork(paths);
   return withFileLock(paths.globalLock, () => {
     const all = listNetworks(paths);
     if (all.some((n) => n.name === name)) throw new RuntimeError(`cannot create network ${name}: it already exists`, { code: 'EEXIST' });

@@ -297,8 +297,8 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
       assert.notEqual(r.stdout.match(/inet (10\.89\.\d+)\./)?.[1], inspectNet('bridge'), 'a subnet of its own');
       const none = e.mc(['run', '--rm', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'ls /sys/class/net']);
       assert.equal(none.stdout, 'lo\n', explain('--network none', none));
-      const host = e.mc(['run', '--rm', '--network', 'host', ...e.flags, BUSYBOX, 'readlink', '/proc/self/ns/net']);
-      assert.equal(host.stdout.trim(), fs.readlinkSync('/proc/self/ns/net'), explain('--network host', host));
+      const host = e.mc(['run', '--rm', '--network', 'host', ...e.flags, BUSYBOX, 'sh', '-c', 'readlink /proc/self/ns/net; hostname']);
+      assert.equal(host.stdout, `${fs.readlinkSync('/proc/self/ns/net')}\n${os.hostname()}\n`, explain('--network host: the host\'s namespace and name', host));
     } finally {
       const rm = e.mc(['network', 'rm', 'mcnet']);
       assert.equal(rm.status, 0, explain('network rm', rm));
@@ -559,5 +559,29 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
     assert.match(r.stderr, /^debug: mount\("overlay", .*# image rootfs$/m, 'the CLI\'s own: the rootfs');
     assert.match(r.stderr, /^debug: \[cgroup\] write \S+memory\.limit_in_bytes "41943040"\s+# linux\.resources\.memory\.limit$/m, 'the monitor\'s: a cgroup write and its field');
     assert.match(r.stderr, /^debug: \[init\] .*pivot_root/m, 'the init\'s, from inside');
+  });
+
+  it('network create as the first command of a fresh store (the default network is made first, without a nested lock)', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-fresh-store-'));
+    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+    const run = (args: string[]): CliResult => {
+      const r = spawnSync(require('../helpers/bundle').FRONTEND, ['--root', root, '--runroot', path.join(root, 'run'), ...args], { encoding: 'utf8', timeout: 20000 });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    try {
+      const c = run(['network', 'create', 'first']);
+      assert.equal(c.status, 0, explain('network create in a fresh store', c));
+      assert.match(run(['network', 'ls']).stdout, /\sbridge\s+bridge\s[\s\S]*\sfirst\s+bridge\s/);
+      assert.equal(run(['network', 'rm', 'first']).status, 0);
+    } finally {
+      for (const f of fs.existsSync('/run/mycontainer-subnets') ? fs.readdirSync('/run/mycontainer-subnets') : []) {
+        try {
+          if (fs.readFileSync(path.join('/run/mycontainer-subnets', f), 'utf8').trim() === root) fs.rmSync(path.join('/run/mycontainer-subnets', f));
+        } catch {
+          // the lock
+        }
+      }
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
