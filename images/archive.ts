@@ -229,6 +229,16 @@ export async function load(store: ContentStore, input: string, opts: { name?: st
   }
 }
 
+/** Stores an image config and returns it with the OCI manifest that names it and `layers` (not stored yet). */
+export async function putConfig(store: ContentStore, config: ImageConfig, layers: readonly Descriptor[]): Promise<{ configDigest: string; manifest: { schemaVersion: 2; mediaType: string; config: Descriptor; layers: Descriptor[] } }> {
+  const configBody = Buffer.from(JSON.stringify(config));
+  const configDigest = await store.putNew(configBody);
+  return {
+    configDigest,
+    manifest: { schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, digest: configDigest, size: configBody.length }, layers: [...layers] },
+  };
+}
+
 /** A rootfs tarball (plain, gzip or zstd) as a one-layer image named `name`. */
 export async function importRootfs(store: ContentStore, tarball: string, name: string, opts: { cmd?: string[] | undefined; env?: string[] | undefined } = {}): Promise<string> {
   const layer = await putFile(store, tarball);
@@ -242,14 +252,7 @@ export async function importRootfs(store: ContentStore, tarball: string, name: s
     rootfs: { type: 'layers', diff_ids: [diffId] },
     history: [{ created: now, created_by: `mycontainer import ${path.basename(tarball)}` }],
   };
-  const configBody = Buffer.from(JSON.stringify(config));
-  const configDigest = await store.putNew(configBody);
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.ociManifest,
-    config: { mediaType: MediaType.ociConfig, digest: configDigest, size: configBody.length },
-    layers: [{ ...layer, mediaType }],
-  };
+  const { configDigest, manifest } = await putConfig(store, config, [{ ...layer, mediaType }]);
   await record(store, recordName(name), manifest, MediaType.ociManifest);
   return configDigest;
 }

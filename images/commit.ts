@@ -17,13 +17,12 @@ import * as zlib from 'node:zlib';
 import { RuntimeError, wrap } from '../runtime/sys/errors';
 import { openInRoot, fdPath } from '../runtime/linux/securejoin';
 import * as sys from '../runtime/sys/libc';
-import { putFile } from './archive';
+import { putConfig, putFile } from './archive';
 import { recordName, type Image } from './image';
 import { MediaType, type ContainerConfig, type Descriptor, type ImageConfig } from './manifest';
 import { formatReference } from './reference';
 import type { ContentStore } from './store';
-import { TarWriter, type TarHeader, type TarType } from './tarwriter';
-import { lgetxattr, llistxattr } from './xattr';
+import { TarWriter, devNumbers, xattrsOf, type TarHeader, type TarType } from './tarwriter';
 
 /** One entry of the upper dir, as the engine's diff found it. */
 export interface LayerChange {
@@ -55,23 +54,6 @@ export interface CommitResult {
 }
 
 const CHUNK = 1 << 20;
-
-function devNumbers(rdev: number): { devmajor: number; devminor: number } {
-  const d = BigInt(rdev);
-  return { devmajor: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn)), devminor: Number((d & 0xffn) | ((d >> 12n) & ~0xffn)) };
-}
-
-function xattrsOf(p: string): Map<string, Buffer> | undefined {
-  // overlayfs' own (opaque, origin, redirect) are its bookkeeping, not the file's
-  const names = llistxattr(p).filter((n) => !n.startsWith('trusted.overlay.')).sort();
-  if (names.length === 0) return undefined;
-  const m = new Map<string, Buffer>();
-  for (const n of names) {
-    const v = lgetxattr(p, n);
-    if (v !== undefined) m.set(n, v);
-  }
-  return m;
-}
 
 /** Writes the changes as an OCI layer tar through `tar`. File bytes are read inside `upper` (RESOLVE_IN_ROOT). */
 export async function writeLayer(upper: string, changes: readonly LayerChange[], tar: TarWriter): Promise<void> {
@@ -216,14 +198,7 @@ export async function commitImage(store: ContentStore, base: Image, upper: strin
       ],
     };
     if (opts.author) config.author = opts.author;
-    const configBody = Buffer.from(JSON.stringify(config));
-    const configDigest = await store.putNew(configBody);
-    const manifest = {
-      schemaVersion: 2,
-      mediaType: MediaType.ociManifest,
-      config: { mediaType: MediaType.ociConfig, digest: configDigest, size: configBody.length },
-      layers: [...base.manifest.layers.map((l) => ({ ...l, mediaType: ociLayerType(l.mediaType) })), layer],
-    };
+    const { configDigest, manifest } = await putConfig(store, config, [...base.manifest.layers.map((l) => ({ ...l, mediaType: ociLayerType(l.mediaType) })), layer]);
     const manifestDigest = await store.putNew(Buffer.from(JSON.stringify(manifest)));
     const recName = name ?? formatReference({ domain: 'localhost', path: 'committed', digest: manifestDigest });
     await store.setImage({ name: recName, digest: manifestDigest, mediaType: MediaType.ociManifest, created: now });

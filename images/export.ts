@@ -21,9 +21,9 @@ import { ensureSnapshots, ROOTFS_RECORD } from './bundle';
 import type { Image } from './image';
 import type { RootfsMount } from './snapshots';
 import type { ContentStore } from './store';
-import { TarWriter, type TarHeader, type TarSink, type TarType } from './tarwriter';
+import { TarWriter, devNumbers, xattrsOf, type TarHeader, type TarSink, type TarType } from './tarwriter';
 import { OVERLAY_OPAQUE_XATTR } from './unpack';
-import { lgetxattr, llistxattr } from './xattr';
+import { lgetxattr } from './xattr';
 
 const CHUNK = 1 << 20;
 
@@ -38,26 +38,6 @@ function lstatOrNull(p: string): fs.Stats | null {
 
 const isWhiteout = (st: fs.Stats): boolean => st.isCharacterDevice() && st.rdev === 0;
 const isOpaque = (p: string): boolean => lgetxattr(p, OVERLAY_OPAQUE_XATTR)?.toString() === 'y';
-
-/** Linux's dev_t split (glibc's gnu_dev_major/minor). */
-function devNumbers(rdev: number): { devmajor: number; devminor: number } {
-  const d = BigInt(rdev);
-  return {
-    devmajor: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn)),
-    devminor: Number((d & 0xffn) | ((d >> 12n) & ~0xffn)),
-  };
-}
-
-function xattrsOf(p: string): Map<string, Buffer> | undefined {
-  const names = llistxattr(p).filter((n) => !n.startsWith('trusted.overlay.')).sort();
-  if (names.length === 0) return undefined;
-  const m = new Map<string, Buffer>();
-  for (const n of names) {
-    const v = lgetxattr(p, n);
-    if (v !== undefined) m.set(n, v);
-  }
-  return m;
-}
 
 /**
  * Writes the merged view of `layers` (bottom first) to `sink` as a tar.

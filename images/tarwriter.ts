@@ -7,6 +7,8 @@
 // not ASCII, uid/gid over 7 octal digits, sizes over 11, and every xattr
 // (SCHILY.xattr.NAME, the key GNU tar, Go and containerd read).
 
+import { lgetxattr, llistxattr } from './xattr';
+
 const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK * 2);
 
@@ -148,4 +150,25 @@ export class TarWriter {
     this.finished = true;
     await this.sink(Buffer.from(ZEROS));
   }
+}
+
+/** Linux's dev_t split (glibc's gnu_dev_major/minor), for a device entry's header. */
+export function devNumbers(rdev: number): { devmajor: number; devminor: number } {
+  const d = BigInt(rdev);
+  return {
+    devmajor: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn)),
+    devminor: Number((d & 0xffn) | ((d >> 12n) & ~0xffn)),
+  };
+}
+
+/** A file's xattrs for its header; overlayfs' own (opaque, origin, redirect) are its bookkeeping, not the file's. */
+export function xattrsOf(p: string): Map<string, Buffer> | undefined {
+  const names = llistxattr(p).filter((n) => !n.startsWith('trusted.overlay.')).sort();
+  if (names.length === 0) return undefined;
+  const m = new Map<string, Buffer>();
+  for (const n of names) {
+    const v = lgetxattr(p, n);
+    if (v !== undefined) m.set(n, v);
+  }
+  return m;
 }
