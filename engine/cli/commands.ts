@@ -924,39 +924,29 @@ const stats: CommandModule<EngineGlobal, EngineGlobal & { containers: string[]; 
   },
 };
 
-const pause: CommandModule<EngineGlobal, EngineGlobal & { containers: string[] }> = {
-  command: 'pause <containers..>',
-  describe: 'freeze every process of containers',
-  builder: (y) => y.positional('containers', { type: 'string', array: true, demandOption: true }) as never,
-  handler: (a: Args<{ containers: string[] }>) => {
-    const p = paths(a);
-    for (const ref of a.containers.map(String)) {
-      const c = running(p, ref);
-      L.rt().pause(L.lifecycle().runtimeContext(p), c.id, true);
-      new ContainerStore(p).update(c.id, (x) => {
-        x.state.status = 'paused';
-      });
-      out(`${ref}\n`);
-    }
-  },
-};
+/** pause and unpause: the freezer through the runtime, then the record's status. */
+function freezeCommand(command: string, describe: string, frozen: boolean): CommandModule<EngineGlobal, EngineGlobal & { containers: string[] }> {
+  return {
+    command: `${command} <containers..>`,
+    describe,
+    builder: (y) => y.positional('containers', { type: 'string', array: true, demandOption: true }) as never,
+    handler: (a: Args<{ containers: string[] }>) => {
+      const p = paths(a);
+      for (const ref of a.containers.map(String)) {
+        const c = running(p, ref);
+        L.rt().pause(L.lifecycle().runtimeContext(p), c.id, frozen);
+        new ContainerStore(p).update(c.id, (x) => {
+          if (frozen) x.state.status = 'paused';
+          else if (x.state.status === 'paused') x.state.status = 'running';
+        });
+        out(`${ref}\n`);
+      }
+    },
+  };
+}
 
-const unpause: CommandModule<EngineGlobal, EngineGlobal & { containers: string[] }> = {
-  command: 'unpause <containers..>',
-  describe: 'thaw paused containers',
-  builder: (y) => y.positional('containers', { type: 'string', array: true, demandOption: true }) as never,
-  handler: (a: Args<{ containers: string[] }>) => {
-    const p = paths(a);
-    for (const ref of a.containers.map(String)) {
-      const c = running(p, ref);
-      L.rt().pause(L.lifecycle().runtimeContext(p), c.id, false);
-      new ContainerStore(p).update(c.id, (x) => {
-        if (x.state.status === 'paused') x.state.status = 'running';
-      });
-      out(`${ref}\n`);
-    }
-  },
-};
+const pause = freezeCommand('pause', 'freeze every process of containers', true);
+const unpause = freezeCommand('unpause', 'thaw paused containers', false);
 
 const update: CommandModule<EngineGlobal, EngineGlobal & { containers: string[]; memory?: string; cpus?: number; pidsLimit?: number; restart?: string }> = {
   command: 'update <containers..>',
