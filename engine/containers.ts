@@ -83,6 +83,8 @@ export interface HostConfig {
   logMaxFiles: number;
   /** The cgroup the container's goes under (docker --cgroup-parent). */
   cgroupParent: string;
+  /** Where the monitor writes the CRI log, when not <dir>/container.log (the CRI's log_path). */
+  logPath?: string;
 }
 
 export interface NetworkAttachment {

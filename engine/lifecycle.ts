@@ -394,6 +394,53 @@ export function stopContainer(paths: Paths, ref: string, timeoutSec?: number): C
   return c;
 }
 
+/** waitUntil for a long-lived server: polls without blocking its event loop. */
+async function waitUntilAsync(store: ContainerStore, id: string, timeoutMs: number, done: (c: Container) => boolean): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let c: Container;
+    try {
+      c = store.read(id);
+    } catch {
+      return true;
+    }
+    if (done(c)) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * stopContainer for servers (the CRI's StopContainer): the signal, KILL
+ * after `timeoutSec` (0: at once), then the monitor gone; never blocks the
+ * event loop.
+ */
+export async function stopContainerAsync(paths: Paths, id: string, timeoutSec: number, signal?: string): Promise<Container> {
+  const store = new ContainerStore(paths);
+  const c = store.update(id, (x) => {
+    x.state.manuallyStopped = true;
+  });
+  const running = (x: Container): boolean => ['running', 'paused'].includes(liveStatus(x));
+  if (liveStatus(c) === 'paused') {
+    try {
+      rt().pause(runtimeContext(paths), c.id, false);
+    } catch {
+      // thawed meanwhile
+    }
+  }
+  if (running(c)) {
+    if (timeoutSec > 0) {
+      runtimeKill(paths, c.id, signal ?? c.config.stopSignal);
+      if (!(await waitUntilAsync(store, c.id, timeoutSec * 1000, (x) => !running(x)))) runtimeKill(paths, c.id, 'KILL');
+    } else {
+      runtimeKill(paths, c.id, 'KILL');
+    }
+    await waitUntilAsync(store, c.id, 10000, (x) => !running(x));
+  }
+  await waitUntilAsync(store, c.id, 15000, (x) => !monitorAlive(x.state));
+  return store.read(id);
+}
+
 export function killContainer(paths: Paths, ref: string, signal: string): Container {
   const store = new ContainerStore(paths);
   const c = store.resolve(ref);

@@ -276,7 +276,7 @@ export class Monitor {
       x.state.monitorStartTime = self?.startTime ?? '';
       x.state.manuallyStopped = false;
     });
-    this.log = new CriLogWriter(this.paths.log(this.id), c.hostConfig.logMaxSize, c.hostConfig.logMaxFiles);
+    this.log = new CriLogWriter(c.hostConfig.logPath || this.paths.log(this.id), c.hostConfig.logMaxSize, c.hostConfig.logMaxFiles);
     await this.listen();
     let delay = 100;
     let first = true;

@@ -389,6 +389,8 @@ export async function prepareNetwork(paths: Paths, c: Container): Promise<string
   const mode = c.hostConfig.networkMode;
   if (mode === 'host') return null;
   const store = new ContainerStore(paths);
+  // a namespace someone else made and owns (a CRI pod's): joined as it is
+  if (mode.startsWith('netns:')) return mode.slice('netns:'.length);
   if (mode.startsWith('container:')) {
     const other = store.resolve(mode.slice('container:'.length));
     if (liveStatus(other) !== 'running' || other.state.pid <= 0) throw new RuntimeError(`cannot join the network of container ${other.name}: it is not running`, { code: 'EINVAL' });

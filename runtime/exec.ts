@@ -33,6 +33,10 @@ export interface ExecOptions {
   caps: string[];
   noNewPrivs?: boolean | undefined;
   additionalGids: number[];
+  /** The process's fds 0-2, when not ours (a server's pipes); ignored with a terminal. */
+  stdio?: [number | 'ignore', number | 'ignore', number | 'ignore'];
+  /** Told the process's pid once it runs (a server enforcing a timeout kills it). */
+  onStarted?: (pid: number) => void;
 }
 
 type ProcessSpec = NonNullable<import('./spec/generated/config').Spec['process']>;
@@ -134,7 +138,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
       sealDir,
       args: cmd.args,
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-      stdio: initStdio(childFd, consoleFd, processPlan.preserveFds ?? 0),
+      stdio: initStdio(childFd, consoleFd, processPlan.preserveFds ?? 0, opts.stdio),
       wait: !opts.detach,
       user: userns ? { path: userns, uidMap: '', gidMap: '' } : null,
     });
@@ -172,6 +176,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
     fs.rmSync(sealDir, { recursive: true, force: true });
   }
   if (opts.pidFile) writeAtomic(opts.pidFile, String(init.pid));
+  opts.onStarted?.(init.pid);
   if (opts.detach) {
     init.release();
     return 0;
