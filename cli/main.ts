@@ -9,6 +9,7 @@ import type { Argv } from 'yargs';
 import { imageCommands } from '../images/cli/commands';
 import { COMMANDS_WITH_ARGV, defaultRunroot, engineCommands, splitContainerArgv } from '../engine/cli/commands';
 import { reportError } from './report';
+import { criCommand } from '../shim/cli';
 
 export function main(argv: string[]): void {
   if (argv.some((a) => a === '--version' || a === '-v') && !argv.some((a) => !a.startsWith('-'))) {
@@ -36,6 +37,7 @@ export function main(argv: string[]): void {
   // `inspect` and `export` are the engine's: containers first, then images, as docker's.
   const engineFirst = (m: (typeof imageCommands)[number]): boolean => ['inspect', 'export'].includes(String(m.command).split(' ')[0]!);
   for (const c of [...engineCommands, ...imageCommands.filter((m) => !engineFirst(m))]) cli = cli.command(c);
+  cli = cli.command(criCommand as never);
   cli
     .demandCommand(1, 'a command is required')
     .parseAsync()

@@ -14,6 +14,7 @@ const entries = {
   'mycontainer-runtime': 'dist/cli/runtime.js',
   init: 'dist/runtime/init/main.js',
   monitor: 'dist/engine/monitor-main.js',
+  cri: 'dist/shim/server.js',
 };
 // Code caches of the previous bundles (bin/lib/load.js writes them): stale now.
 const out = path.join(root, 'dist', 'bundle');

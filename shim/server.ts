@@ -1,0 +1,321 @@
+// The CRI runtime.v1 server: RuntimeService and ImageService on one unix
+// socket (root only, mode 0660), as containerd's CRI plugin serves kubelet.
+// A long-lived process that calls the libraries in-process: no Node process
+// is started per call (each running container has its monitor, as conmon).
+//
+// This file is wiring: it loads api.proto, serialises the calls on one
+// sandbox (different sandboxes run in parallel), turns every thrown error
+// into its gRPC status (shim/errors.ts) and answers UNIMPLEMENTED, with a
+// message, for what is not supported. The RPCs live in sandbox.ts,
+// containers.ts, images.ts and stats.ts.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ContainerStore } from '../engine/containers';
+import { loadDefaultNetwork } from '../engine/cni';
+import { ContentStore } from '../images/store';
+import { findImage, type Image } from '../images/image';
+import { pull } from '../images/pull';
+import { messageOf } from '../runtime/sys/errors';
+import type { RuntimeContext } from '../runtime/container';
+import { CriError, grpcStatusOf, invalid, notFound, unimplemented } from './errors';
+import { CriPaths, type CriOptions } from './options';
+import { authorityProxy, backendSocket } from './authority';
+import { SandboxStore, liveState, type SandboxRecord } from './sandbox-store';
+import { hostNetwork, removePauseState, runPodSandbox, stopSandboxNetworkAndPause } from './sandbox';
+import {
+  containerStatus, createContainer, execSync, listContainers, readInfo, removeContainerCri, resolveContainer, sandboxContainers,
+  startContainerCri, stopContainerCri, type ContainerContext,
+} from './containers';
+import * as img from './images';
+import { containerStats, updateResources } from './stats';
+
+/** api.proto, found from here upwards (dist/shim, dist/bundle or the sources). */
+export function protoPath(): string {
+  for (let d = __dirname; d !== path.dirname(d); d = path.dirname(d)) {
+    const p = path.join(d, 'shim', 'proto', 'api.proto');
+    if (fs.existsSync(p)) return p;
+  }
+  throw new Error('cannot find shim/proto/api.proto');
+}
+
+export function loadCri(): { runtime: grpc.ServiceDefinition; image: grpc.ServiceDefinition } {
+  const def = protoLoader.loadSync(protoPath(), { keepCase: true, longs: String, enums: Number, defaults: true, oneofs: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { runtime: { v1: Record<string, { service: grpc.ServiceDefinition }> } };
+  return { runtime: pkg.runtime.v1['RuntimeService']!.service, image: pkg.runtime.v1['ImageService']!.service };
+}
+
+type Req = Record<string, unknown> & { [k: string]: never | unknown };
+type Handler = (req: any) => Promise<unknown> | unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export interface CriServer {
+  server: grpc.Server;
+  socket: string;
+  close(): Promise<void>;
+  /** Where the RPCs' streaming URLs point (exec, attach, port-forward). */
+  streaming: { getExec(r: unknown): { url: string }; getAttach(r: unknown): { url: string }; getPortForward(r: unknown): { url: string }; close(): void } | null;
+}
+
+/** Serialises work per key (one sandbox's calls); different keys run in parallel. */
+class KeyedQueue {
+  private readonly tails = new Map<string, Promise<unknown>>();
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return next;
+  }
+}
+
+export async function startCriServer(opts: CriOptions, log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`)): Promise<CriServer> {
+  const paths = new CriPaths(opts);
+  const images = new ContentStore(paths.imageRoot);
+  const runtime: RuntimeContext = { root: paths.engine.runtimeRoot, debug: false, warn: (m) => log(`warning: ${m}`) };
+  const store = new SandboxStore(paths);
+  const containers = new ContainerStore(paths.engine);
+  const registries = await loadRegistries(opts.registriesConf);
+  const findLocal = (name: string): Image => registries.findLocal(images, name);
+  const x: ContainerContext = { paths, opts, store, runtime, warn: (m) => log(`warning: ${m}`), containers, findImage: findLocal };
+  const imgx: img.ImageContext = {
+    store: images,
+    findLocal,
+    pull: (name, auth) => registries.pull(images, name, auth),
+    inUse: (id) => containers.all().some((c) => c.config.imageId === id),
+  };
+  const q = new KeyedQueue();
+  const sandboxOf = (ref: string): SandboxRecord | null => store.resolve(ref);
+  const containerSandbox = (ref: string): string => {
+    try {
+      return resolveContainer(x, 'lookup', ref).info.sandboxId;
+    } catch {
+      return `container:${ref}`;
+    }
+  };
+
+  const stopSandbox = async (s: SandboxRecord): Promise<void> => {
+    for (const c of sandboxContainers(x, s.id)) await stopContainerCri(x, c.id, 0);
+    await stopSandboxNetworkAndPause(x, s);
+  };
+
+  const runtimeHandlers: Record<string, Handler> = {
+    Version: () => ({ version: '0.1.0', runtime_name: 'mycontainer', runtime_version: require('../../package.json').version as string, runtime_api_version: 'v1' }),
+    Status: (r: { verbose: boolean }) => {
+      const net = loadDefaultNetwork(opts.cniConfDir);
+      const conditions = [
+        { type: 'RuntimeReady', status: true, reason: '', message: '' },
+        net
+          ? { type: 'NetworkReady', status: true, reason: '', message: '' }
+          : { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: `Network plugin returns error: no CNI network config found in ${opts.cniConfDir}` },
+      ];
+      return { status: { conditions }, info: r.verbose ? { config: JSON.stringify({ ...opts, cniConfig: net?.file ?? null }) } : {} };
+    },
+    UpdateRuntimeConfig: () => ({}),
+    RunPodSandbox: async (r: { config: SandboxRecord['config'] | null; runtime_handler: string }) => {
+      if (!r.config) throw invalid('RunPodSandbox: config is required');
+      const name = `${r.config.metadata?.namespace ?? ''}/${r.config.metadata?.name ?? ''}`;
+      return q.run(`name:${name}`, async () => ({ pod_sandbox_id: await runPodSandbox(x, r.config!, r.runtime_handler) }));
+    },
+    StopPodSandbox: async (r: { pod_sandbox_id: string }) => {
+      const s = sandboxOf(r.pod_sandbox_id);
+      if (!s) throw notFound(`StopPodSandbox: sandbox "${r.pod_sandbox_id}" not found`);
+      return q.run(s.id, async () => {
+        await stopSandbox(s);
+        return {};
+      });
+    },
+    RemovePodSandbox: async (r: { pod_sandbox_id: string }) => {
+      const s = sandboxOf(r.pod_sandbox_id);
+      if (!s) return {}; // CRI: idempotent
+      return q.run(s.id, async () => {
+        for (const c of sandboxContainers(x, s.id)) await removeContainerCri(x, c.id);
+        await stopSandboxNetworkAndPause(x, s);
+        removePauseState(x, s);
+        fs.rmSync(paths.sandboxDir(s.id), { recursive: true, force: true });
+        return {};
+      });
+    },
+    PodSandboxStatus: (r: { pod_sandbox_id: string; verbose: boolean }) => {
+      const s = sandboxOf(r.pod_sandbox_id);
+      if (!s) throw notFound(`PodSandboxStatus: sandbox "${r.pod_sandbox_id}" not found`);
+      const state = liveState(s);
+      return {
+        status: {
+          id: s.id, metadata: s.config.metadata, state: state === 'SANDBOX_READY' ? 0 : 1, created_at: s.createdAt,
+          network: { ip: s.ip, additional_ips: s.additionalIps.map((ip) => ({ ip })) },
+          linux: { namespaces: { options: s.config.linux?.security_context?.namespace_options ?? {} } },
+          labels: s.config.labels, annotations: s.config.annotations, runtime_handler: s.runtimeHandler,
+        },
+        info: r.verbose ? { info: JSON.stringify({ pid: s.pausePid, netns: s.netns, hostNetwork: hostNetwork(s.config), cni: s.cni?.list.file ?? null, config: s.config }) } : {},
+        containers_statuses: [],
+        timestamp: String(BigInt(Date.now()) * 1000000n),
+      };
+    },
+    ListPodSandbox: (r: { filter: { id: string; state: { state: number } | null; label_selector: Record<string, string> } | null }) => {
+      const f = r.filter;
+      const items = store.all().filter((s) => {
+        const st = liveState(s) === 'SANDBOX_READY' ? 0 : 1;
+        if (f?.id && !s.id.startsWith(f.id)) return false;
+        if (f?.state && f.state.state !== st) return false;
+        return !Object.entries(f?.label_selector ?? {}).some(([k, v]) => s.config.labels[k] !== v);
+      });
+      return {
+        items: items.map((s) => ({
+          id: s.id, metadata: s.config.metadata, state: liveState(s) === 'SANDBOX_READY' ? 0 : 1, created_at: s.createdAt,
+          labels: s.config.labels, annotations: s.config.annotations, runtime_handler: s.runtimeHandler,
+        })),
+      };
+    },
+    CreateContainer: async (r: { pod_sandbox_id: string; config: Parameters<typeof createContainer>[2] | null }) => {
+      if (!r.config) throw invalid('CreateContainer: config is required');
+      const s = sandboxOf(r.pod_sandbox_id);
+      if (!s) throw notFound(`CreateContainer ${r.config.metadata?.name ?? ''}: sandbox "${r.pod_sandbox_id}" not found`);
+      return q.run(s.id, async () => ({ container_id: await createContainer(x, s.id, r.config!) }));
+    },
+    StartContainer: async (r: { container_id: string }) => q.run(containerSandbox(r.container_id), async () => {
+      await startContainerCri(x, r.container_id);
+      return {};
+    }),
+    StopContainer: async (r: { container_id: string; timeout: string }) => {
+      await stopContainerCri(x, r.container_id, Number(r.timeout));
+      return {};
+    },
+    RemoveContainer: async (r: { container_id: string }) => q.run(containerSandbox(r.container_id), async () => {
+      await removeContainerCri(x, r.container_id);
+      return {};
+    }),
+    ListContainers: (r: { filter: Parameters<typeof listContainers>[1] }) => ({ containers: listContainers(x, r.filter) }),
+    ContainerStatus: (r: { container_id: string; verbose: boolean }) => {
+      const status = containerStatus(x, r.container_id);
+      const info: Record<string, string> = {};
+      if (r.verbose) {
+        const c = containers.read(status.id!);
+        info['info'] = JSON.stringify({ pid: c.state.pid, sandboxID: readInfo(x, c.id)?.sandboxId, runtimeSpec: JSON.parse(fs.readFileSync(path.join(paths.engine.bundle(c.id), 'config.json'), 'utf8')) as unknown, state: c.state });
+      }
+      return { status, info };
+    },
+    ExecSync: (r: { container_id: string; cmd: string[]; timeout: string }) => execSync(x, r.container_id, r.cmd, Number(r.timeout)),
+    ContainerStats: (r: { container_id: string }) => ({ stats: containerStats(x, resolveContainer(x, 'ContainerStats', r.container_id).c) }),
+    ListContainerStats: (r: { filter: { id: string; pod_sandbox_id: string; label_selector: Record<string, string> } | null }) => ({
+      stats: listContainers(x, r.filter ? { id: r.filter.id, pod_sandbox_id: r.filter.pod_sandbox_id, label_selector: r.filter.label_selector, state: { state: 1 } } : { id: '', pod_sandbox_id: '', label_selector: {}, state: { state: 1 } })
+        .map((c) => containerStats(x, containers.read(c.id!))),
+    }),
+    UpdateContainerResources: (r: { container_id: string; linux: Parameters<typeof updateResources>[2] }) => {
+      const { c } = resolveContainer(x, 'UpdateContainerResources', r.container_id);
+      updateResources(x, c, r.linux);
+      return {};
+    },
+    GetContainerEvents: null as unknown as Handler, // a stream: below
+  };
+
+  const imageHandlers: Record<string, Handler> = {
+    PullImage: async (r: { image: { image: string } | null; auth: Parameters<typeof img.pullImage>[2] }) => ({ image_ref: await img.pullImage(imgx, r.image?.image ?? '', r.auth) }),
+    ListImages: (r: { filter: { image: { image: string } | null } | null }) => ({ images: img.listImages(imgx, r.filter?.image?.image ?? '') }),
+    ImageStatus: (r: { image: { image: string } | null; verbose: boolean }) => {
+      const image = img.imageStatus(imgx, r.image?.image ?? '');
+      return { image, info: {} };
+    },
+    RemoveImage: async (r: { image: { image: string } | null }) => {
+      await img.removeImage(imgx, r.image?.image ?? '');
+      return {};
+    },
+    ImageFsInfo: () => img.imageFsInfo(imgx),
+  };
+
+  const { runtime: runtimeService, image: imageService } = loadCri();
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 16 * 1024 * 1024 });
+  const streaming = null as CriServer['streaming'];
+  const implement = (service: grpc.ServiceDefinition, handlers: Record<string, Handler>): grpc.UntypedServiceImplementation => {
+    const impl: grpc.UntypedServiceImplementation = {};
+    for (const [name, method] of Object.entries(service)) {
+      if (method.responseStream) {
+        // GetContainerEvents: open until the client goes (events are not sent yet)
+        impl[name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          call.on('cancelled', () => call.end());
+        };
+        continue;
+      }
+      const h = handlers[name];
+      impl[name] = (call: grpc.ServerUnaryCall<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        if (!h) {
+          const streamingRpc = ['Exec', 'Attach', 'PortForward'].includes(name);
+          if (streamingRpc && streaming) {
+            const s = streaming;
+            try {
+              cb(null, name === 'Exec' ? s.getExec(call.request) : name === 'Attach' ? s.getAttach(call.request) : s.getPortForward(call.request));
+            } catch (e) {
+              const st = grpcStatusOf(e);
+              cb({ code: st.code, details: `${name}: ${st.details}` });
+            }
+            return;
+          }
+          cb({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not implemented by mycontainer yet` });
+          return;
+        }
+        Promise.resolve()
+          .then(() => h(call.request))
+          .then((res) => cb(null, res as never), (e: unknown) => {
+            const st = grpcStatusOf(e);
+            if (st.code === grpc.status.UNKNOWN || st.code === grpc.status.INTERNAL) log(`${name}: ${st.details}`);
+            cb({ code: st.code, details: st.details });
+          });
+      };
+    }
+    return impl;
+  };
+  server.addService(runtimeService, implement(runtimeService, runtimeHandlers));
+  server.addService(imageService, implement(imageService, imageHandlers));
+
+  const backend = backendSocket(path.join(opts.runroot, 'cri'));
+  fs.rmSync(backend, { force: true });
+  await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${backend}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())));
+  fs.mkdirSync(path.dirname(opts.socket), { recursive: true, mode: 0o711 });
+  fs.rmSync(opts.socket, { force: true });
+  const front = authorityProxy(opts.socket, backend);
+  // the socket is made under a umask that leaves it 0660: never a moment when others may connect
+  const oldMask = process.umask(0o117);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      front.once('error', reject);
+      front.listen(opts.socket, () => resolve());
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  fs.chmodSync(opts.socket, 0o660);
+  return {
+    server,
+    socket: opts.socket,
+    streaming,
+    close: () => new Promise<void>((resolve) => {
+      front.close();
+      server.tryShutdown(() => resolve());
+      setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, 2000).unref();
+    }).then(() => {
+      fs.rmSync(opts.socket, { force: true });
+      fs.rmSync(backend, { force: true });
+    }),
+  };
+}
+
+/** registries.conf through images/ (mirrors, short names, aliases). */
+async function loadRegistries(file: string | undefined): Promise<{ findLocal(store: ContentStore, name: string): Image; pull(store: ContentStore, name: string, auth: import('../images/auth').Credentials | undefined): Promise<Image> }> {
+  void file;
+  return {
+    findLocal: (store, name) => findImage(store, name),
+    pull: async (store, name, auth) => {
+      const r = await pull(store, name, { registry: { credentials: auth ? () => auth : undefined, userAgent: 'mycontainer-cri/0.1' } });
+      return findImage(store, r.name);
+    },
+  };
+}
+
+export { CriError, messageOf, unimplemented };
