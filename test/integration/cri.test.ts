@@ -1,0 +1,148 @@
+// The CRI server end to end, driven by the real crictl (v1.26.1, from the
+// critest kit): pods on a real CNI bridge, containers, logs at kubelet's
+// path, ExecSync, stats, stop and removal; the server's own restart; bad
+// input with the gRPC status kubelet expects, leaving nothing behind.
+
+import { after, before, describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { engineMissing, waitFor, BUSYBOX, HTTPD } from '../helpers/engine';
+import { crictlMissing, startCri, type Cri } from '../helpers/cri';
+
+const skip = engineMissing() ?? crictlMissing() ?? undefined;
+
+const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+describe('CRI server (crictl)', { skip, concurrency: false }, () => {
+  let cri: Cri;
+  before(() => {
+    cri = startCri('e2e');
+  });
+  after(() => cri?.cleanup());
+
+  const ok = (args: string[]): string => {
+    const r = cri.crictl(args);
+    assert.equal(r.status, 0, `crictl ${args.join(' ')}: ${r.stderr}\n--- server log ---\n${cri.serverLog()}`);
+    return r.stdout.trim();
+  };
+
+  it('Version, Status and the image service', () => {
+    assert.match(ok(['version']), /RuntimeName:\s+mycontainer/);
+    const info = JSON.parse(ok(['info'])) as { status: { conditions: { type: string; status: boolean }[] } };
+    assert.deepEqual(info.status.conditions.map((c) => [c.type, c.status]), [['RuntimeReady', true], ['NetworkReady', true]]);
+    const images = ok(['images']);
+    assert.match(images, /localhost\/busybox\s+latest/);
+    const st = JSON.parse(ok(['inspecti', BUSYBOX])) as { status: { id: string; repoTags: string[] } };
+    assert.match(st.status.id, /^sha256:[0-9a-f]{64}$/);
+    assert.deepEqual(st.status.repoTags, [BUSYBOX]);
+    const fsinfo = ok(['imagefsinfo']);
+    assert.match(fsinfo, new RegExp(`"mountpoint": "${cri.engine.root}"`));
+  });
+
+  it('a pod on the CNI bridge: container output in the CRI log at log_directory/log_path, env, hostname, DNS, pod IP and hostPort', () => {
+    const hostPort = 20000 + (process.pid % 10000);
+    const pod = ok(['runp', cri.podConfig('web', {
+      dns_config: { servers: ['10.0.0.10'], searches: ['svc.test.local'], options: ['ndots:5'] },
+      port_mappings: [{ container_port: 80, host_port: hostPort }],
+    })]);
+    const status = JSON.parse(ok(['inspectp', pod])) as { status: { state: string; network: { ip: string } } };
+    assert.equal(status.status.state, 'SANDBOX_READY');
+    assert.ok(status.status.network.ip.startsWith(`${cri.subnetPrefix}.`), `pod IP ${status.status.network.ip} on the test bridge`);
+    const ctr = ok(['create', pod, cri.containerConfig('web', {
+      image: { image: HTTPD },
+      envs: [{ key: 'GREETING', value: 'hi there' }],
+      command: ['sh', '-c', 'echo "greeting=$GREETING"; echo to-stderr >&2; hostname > /var/www/html/name; exec httpd -f -p 80 -h /var/www/html'],
+    }), cri.podConfig('web')]);
+    assert.equal(JSON.parse(ok(['inspect', ctr])).status.state, 'CONTAINER_CREATED');
+    ok(['start', ctr]);
+    assert.equal(JSON.parse(ok(['inspect', ctr])).status.state, 'CONTAINER_RUNNING');
+    const logFile = path.join(cri.logDir, 'web', 'web.log');
+    const lines = waitFor('the container log', () => {
+      const t = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '';
+      return t.includes('to-stderr') ? t : undefined;
+    });
+    assert.match(lines, /^\S+Z stdout F greeting=hi there$/m);
+    assert.match(lines, /^\S+Z stderr F to-stderr$/m);
+    assert.match(ok(['logs', ctr]), /greeting=hi there/);
+    // what the container sees
+    assert.equal(ok(['exec', '-s', ctr, 'hostname']), 'web');
+    const resolv = ok(['exec', '-s', ctr, 'cat', '/etc/resolv.conf']);
+    assert.match(resolv, /nameserver 10\.0\.0\.10/);
+    assert.match(resolv, /search svc\.test\.local/);
+    assert.match(resolv, /options ndots:5/);
+    assert.match(ok(['exec', '-s', ctr, 'ip', 'addr', 'show', 'eth0']), new RegExp(`inet ${status.status.network.ip.replace(/\./g, '\\.')}/24`));
+    // the pod IP from the host, and the hostPort through portmap
+    const fetchText = async (url: string): Promise<string> => (await fetch(url, { signal: AbortSignal.timeout(5000) })).text();
+    return (async () => {
+      assert.equal((await fetchText(`http://${status.status.network.ip}/name`)).trim(), 'web');
+      assert.equal((await fetchText(`http://127.0.0.1:${hostPort}/name`)).trim(), 'web');
+      // ExecSync: exit status and both streams
+      const both = cri.crictl(['exec', '-s', ctr, 'sh', '-c', 'echo out; echo err >&2']);
+      assert.equal(both.status, 0);
+      assert.match(both.stdout, /^out\n/); // crictl prints the stderr it got after it
+      assert.match(both.stdout + both.stderr, /\berr\b/);
+      const r = cri.crictl(['exec', '-s', ctr, 'sh', '-c', 'exit 3']);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /exited with 3/);
+      const t = cri.crictl(['exec', '-s', '--timeout', '1', ctr, 'sleep', '10']);
+      assert.match(t.stderr, /timed out/);
+      assert.match(ok(['stats', '-o', 'json', ctr]), /workingSetBytes/);
+      ok(['stop', '-t', '2', ctr]);
+      const done = JSON.parse(ok(['inspect', ctr])) as { status: { state: string; exitCode: number; finishedAt: string } };
+      assert.equal(done.status.state, 'CONTAINER_EXITED');
+      ok(['stopp', pod]);
+      assert.equal(JSON.parse(ok(['inspectp', pod])).status.state, 'SANDBOX_NOTREADY');
+      ok(['rmp', pod]);
+      assert.equal(ok(['pods', '-q']), '');
+      assert.equal(ok(['ps', '-aq']), '');
+      assert.equal(fs.readdirSync(path.join(cri.engine.root, 'cri', 'sandboxes')).length, 0, 'no sandbox dir left');
+      assert.equal(fs.readdirSync(path.join(cri.engine.runroot, 'cri', 'netns')).length, 0, 'no netns left');
+    })();
+  });
+
+  it('survives its own restart: containers keep running and logging; an exit meanwhile is reported with its code', () => {
+    const pod = ok(['runp', cri.podConfig('keep')]);
+    const ticker = ok(['create', pod, cri.containerConfig('ticker', { image: { image: BUSYBOX }, command: ['sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done'] }), cri.podConfig('keep')]);
+    const quitter = ok(['create', pod, cri.containerConfig('quitter', { image: { image: BUSYBOX }, command: ['sh', '-c', 'sleep 2; exit 7'] }), cri.podConfig('keep')]);
+    ok(['start', ticker]);
+    ok(['start', quitter]);
+    const log = path.join(cri.logDir, 'keep', 'ticker.log');
+    const ticks = (): number => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('tick')).length : 0);
+    waitFor('ticks', () => (ticks() > 2 ? true : undefined));
+    const before = JSON.parse(ok(['ps', '-a', '-o', 'json'])) as { containers: { id: string }[] };
+    cri.stop('SIGKILL'); // as a crash would
+    const atStop = ticks();
+    sleep(3000);
+    assert.ok(ticks() > atStop + 5, 'the log was written while the server was down');
+    cri.start();
+    const after = JSON.parse(ok(['ps', '-a', '-o', 'json'])) as { containers: { id: string }[] };
+    assert.deepEqual(after.containers.map((c) => c.id).sort(), before.containers.map((c) => c.id).sort());
+    assert.equal(JSON.parse(ok(['inspect', ticker])).status.state, 'CONTAINER_RUNNING');
+    const q = JSON.parse(ok(['inspect', quitter])) as { status: { state: string; exitCode: number; reason: string } };
+    assert.equal(q.status.state, 'CONTAINER_EXITED');
+    assert.equal(q.status.exitCode, 7);
+    assert.equal(q.status.reason, 'Error');
+    assert.equal(JSON.parse(ok(['inspectp', pod])).status.state, 'SANDBOX_READY');
+    ok(['rmp', '-f', pod]);
+  });
+
+  it('bad input: the gRPC status kubelet expects, a message naming the object, nothing left behind', () => {
+    const sandboxesBefore = fs.readdirSync(path.join(cri.engine.root, 'cri', 'sandboxes')).length;
+    let r = cri.crictl(['create', 'f'.repeat(64), cri.containerConfig('x', { image: { image: BUSYBOX }, command: ['true'] }), cri.podConfig('x')]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /code = NotFound desc = CreateContainer x: sandbox \\?"f{64}\\?" not found/);
+    r = cri.crictl(['runp', cri.podConfig('badport', { port_mappings: [{ container_port: 70000, host_port: 1 }] })]);
+    assert.match(r.stderr, /code = InvalidArgument.*port mapping/);
+    const pod = ok(['runp', cri.podConfig('noimg')]);
+    r = cri.crictl(['create', pod, cri.containerConfig('noimg', { image: { image: 'localhost/does-not-exist:1' }, command: ['true'] }), cri.podConfig('noimg')]);
+    assert.match(r.stderr, /code = NotFound.*does-not-exist/);
+    r = cri.crictl(['inspect', '0123456789ab']);
+    assert.match(r.stderr, /code = NotFound/);
+    assert.equal(ok(['ps', '-aq']), '');
+    ok(['rmp', '-f', pod]);
+    assert.equal(fs.readdirSync(path.join(cri.engine.root, 'cri', 'sandboxes')).length, sandboxesBefore);
+    // the socket is root's alone
+    assert.equal(fs.statSync(cri.socket).mode & 0o777, 0o660);
+  });
+});
