@@ -69,7 +69,7 @@ function runTo(dir: string, argv: string[], timeoutMs: number): CliResult {
   const out = fs.openSync(path.join(tmp, 'out'), 'w+');
   const err = fs.openSync(path.join(tmp, 'err'), 'w+');
   try {
-    const r = spawnSync(cmd, args, { stdio: ['ignore', out, err], timeout: timeoutMs, cwd: dir });
+    const r = spawnSync(cmd, args, { stdio: ['ignore', out, err], timeout: timeoutMs, killSignal: 'SIGKILL', cwd: dir });
     return {
       status: r.status,
       stdout: fs.readFileSync(path.join(tmp, 'out'), 'utf8'),
