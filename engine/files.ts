@@ -924,6 +924,8 @@ export interface ContainerCommitOptions {
   /** docker's --change instructions. */
   changes: readonly string[];
   gzip?: boolean | undefined;
+  /** Freeze a running container while its files are read, so the layer is one moment of it (docker's default). */
+  pause?: boolean | undefined;
 }
 
 /**
@@ -932,9 +934,21 @@ export interface ContainerCommitOptions {
  * workdir, user, labels), as docker's; --change instructions go over it.
  */
 export async function commitContainer(paths: Paths, images: import('../images/store').ContentStore, ref: string, opts: ContainerCommitOptions): Promise<import('../images/commit').CommitResult> {
+  const c = new ContainerStore(paths).resolve(ref);
+  if (!opts.pause || liveStatus(c) !== 'running') return commitLayer(paths, images, c, opts);
+  const rt = require('../runtime/container') as typeof import('../runtime/container');
+  const ctx = (require('./lifecycle') as typeof import('./lifecycle')).runtimeContext(paths);
+  rt.pause(ctx, c.id, true);
+  try {
+    return await commitLayer(paths, images, c, opts);
+  } finally {
+    rt.pause(ctx, c.id, false);
+  }
+}
+
+async function commitLayer(paths: Paths, images: import('../images/store').ContentStore, c: Container, opts: ContainerCommitOptions): Promise<import('../images/commit').CommitResult> {
   const { findImage } = require('../images/image') as typeof import('../images/image');
   const { applyChange, commitImage } = require('../images/commit') as typeof import('../images/commit');
-  const c = new ContainerStore(paths).resolve(ref);
   const op = `cannot commit container ${c.name}`;
   const { upper, lowers, mountPoints } = containerLayers(paths, c, 'commit');
   let base: import('../images/image').Image;

@@ -1,6 +1,7 @@
 // Named volumes: <root>/volumes/<name>/_data, as docker keeps them, with a
 // small record beside it. `-v name:/dst` makes one when it is missing.
 
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError } from '../runtime/sys/errors';
@@ -54,6 +55,21 @@ export function inspectVolume(paths: Paths, name: string): Volume {
   } catch {
     throw new RuntimeError(`no such volume: ${name}`, { code: 'ENOENT' });
   }
+}
+
+/** A name for an anonymous volume (`-v /dst`, `volume create` without a name): 64 hex digits, as docker's. */
+export function anonymousVolumeName(): string {
+  return crypto.randomBytes(32).toString('hex');
+}
+
+/** `rm -v`: the container's anonymous volumes go with it. */
+export function removeAnonymousVolumes(paths: Paths, mounts: readonly MountRequest[]): void {
+  for (const m of mounts) if (m.type === 'volume' && /^[0-9a-f]{64}$/.test(m.source)) fs.rmSync(volumeDir(paths, m.source), { recursive: true, force: true });
+}
+
+/** The names of the containers (of ALL) that mount volume NAME. */
+export function volumeUsers(all: readonly { name: string; hostConfig: { mounts: readonly MountRequest[] } }[], name: string): string[] {
+  return all.filter((c) => c.hostConfig.mounts.some((m) => m.type === 'volume' && m.source === name)).map((c) => c.name);
 }
 
 /** `usedBy` lists the containers that mount it: docker refuses to remove those. */
