@@ -7,7 +7,9 @@
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { imageCommands } from '../images/cli/commands';
-import { COMMANDS_WITH_ARGV, defaultRunroot, engineCommands, splitContainerArgv } from '../engine/cli/commands';
+import { engineCommands } from '../engine/cli/commands';
+import { COMMANDS_WITH_ARGV, splitContainerArgv } from '../engine/cli/argv';
+import { defaultRunroot } from '../engine/cli/common';
 import { reportError } from './report';
 import { criCommand } from '../shim/cli';
 

@@ -3,25 +3,16 @@
 // command of that name). Each parses its flags and makes one library call
 // (engine/files.ts); cli/main.ts prints errors.
 
-import * as path from 'node:path';
-import type { ArgumentsCamelCase, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { RuntimeError, wrap } from '../../runtime/sys/errors';
 import { ContainerStore } from '../containers';
-import { paths, type EngineGlobal } from './commands';
+import { imageStore, out, paths, warn, type Args, type EngineGlobal } from './common';
 
 const L = {
   files: () => require('../files') as typeof import('../files'),
-  lifecycle: () => require('../lifecycle') as typeof import('../lifecycle'),
   export: () => require('../../images/export') as typeof import('../../images/export'),
-  store: () => require('../../images/store') as typeof import('../../images/store'),
   imageCli: () => require('../../images/cli/commands') as typeof import('../../images/cli/commands'),
 };
-
-type Args<T> = ArgumentsCamelCase<EngineGlobal & T>;
-
-const out = (s: string): boolean => process.stdout.write(s);
-const warn = (m: string): void => void process.stderr.write(`mycontainer: warning: ${m}\n`);
-
 
 /**
  * docker's split of a cp argument: an absolute path (or one whose part
@@ -112,27 +103,15 @@ const commit: CommandModule<EngineGlobal, EngineGlobal & CommitFlags> = {
       .option('gzip', { type: 'boolean', default: false, describe: 'compress the new layer' })
       .option('pause', { alias: 'p', type: 'boolean', default: true, describe: 'freeze a running container while its files are read (--pause=false: don\'t)' }) as never,
   handler: async (a: Args<CommitFlags>) => {
-    const p = paths(a);
-    const images = new (L.store().ContentStore)(path.resolve(a.root));
-    // As docker: a running container is frozen, so the layer is one moment of it.
-    const c = new ContainerStore(p).resolve(String(a.container));
-    const rt = require('../../runtime/container') as typeof import('../../runtime/container');
-    const { liveStatus } = require('../containers') as typeof import('../containers');
-    const ctx = (require('../lifecycle') as typeof import('../lifecycle')).runtimeContext(p);
-    const freeze = a.pause && liveStatus(c) === 'running';
-    if (freeze) rt.pause(ctx, c.id, true);
-    try {
-      const r = await L.files().commitContainer(p, images, c.id, {
-        name: a.repository,
-        comment: a.message,
-        author: a.author,
-        changes: a.change.map(String),
-        gzip: a.gzip,
-      });
-      out(`${r.id}\n`);
-    } finally {
-      if (freeze) rt.pause(ctx, c.id, false);
-    }
+    const r = await L.files().commitContainer(paths(a), imageStore(a), String(a.container), {
+      name: a.repository,
+      comment: a.message,
+      author: a.author,
+      changes: a.change.map(String),
+      gzip: a.gzip,
+      pause: a.pause, // as docker: a running container is frozen, so the layer is one moment of it
+    });
+    out(`${r.id}\n`);
   },
 };
 
