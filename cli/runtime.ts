@@ -6,7 +6,8 @@
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { runtimeCommands, splitExecArgv } from '../runtime/cli/commands';
-import { reportError, setProgram } from './report';
+import { reportError } from './report';
+import { setProgram } from '../runtime/log';
 import { defaultRoot } from '../runtime/linux/rootless';
 
 export function main(argv: string[]): void {

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
-import { logLine, programName, setLog } from '../../cli/report';
+import { logLine, programName, setLog } from '../log';
 import { setTraceSink, formatTrace } from '../sys/trace';
 import type { RuntimeContext } from '../container';
 import { RuntimeError } from '../sys/errors';

@@ -1,0 +1,35 @@
+// runc's --log: warnings and errors also go to a file, as text or JSON
+// (conmon parses the JSON), under the name of the binary that was run.
+// The runtime's CLI sets it; cli/report.ts prints errors through it.
+
+import { appendFileSync } from 'node:fs';
+
+let logFile: string | undefined;
+let logFormat: 'text' | 'json' = 'text';
+let program = 'mycontainer';
+
+/** The name errors and warnings start with: the binary that was run. */
+export function setProgram(name: string): void {
+  program = name;
+}
+
+export function programName(): string {
+  return program;
+}
+
+export function setLog(file: string | undefined, format: 'text' | 'json'): void {
+  logFile = file;
+  logFormat = format;
+}
+
+/** Writes a line to --log in runc's formats (conmon parses the JSON one). */
+export function logLine(level: 'debug' | 'info' | 'warning' | 'error', msg: string): void {
+  if (!logFile) return;
+  const time = new Date().toISOString();
+  const line = logFormat === 'json' ? JSON.stringify({ level, msg, time }) : `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
+  try {
+    appendFileSync(logFile, line + '\n');
+  } catch {
+    // The log is best effort; stderr still gets the error.
+  }
+}
