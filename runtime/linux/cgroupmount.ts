@@ -19,7 +19,6 @@ import { detectCgroups, parseProcCgroup, type CgroupLayout, type OwnCgroups } fr
 import { MS } from '../sys/constants';
 import { RuntimeError, messageOf } from '../sys/errors';
 import * as sys from '../sys/libc';
-import type { MountStep } from './mounts';
 import { remount } from './remount';
 import { fdPath, mkdirAllInRoot, openInRoot } from './securejoin';
 
@@ -75,8 +74,19 @@ function readOwn(): { layout: CgroupLayout; own: OwnCgroups } {
 
 const BASE = MS.NOSUID | MS.NODEV | MS.NOEXEC;
 
+/** What a cgroup mount takes of its step (mounts.ts's MountStep, which calls it, has these fields). */
+export interface CgroupMountStep {
+  /** The config field, e.g. `mounts[3] /sys/fs/cgroup`. */
+  why: string;
+  destination: string;
+  flags: number;
+  clearedFlags: number;
+  /** Mount each hierarchy (in a cgroup namespace), or bind the init's own cgroup directories. */
+  cgroupns?: boolean;
+}
+
 /** One hierarchy at `target` (a /proc/self/fd path), then read-only if asked. */
-function mountOne(rootfs: string, dest: string, target: string, sub: CgroupSubmount, m: MountStep, why: string): void {
+function mountOne(rootfs: string, dest: string, target: string, sub: CgroupSubmount, m: CgroupMountStep, why: string): void {
   const ro = m.flags & MS.RDONLY;
   if (m.cgroupns) {
     sys.mount(sub.fs.source, target, sub.fs.fstype, (m.flags & ~(MS.BIND | MS.REC | MS.REMOUNT)) | BASE, sub.fs.data, `${why} (inside the cgroup namespace)`);
@@ -95,7 +105,7 @@ function mountOne(rootfs: string, dest: string, target: string, sub: CgroupSubmo
 }
 
 /** Mounts the cgroup hierarchies at `target`, the destination opened inside `rootfs`. */
-export function mountCgroup(rootfs: string, target: string, m: MountStep): void {
+export function mountCgroup(rootfs: string, target: string, m: CgroupMountStep): void {
   const { layout, own } = readOwn();
   const subs = cgroupSubmounts(layout, own);
   const only = subs[0];
