@@ -16,11 +16,15 @@ export const F = {
   STDIN: 1,
   STDIN_EOF: 2,
   RESIZE: 3,
+  /** Open the log file anew (it was renamed away: CRI ReopenContainerLog); answered by LOG_REOPENED. */
+  REOPEN_LOG: 4,
   STDOUT: 11,
   STDERR: 12,
   EXIT: 13,
   /** A --debug trace line of the monitor's (a syscall, a cgroup write, with why). */
   DEBUG: 14,
+  /** REOPEN_LOG done: empty, or the error. */
+  LOG_REOPENED: 15,
 } as const;
 
 export interface Hello {

@@ -86,6 +86,14 @@ export class CriLogWriter {
     this.size = 0;
   }
 
+  /** Opens the path anew (kubelet renamed the file to rotate it: CRI ReopenContainerLog). */
+  reopen(): void {
+    const fd = fs.openSync(this.file, 'a', 0o640);
+    fs.closeSync(this.fd);
+    this.fd = fd;
+    this.size = fs.fstatSync(fd).size;
+  }
+
   close(): void {
     fs.closeSync(this.fd);
   }

@@ -119,6 +119,14 @@ export class Monitor {
           this.stdinWrite?.(payload);
         } else if (type === F.STDIN_EOF && client.hello?.stdin) {
           this.stdinEnd?.();
+        } else if (type === F.REOPEN_LOG) {
+          let err = '';
+          try {
+            this.log?.reopen();
+          } catch (e) {
+            err = messageOf(e);
+          }
+          sock.write(frame(F.LOG_REOPENED, err));
         } else if (type === F.RESIZE && this.master >= 0) {
           const { rows, cols } = JSON.parse(payload.toString()) as { rows: number; cols: number };
           try {

@@ -371,3 +371,31 @@ export async function execSync(x: ContainerContext, ref: string, cmd: string[], 
 }
 
 export type { SandboxRecord };
+
+/** ReopenContainerLog: the monitor opens log_path anew, after kubelet renamed the file away. */
+export async function reopenContainerLog(x: ContainerContext, ref: string): Promise<void> {
+  const { c, info } = resolveContainer(x, 'ReopenContainerLog', ref);
+  const op = `ReopenContainerLog ${info.metadata.name} (${c.id.slice(0, 13)})`;
+  if (liveStatus(c) !== 'running') throw precondition(`${op}: the container is not running`);
+  const { F, FrameReader, frame } = await import('../engine/attach');
+  await new Promise<void>((resolve, reject) => {
+    const sock = net.connect(x.paths.engine.attachSocket(c.id));
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new CriError(4, `${op}: the monitor did not answer`));
+    }, 5000);
+    const reader = new FrameReader((type, payload) => {
+      if (type !== F.LOG_REOPENED) return;
+      clearTimeout(timer);
+      sock.destroy();
+      if (payload.length > 0) reject(new CriError(2, `${op}: ${payload.toString()}`));
+      else resolve();
+    });
+    sock.on('connect', () => sock.write(frame(F.REOPEN_LOG)));
+    sock.on('data', (d: Buffer) => reader.push(d));
+    sock.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new CriError(9, `${op}: cannot reach the container's monitor: ${e.message}`));
+    });
+  });
+}

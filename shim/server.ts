@@ -26,7 +26,7 @@ import { authorityProxy, backendSocket } from './authority';
 import { SandboxStore, liveState, type SandboxRecord } from './sandbox-store';
 import { hostNetwork, removePauseState, runPodSandbox, stopSandboxNetworkAndPause } from './sandbox';
 import {
-  containerStatus, createContainer, execSync, listContainers, readInfo, removeContainerCri, resolveContainer, sandboxContainers,
+  containerStatus, createContainer, execSync, listContainers, readInfo, removeContainerCri, reopenContainerLog, resolveContainer, sandboxContainers,
   startContainerCri, stopContainerCri, type ContainerContext,
 } from './containers';
 import * as img from './images';
@@ -210,7 +210,10 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
       updateResources(x, c, r.linux);
       return {};
     },
-    GetContainerEvents: null as unknown as Handler, // a stream: below
+    ReopenContainerLog: async (r: { container_id: string }) => {
+      await reopenContainerLog(x, r.container_id);
+      return {};
+    },
   };
 
   const imageHandlers: Record<string, Handler> = {
