@@ -7,16 +7,28 @@
 // Each is `{"auths": {"host[:port]": {"auth": base64("user:pass")}}}`; docker
 // writes docker.io as "https://index.docker.io/v1/". Credential helpers
 // (credsStore/credHelpers) are not run.
+//
+// Credentials may also be given for one pull (CRI's PullImage AuthConfig):
+// a username and password, an identity token (an OAuth2 refresh token, traded
+// at the token server for an access token), or a registry token (sent as is,
+// as `Authorization: Bearer`).
 
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 export interface Credentials {
-  username: string;
-  password: string;
+  username?: string | undefined;
+  password?: string | undefined;
   /** An OAuth2 refresh token (docker login with an identity provider). */
   identityToken?: string | undefined;
+  /** A bearer token for the registry itself, sent as is. */
+  registryToken?: string | undefined;
+}
+
+/** Whether there is a username to send as basic auth. */
+export function hasBasic(c: Credentials | undefined): c is Credentials & { username: string } {
+  return c !== undefined && typeof c.username === 'string' && c.username !== '';
 }
 
 export type CredentialLookup = (registry: string) => Credentials | undefined;
@@ -130,5 +142,5 @@ export function parseChallenges(header: string): Challenge[] {
 }
 
 export function basicHeader(c: Credentials): string {
-  return 'Basic ' + Buffer.from(`${c.username}:${c.password}`).toString('base64');
+  return 'Basic ' + Buffer.from(`${c.username ?? ''}:${c.password ?? ''}`).toString('base64');
 }

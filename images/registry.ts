@@ -9,21 +9,51 @@
 // Blob downloads resume with `Range: bytes=<offset>-` after a dropped
 // connection, so what was already written (and hashed) is kept.
 //
-// HTTP is used for localhost, 127.0.0.0/8, ::1 and hosts listed as insecure;
-// HTTPS otherwise. Pulls may go to mirrors first (per registry), then to the
+// HTTP is used for localhost, 127.0.0.0/8, ::1 and hosts listed as insecure
+// (or a pull source marked insecure); HTTPS otherwise.
+//
+// Pulls (manifests, blobs, tags) go through a list of pull sources per
+// reference: endpoint + repository pairs, tried in order until one answers.
+// By default that is the per-registry `mirrors`, then the registry itself;
+// `pullSources` replaces it (registries.conf: images/registries.ts maps
+// registry.k8s.io/pause to mirror 127.0.0.1:5000/pause, then the registry).
+// A source that fails with a registry error (HTTP, network, auth) passes the
+// request to the next; when all fail, the error names each. Whatever source
+// answers, the caller checks digests as usual (pull.ts). Pushes go to the
 // registry itself.
+//
+// Credentials are looked up per endpoint host. A registry token is sent as
+// `Bearer` from the first request; an identity token is traded at the
+// Bearer realm (POST, grant_type=refresh_token) as docker does.
 
 import { Readable } from 'node:stream';
 import { RuntimeError, messageOf } from '../runtime/sys/errors';
-import { basicHeader, fileCredentials, parseChallenges, type CredentialLookup, type Credentials } from './auth';
+import { basicHeader, fileCredentials, hasBasic, parseChallenges, type CredentialLookup, type Credentials } from './auth';
 import { MANIFEST_ACCEPT, type Descriptor } from './manifest';
 import { DOCKER_HUB_ENDPOINT, manifestRefOf, type Reference } from './reference';
+
+/** One place to pull a reference from: an endpoint and the repository there. */
+export interface PullSource {
+  /** `host[:port]`; docker.io is reached at registry-1.docker.io. */
+  readonly host: string;
+  /** The repository at that host: `k8s/pause`. */
+  readonly path: string;
+  /** Plain HTTP (registries.conf's `insecure`). */
+  readonly insecure?: boolean | undefined;
+  /** A mirror rather than the registry itself (for messages). */
+  readonly mirror?: boolean | undefined;
+}
 
 export interface RegistryOptions {
   /** Hosts (`host` or `host:port`) reached over plain HTTP. */
   insecure?: readonly string[] | undefined;
   /** Per registry, hosts to try first for pulls: `{"docker.io": ["mirror:5000"]}`. */
   mirrors?: Readonly<Record<string, readonly string[]>> | undefined;
+  /**
+   * Where a reference is pulled from, in order (replaces `mirrors`). May throw
+   * (a blocked registry).
+   */
+  pullSources?: ((ref: Reference) => readonly PullSource[]) | undefined;
   credentials?: CredentialLookup | undefined;
   /** Attempts per request before giving up (network errors, 429, 5xx). */
   retries?: number | undefined;
@@ -45,6 +75,10 @@ export interface FetchedManifest {
   mediaType: string;
   /** From Docker-Content-Digest, else computed by the caller. */
   digest?: string | undefined;
+  /** The source that answered: `127.0.0.1:5000/pause`. */
+  source?: string | undefined;
+  /** Whether that source is a mirror. */
+  mirror?: boolean | undefined;
 }
 
 export class RegistryError extends RuntimeError {
@@ -84,29 +118,43 @@ export class RegistryClient {
     this.retryDelayMs = opts.retryDelayMs ?? 250;
   }
 
-  endpoint(host: string): Endpoint {
+  endpoint(host: string, insecure = false): Endpoint {
     const apiHost = host === 'docker.io' ? DOCKER_HUB_ENDPOINT : host;
-    const http = isLoopback(apiHost) || (this.opts.insecure ?? []).includes(host) || (this.opts.insecure ?? []).includes(apiHost);
+    const http = insecure || isLoopback(apiHost) || (this.opts.insecure ?? []).includes(host) || (this.opts.insecure ?? []).includes(apiHost);
     return { host, base: `${http ? 'http' : 'https'}://${apiHost}` };
   }
 
-  /** Endpoints to try for a pull: mirrors first, then the registry. */
-  private pullEndpoints(domain: string): Endpoint[] {
-    return [...(this.opts.mirrors?.[domain] ?? []).map((m) => this.endpoint(m)), this.endpoint(domain)];
+  /** Where to pull `ref` from, in order: the given sources, else mirrors first, then the registry. */
+  pullSources(ref: Reference): PullSource[] {
+    if (this.opts.pullSources) {
+      const list = [...this.opts.pullSources(ref)];
+      if (list.length === 0) throw new RegistryError(`no pull source for ${ref.domain}/${ref.path}`, 0, 'ENOTFOUND');
+      return list;
+    }
+    return [...(this.opts.mirrors?.[ref.domain] ?? []).map((m) => ({ host: m, path: ref.path, mirror: true })), { host: ref.domain, path: ref.path }];
   }
 
-  private async withMirrors<T>(ref: Reference, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
-    const eps = this.pullEndpoints(ref.domain);
-    let last: unknown;
-    for (const ep of eps) {
+  /**
+   * Runs `fn` against each pull source until one succeeds. Only registry
+   * errors (HTTP, network, auth) pass on to the next source; when every
+   * source failed, the error names each (mirrors marked), with the last one's
+   * code (ENOTFOUND only if every source said 404).
+   */
+  private async withSources<T>(ref: Reference, fn: (ep: Endpoint, repo: string, src: PullSource) => Promise<T>): Promise<T> {
+    const sources = this.pullSources(ref);
+    const errors: { src: PullSource; e: RegistryError }[] = [];
+    for (const src of sources) {
       try {
-        return await fn(ep);
+        return await fn(this.endpoint(src.host, src.insecure === true), src.path, src);
       } catch (e) {
-        last = e;
-        if (ep === eps[eps.length - 1]) break;
+        if (!(e instanceof RegistryError) || e.code === 'EDIGEST') throw e;
+        errors.push({ src, e });
       }
     }
-    throw last;
+    if (errors.length === 1) throw errors[0]!.e;
+    const last = errors[errors.length - 1]!.e;
+    const code = errors.every((x) => x.e.code === 'ENOTFOUND') ? 'ENOTFOUND' : last.code;
+    throw new RegistryError(errors.map((x) => `${x.src.mirror ? 'mirror: ' : ''}${x.e.message}`).join('; '), last.status, code);
   }
 
   private credsFor(host: string): Credentials | undefined {
@@ -114,12 +162,11 @@ export class RegistryClient {
   }
 
   private authHeader(ep: Endpoint, scope: string): string | undefined {
+    const c = this.credsFor(ep.host);
+    if (c?.registryToken) return `Bearer ${c.registryToken}`;
     const t = this.tokens.get(`${ep.host} ${scope}`);
     if (t) return `Bearer ${t}`;
-    if (this.basicHosts.has(ep.host)) {
-      const c = this.credsFor(ep.host);
-      if (c) return basicHeader(c);
-    }
+    if (this.basicHosts.has(ep.host) && hasBasic(c)) return basicHeader(c);
     return undefined;
   }
 
@@ -128,16 +175,27 @@ export class RegistryClient {
     const challenges = parseChallenges(res.headers.get('www-authenticate') ?? '');
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     const creds = this.credsFor(ep.host);
+    if (creds?.registryToken) return false; // it was sent and refused
     if (bearer && bearer.params['realm']) {
       const url = new URL(bearer.params['realm']);
-      if (bearer.params['service']) url.searchParams.set('service', bearer.params['service']);
-      url.searchParams.set('scope', scope);
       const headers: Record<string, string> = {};
-      if (creds) headers['authorization'] = basicHeader(creds);
       if (this.opts.userAgent) headers['user-agent'] = this.opts.userAgent;
+      const init: RequestInit = { headers };
+      if (creds?.identityToken) {
+        // OAuth2: trade the refresh token for an access token.
+        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: this.opts.userAgent ?? 'mycontainer', scope });
+        if (bearer.params['service']) form.set('service', bearer.params['service']);
+        headers['content-type'] = 'application/x-www-form-urlencoded';
+        init.method = 'POST';
+        init.body = form.toString();
+      } else {
+        if (bearer.params['service']) url.searchParams.set('service', bearer.params['service']);
+        url.searchParams.set('scope', scope);
+        if (hasBasic(creds)) headers['authorization'] = basicHeader(creds);
+      }
       let tres: Response;
       try {
-        tres = await fetch(url, { headers });
+        tres = await fetch(url, init);
       } catch (e) {
         throw new RegistryError(`cannot get a token from ${url.origin}${url.pathname}: ${messageOf(e)}`, 0, 'EAUTH');
       }
@@ -151,7 +209,7 @@ export class RegistryClient {
       this.tokens.set(`${ep.host} ${scope}`, token);
       return true;
     }
-    if (challenges.some((c) => c.scheme === 'basic') && creds) {
+    if (challenges.some((c) => c.scheme === 'basic') && hasBasic(creds)) {
       if (this.basicHosts.has(ep.host)) return false; // already sent them: wrong credentials
       this.basicHosts.add(ep.host);
       return true;
@@ -229,14 +287,16 @@ export class RegistryClient {
 
   /** GET a manifest (or index) by tag or digest. */
   async getManifest(ref: Reference, reference = manifestRefOf(ref)): Promise<FetchedManifest> {
-    return this.withMirrors(ref, async (ep) => {
-      const res = await this.send(ep, ref.path, 'pull', 'GET', `manifests/${reference}`, { accept: MANIFEST_ACCEPT.join(', ') });
-      if (!res.ok) return this.fail(res, `cannot get manifest ${ref.domain}/${ref.path}:${reference}`);
+    return this.withSources(ref, async (ep, repo, src) => {
+      const res = await this.send(ep, repo, 'pull', 'GET', `manifests/${reference}`, { accept: MANIFEST_ACCEPT.join(', ') });
+      if (!res.ok) return this.fail(res, `cannot get manifest ${src.host}/${repo}${reference.includes(':') ? '@' : ':'}${reference}`);
       const body = Buffer.from(await res.arrayBuffer());
       return {
         body,
         mediaType: (res.headers.get('content-type') ?? '').split(';')[0]!.trim(),
         digest: res.headers.get('docker-content-digest') ?? undefined,
+        source: `${src.host}/${repo}`,
+        mirror: src.mirror === true,
       };
     });
   }
@@ -266,21 +326,21 @@ export class RegistryClient {
    * dropped connection. The caller verifies the digest (the sink hashes).
    */
   async downloadBlob(ref: Reference, desc: Descriptor, sink: BlobSink): Promise<void> {
-    return this.withMirrors(ref, async (ep) => {
+    return this.withSources(ref, async (ep, repo) => {
       let failures = 0;
       for (;;) {
         if (sink.offset === desc.size && desc.size > 0) return;
         const start = sink.offset;
         const headers: Record<string, string> = {};
         if (start > 0) headers['range'] = `bytes=${start}-`;
-        const res = await this.send(ep, ref.path, 'pull', 'GET', `blobs/${desc.digest}`, headers);
+        const res = await this.send(ep, repo, 'pull', 'GET', `blobs/${desc.digest}`, headers);
         if (res.status === 416 && start > 0) {
           // We may hold everything already; otherwise start over.
           await res.body?.cancel();
           await sink.reset();
           continue;
         }
-        if (!res.ok) return this.fail(res, `cannot get blob ${desc.digest} from ${ep.host}/${ref.path}`);
+        if (!res.ok) return this.fail(res, `cannot get blob ${desc.digest} from ${ep.host}/${repo}`);
         if (start > 0) {
           const cr = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
           if (res.status !== 206 || !cr || Number(cr[1]) !== start) await sink.reset();
@@ -306,7 +366,7 @@ export class RegistryClient {
           if (e instanceof RegistryError && e.code === 'EDIGEST') throw e;
           failures = sink.offset > before ? 1 : failures + 1;
           if (failures >= this.retries) {
-            throw new RegistryError(`cannot get blob ${desc.digest} from ${ep.host}/${ref.path}: ${messageOf(e)}${causeOf(e)} (after ${failures} attempts)`, 0, 'ENETWORK');
+            throw new RegistryError(`cannot get blob ${desc.digest} from ${ep.host}/${repo}: ${messageOf(e)}${causeOf(e)} (after ${failures} attempts)`, 0, 'ENETWORK');
           }
           await sleep(this.retryDelayMs * 2 ** (failures - 1));
         }
@@ -351,9 +411,9 @@ export class RegistryClient {
 
   /** Tags in a repository. */
   async listTags(ref: Reference): Promise<string[]> {
-    return this.withMirrors(ref, async (ep) => {
-      const res = await this.send(ep, ref.path, 'pull', 'GET', 'tags/list');
-      if (!res.ok) return this.fail(res, `cannot list tags of ${ref.domain}/${ref.path}`);
+    return this.withSources(ref, async (ep, repo, src) => {
+      const res = await this.send(ep, repo, 'pull', 'GET', 'tags/list');
+      if (!res.ok) return this.fail(res, `cannot list tags of ${src.host}/${repo}`);
       const doc = (await res.json()) as { tags?: string[] | null };
       return doc.tags ?? [];
     });
