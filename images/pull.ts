@@ -27,7 +27,7 @@ import {
   type ImageManifest,
   type Platform,
 } from './manifest';
-import { formatReference, parseReference, type Reference } from './reference';
+import { formatReference, parseReference, repoName, type Reference } from './reference';
 import { RegistryClient, type RegistryOptions } from './registry';
 import { Snapshots } from './snapshots';
 import { ContentStore, DigestMismatchError, sha256 } from './store';
@@ -36,7 +36,10 @@ import { noteAllocated, unpackLayer } from './unpack';
 export type LayerStatus = 'waiting' | 'exists' | 'downloading' | 'unpacking' | 'verifying' | 'done';
 
 export type PullEvent =
-  | { kind: 'resolved'; ref: string; digest: string; layers: number }
+  /** A name resolved through registries.conf (resolve.ts): an alias, a search registry. */
+  | { kind: 'trying'; ref: string; origin: string }
+  /** `source` is set when the manifest came from elsewhere than `ref` (a mirror, a rewritten location). */
+  | { kind: 'resolved'; ref: string; digest: string; layers: number; source?: string | undefined; mirror?: boolean | undefined }
   | { kind: 'layer'; digest: string; status: LayerStatus; current: number; total: number }
   | { kind: 'done'; name: string; digest: string; id: string };
 
@@ -129,7 +132,8 @@ export async function pull(store: ContentStore, reference: string, opts: PullOpt
   if (diffIds.length !== manifest.layers.length) {
     throw new RuntimeError(`${refName}: the manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff_ids`, { code: 'EMANIFEST' });
   }
-  emit({ kind: 'resolved', ref: refName, digest: manifestDigest, layers: manifest.layers.length });
+  const elsewhere = top.source !== undefined && top.source !== repoName(ref);
+  emit({ kind: 'resolved', ref: refName, digest: manifestDigest, layers: manifest.layers.length, source: elsewhere ? top.source : undefined, mirror: elsewhere ? top.mirror : undefined });
 
   // 4. Layers.
   const snapshots = new Snapshots(store.root);

@@ -39,6 +39,16 @@ function invalid(ref: string, why: string): RuntimeError {
   return new RuntimeError(`invalid reference "${ref}": ${why}`, { code: 'EINVALIDREF' });
 }
 
+/** Whether `s` is a registry host as a reference carries it: `host[:port]`. */
+export function isValidDomain(s: string): boolean {
+  return domainRe.test(s);
+}
+
+/** Whether `s` is a repository path: lowercase components joined by `/`. */
+export function isValidPath(s: string): boolean {
+  return pathRe.test(s);
+}
+
 /** Checks a digest's form; sha256 digests must be 64 lowercase hex digits. */
 export function validateDigest(d: string): string {
   if (!digestRe.test(d)) throw new RuntimeError(`invalid digest "${d}"`, { code: 'EINVALIDREF' });

@@ -43,8 +43,13 @@ export function progressPrinter(out: NodeJS.WriteStream, tty: boolean): (e: Pull
     out.write(s);
   };
   return (e) => {
+    if (e.kind === 'trying') {
+      out.write(`Trying to pull ${e.ref} (${e.origin})...\n`);
+      return;
+    }
     if (e.kind === 'resolved') {
-      out.write(`Pulling ${e.ref} (${e.digest}, ${e.layers} layer${e.layers === 1 ? '' : 's'})\n`);
+      const from = e.source !== undefined ? ` from ${e.mirror ? 'mirror ' : ''}${e.source}` : '';
+      out.write(`Pulling ${e.ref}${from} (${e.digest}, ${e.layers} layer${e.layers === 1 ? '' : 's'})\n`);
       return;
     }
     if (e.kind === 'done') {
