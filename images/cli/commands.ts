@@ -5,6 +5,10 @@
 //
 // The image store lives under the front end's global --root (default
 // /var/lib/mycontainer, or $MYCONTAINER_ROOT), as podman's --root.
+//
+// pull and bundle resolve names through registries.conf (images/registries.ts):
+// --registries-conf FILE, else $REGISTRIES_CONFIG_PATH, else
+// /etc/containers/registries.conf and its registries.conf.d drop-ins.
 
 import * as path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
@@ -15,6 +19,7 @@ const L = {
   store: () => require('../store') as typeof import('../store'),
   image: () => require('../image') as typeof import('../image'),
   pull: () => require('../pull') as typeof import('../pull'),
+  resolve: () => require('../resolve') as typeof import('../resolve'),
   push: () => require('../push') as typeof import('../push'),
   bundle: () => require('../bundle') as typeof import('../bundle'),
   gc: () => require('../gc') as typeof import('../gc'),
@@ -55,6 +60,26 @@ function registryOptions(a: ImageGlobal): import('../registry').RegistryOptions 
 }
 
 const out = (s: string): boolean => process.stdout.write(s);
+const warn = (m: string): void => void process.stderr.write(`mycontainer: warning: ${m}\n`);
+
+interface RegistriesArgs {
+  registriesConf?: string | undefined;
+}
+
+function registriesOption<T>(y: Argv<T>): Argv<T & RegistriesArgs> {
+  return y.option('registries-conf', {
+    type: 'string',
+    describe: 'registries.conf: mirrors, short names, aliases (default $REGISTRIES_CONFIG_PATH, else /etc/containers/registries.conf and registries.conf.d/*.conf)',
+  }) as never;
+}
+
+/** The registries.conf to use; its warnings (unknown keys...) go to stderr. */
+function registries(a: RegistriesArgs): import('../registries').RegistriesConf {
+  const env = process.env['REGISTRIES_CONFIG_PATH'];
+  const conf = L.resolve().loadRegistriesConf(a.registriesConf ?? (env !== undefined && env !== '' ? env : undefined));
+  for (const w of conf.warnings) warn(w);
+  return conf;
+}
 
 /** `docker.io/library/busybox:latest` → `busybox:latest`, as docker prints names. */
 function short(name: string): string {
@@ -65,23 +90,29 @@ function short(name: string): string {
   }
 }
 
-const pull: CommandModule<ImageGlobal, ImageGlobal & { image: string; platform?: string; quiet: boolean }> = {
+type PullArgs = RegistriesArgs & { image: string; platform?: string; quiet: boolean };
+
+const pull: CommandModule<ImageGlobal, ImageGlobal & PullArgs> = {
   command: 'pull <image>',
-  describe: 'pull an image from a registry into the store',
+  describe: 'pull an image from a registry into the store (short names, aliases and mirrors from registries.conf)',
   builder: (y) =>
-    common(y)
+    registriesOption(common(y))
       .positional('image', { type: 'string', demandOption: true })
       .option('platform', { type: 'string', describe: 'os/arch[/variant] (default: this host)' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only the image ID' }) as never,
-  handler: async (a: Args<{ image: string; platform?: string; quiet: boolean }>) => {
+  handler: async (a: Args<PullArgs>) => {
     const onEvent = a.quiet ? undefined : L.progress().progressPrinter(process.stdout, process.stdout.isTTY === true);
-    const r = await L.pull().pull(store(a), a.image, {
+    const { credentials, ...registry } = registryOptions(a);
+    const img = await L.resolve().findOrPull(store(a), a.image, {
+      registries: registries(a),
+      policy: 'always',
+      credentials,
+      registry,
       platform: a.platform ? L.manifest().parsePlatform(a.platform) : undefined,
-      registry: registryOptions(a),
       onEvent,
-      onWarning: (m) => process.stderr.write(`mycontainer: warning: ${m}\n`),
+      onWarning: warn,
     });
-    if (a.quiet) out(`${r.id}\n`);
+    if (a.quiet) out(`${img.id}\n`);
   },
 };
 
@@ -265,7 +296,7 @@ const pushCmd: CommandModule<ImageGlobal, ImageGlobal & { image: string; destina
   },
 };
 
-interface BundleArgs {
+interface BundleArgs extends RegistriesArgs {
   image: string;
   dir: string;
   cmd: string[];
@@ -283,7 +314,7 @@ const bundle: CommandModule<ImageGlobal, ImageGlobal & BundleArgs> = {
   command: 'bundle <image> <dir> [cmd..]',
   describe: 'make an OCI bundle (rootfs + config.json) from an image',
   builder: (y) =>
-    common(y)
+    registriesOption(common(y))
       .positional('image', { type: 'string', demandOption: true })
       .positional('dir', { type: 'string', demandOption: true })
       .positional('cmd', { type: 'string', array: true, default: [] as string[] })
@@ -297,7 +328,8 @@ const bundle: CommandModule<ImageGlobal, ImageGlobal & BundleArgs> = {
       .option('read-only', { type: 'boolean', default: false }) as never,
   handler: async (a: Args<BundleArgs>) => {
     const s = store(a);
-    const img = L.image().findImage(s, a.image);
+    // `busybox` is also localhost/busybox and the search registries' busybox, as podman
+    const img = L.resolve().findLocal(s, a.image, registries(a));
     // Words after `--` land in argv._ (after the command's own name).
     const cmd = a.cmd.length > 0 ? a.cmd.map(String) : a._.slice(1).map(String);
     let entrypoint: string[] | undefined;
