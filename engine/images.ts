@@ -6,8 +6,9 @@
 import * as path from 'node:path';
 import { RuntimeError } from '../runtime/sys/errors';
 import { ContentStore } from '../images/store';
-import { findImage, type Image } from '../images/image';
-import { pull, type PullEvent } from '../images/pull';
+import type { Image } from '../images/image';
+import type { PullEvent } from '../images/pull';
+import { findLocal, findOrPull, loadRegistriesConf } from '../images/resolve';
 import { fileCredentials } from '../images/auth';
 
 /** The image store the engine shares with the image commands: <root>/... */
@@ -22,27 +23,29 @@ export interface ResolveImageOptions {
   onMissing?: ((ref: string) => void) | undefined;
   onEvent?: ((e: PullEvent) => void) | undefined;
   onWarning?: ((msg: string) => void) | undefined;
+  /** containers-registries.conf(5); default $REGISTRIES_CONFIG_PATH, then /etc/containers/registries.conf. */
+  registriesConf?: string | undefined;
 }
 
-/** The image, pulled first if missing (docker's --pull=missing). */
+/** The image, pulled first if missing (docker's --pull=missing), names resolved through registries.conf. */
 export async function resolveImage(store: ContentStore, ref: string, opts: ResolveImageOptions): Promise<Image> {
-  if (opts.policy !== 'always') {
-    // podman's short names: `busybox` is also localhost/busybox, an image built or loaded here
-    for (const name of /^[a-z0-9._-]+(:[\w.-]+)?$/.test(ref) ? [ref, `localhost/${ref}`] : [ref]) {
-      try {
-        return findImage(store, name);
-      } catch (e) {
-        if ((e as RuntimeError).code !== 'ENOTFOUND') throw e;
-      }
+  const registries = loadRegistriesConf(opts.registriesConf ?? process.env['REGISTRIES_CONFIG_PATH']);
+  const policy = opts.policy === 'always' || opts.policy === 'never' ? opts.policy : 'missing';
+  if (policy === 'missing') {
+    try {
+      return findLocal(store, ref, registries);
+    } catch (e) {
+      if ((e as RuntimeError).code !== 'ENOTFOUND') throw e;
     }
-    if (opts.policy === 'never') throw new RuntimeError(`image "${ref}" not found and --pull=never`, { code: 'ENOTFOUND' });
     opts.onMissing?.(ref);
   }
   const insecure = (process.env['MYCONTAINER_INSECURE_REGISTRIES'] ?? '').split(',').filter(Boolean);
-  const r = await pull(store, ref, {
-    registry: { insecure, credentials: fileCredentials(undefined), userAgent: 'mycontainer/0.1' },
+  return findOrPull(store, ref, {
+    registries,
+    policy: policy === 'missing' ? 'always' : policy,
+    credentials: fileCredentials(undefined),
+    registry: { insecure, userAgent: 'mycontainer/0.1' },
     onEvent: opts.onEvent,
     onWarning: opts.onWarning,
   });
-  return findImage(store, r.name);
 }

@@ -16,8 +16,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ContainerStore } from '../engine/containers';
 import { loadDefaultNetwork } from '../engine/cni';
 import { ContentStore } from '../images/store';
-import { findImage, type Image } from '../images/image';
-import { pull } from '../images/pull';
+import type { Image } from '../images/image';
 import { messageOf } from '../runtime/sys/errors';
 import type { RuntimeContext } from '../runtime/container';
 import { CriError, grpcStatusOf, invalid, notFound, unimplemented } from './errors';
@@ -79,7 +78,7 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
   const runtime: RuntimeContext = { root: paths.engine.runtimeRoot, debug: false, warn: (m) => log(`warning: ${m}`) };
   const store = new SandboxStore(paths);
   const containers = new ContainerStore(paths.engine);
-  const registries = await loadRegistries(opts.registriesConf);
+  const registries = await loadRegistries(opts.registriesConf, log);
   const findLocal = (name: string): Image => registries.findLocal(images, name);
   const x: ContainerContext = { paths, opts, store, runtime, warn: (m) => log(`warning: ${m}`), containers, findImage: findLocal };
   const imgx: img.ImageContext = {
@@ -309,15 +308,19 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
   };
 }
 
-/** registries.conf through images/ (mirrors, short names, aliases). */
-async function loadRegistries(file: string | undefined): Promise<{ findLocal(store: ContentStore, name: string): Image; pull(store: ContentStore, name: string, auth: import('../images/auth').Credentials | undefined): Promise<Image> }> {
-  void file;
+/** registries.conf through images/ (mirrors, short names, aliases), read once at start. */
+async function loadRegistries(file: string | undefined, log: (m: string) => void): Promise<{ findLocal(store: ContentStore, name: string): Image; pull(store: ContentStore, name: string, auth: import('../images/auth').Credentials | undefined): Promise<Image> }> {
+  const { loadRegistriesConf, findLocal, findOrPull } = await import('../images/resolve');
+  const { fileCredentials } = await import('../images/auth');
+  const conf = loadRegistriesConf(file);
+  for (const w of conf.warnings ?? []) log(`warning: ${w}`);
   return {
-    findLocal: (store, name) => findImage(store, name),
-    pull: async (store, name, auth) => {
-      const r = await pull(store, name, { registry: { credentials: auth ? () => auth : undefined, userAgent: 'mycontainer-cri/0.1' } });
-      return findImage(store, r.name);
-    },
+    findLocal: (store, name) => findLocal(store, name, conf),
+    // kubelet decides the pull policy: a PullImage always pulls
+    pull: (store, name, auth) => findOrPull(store, name, {
+      registries: conf, policy: 'always', credentials: fileCredentials(undefined), auth,
+      registry: { userAgent: 'mycontainer-cri/0.1' }, onWarning: (m) => log(`warning: ${m}`),
+    }),
   };
 }
 
