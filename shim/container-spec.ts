@@ -42,10 +42,11 @@ function capName(c: string): string {
 }
 
 /** containerd's capability rules: the default set, ALL on either side, add then drop. */
-export function criCapabilities(add: readonly string[], drop: readonly string[]): string[] {
+export function criCapabilities(add: readonly string[], drop: readonly string[], held: readonly string[] = ALL_CAPS): string[] {
   const a = add.map(capName);
   const d = drop.map(capName);
-  let caps = a.includes('CAP_ALL') ? [...ALL_CAPS] : [...DOCKER_DEFAULT_CAPS];
+  // ALL is every capability we hold ourselves: one we lack (CAP_SYS_RESOURCE here) cannot be given
+  let caps = a.includes('CAP_ALL') ? ALL_CAPS.filter((c) => held.includes(c)) : [...DOCKER_DEFAULT_CAPS];
   for (const c of a) if (c !== 'CAP_ALL' && !caps.includes(c)) caps.push(c);
   if (d.includes('CAP_ALL')) caps = a.filter((c) => c !== 'CAP_ALL');
   for (const c of d) caps = caps.filter((x) => x !== c);
@@ -98,7 +99,7 @@ export function containerSpec(input: ContainerSpecInput): Spec {
 
   proc.terminal = cfg.tty;
   if (cfg.tty && !proc.env?.some((e) => e.startsWith('TERM='))) proc.env = [...(proc.env ?? []), 'TERM=xterm'];
-  const caps = privileged ? ALL_CAPS.filter((c) => input.boundingCaps.includes(c)) : criCapabilities(sc?.capabilities?.add_capabilities ?? [], sc?.capabilities?.drop_capabilities ?? []);
+  const caps = privileged ? ALL_CAPS.filter((c) => input.boundingCaps.includes(c)) : criCapabilities(sc?.capabilities?.add_capabilities ?? [], sc?.capabilities?.drop_capabilities ?? [], input.boundingCaps);
   proc.capabilities = { bounding: [...caps], effective: [...caps], permitted: [...caps] };
   const ambient = (sc?.capabilities?.add_ambient_capabilities ?? []).map(capName);
   if (ambient.length > 0) {
@@ -193,7 +194,9 @@ export function containerSpec(input: ContainerSpecInput): Spec {
     });
   }
   spec.mounts = mounts;
-  // a shared or slave mount needs the root's propagation to allow it (runc: rootfsPropagation)
+  // A shared or slave mount needs "/" to allow it, as containerd asks (its
+  // rshared/rslave are outside the schema's enum; the submounts keep the
+  // host's propagation anyway, since "/" is then not made rslave).
   if (cfg.mounts.some((m) => m.propagation === 2)) linux.rootfsPropagation = 'shared';
   else if (cfg.mounts.some((m) => m.propagation === 1)) linux.rootfsPropagation = 'slave';
 

@@ -116,7 +116,18 @@ export function spawnInit(req: SpawnRequest): SpawnedInit {
  */
 function sealExecutable(execPath: string, sealDir: string): string {
   const why = 'protect the host node binary from /proc/self/exe writes (CVE-2019-5736)';
-  sys.mount(null, '/', null, MS.SLAVE | MS.REC, null, 'keep the container\'s mounts out of the host namespace');
+  // Only the mount that holds sealDir turns slave, so the seal's tmpfs does
+  // not reach the host; the rest keeps its propagation until the init
+  // applies linux.rootfsPropagation (rslave by default), so that a
+  // container asking for rshared stays a peer of the host's shared mounts.
+  for (let p = path.dirname(sealDir); ; p = path.dirname(p)) {
+    try {
+      sys.mount(null, p, null, MS.SLAVE, null, 'keep the seal\'s mounts out of the host namespace');
+      break;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EINVAL' || p === '/') throw e;
+    }
+  }
   sys.mount('tmpfs', sealDir, 'tmpfs', MS.NOSUID | MS.NODEV, 'size=16k,mode=711', why);
   const target = sealDir + '/node';
   fs.writeFileSync(target, '');
