@@ -19,6 +19,7 @@ interface CriFlags {
   'registries-conf'?: string;
   'stream-address': string;
   'stream-port': number;
+  'default-cgroup-parent': string;
 }
 
 export const criCommand: CommandModule<object, CriFlags> = {
@@ -32,13 +33,15 @@ export const criCommand: CommandModule<object, CriFlags> = {
       .option('cgroup-manager', { type: 'string', default: 'cgroupfs', choices: ['cgroupfs'], describe: 'cgroup driver' })
       .option('registries-conf', { type: 'string', describe: 'containers-registries.conf(5) (default /etc/containers/registries.conf)' })
       .option('stream-address', { type: 'string', default: '127.0.0.1', describe: 'address of the streaming server (exec, attach, port-forward)' })
-      .option('stream-port', { type: 'number', default: 0, describe: 'its port (0: any free one)' }) as never,
+      .option('stream-port', { type: 'number', default: 0, describe: 'its port (0: any free one)' })
+      .option('default-cgroup-parent', { type: 'string', default: '/mycontainer-cri', describe: 'cgroup of pods whose config names none' }) as never,
   handler: async (a) => {
     // its own bundle (dist/bundle/cri.js): gRPC stays out of every other CLI start
     const { startCriServer } = require(bundledOr(path.join(__dirname, 'server.js'), 'cri')) as typeof import('./server');
     const opts = defaultOptions({
       root: a.root, runroot: a.runroot, socket: a.socket, cniConfDir: a['cni-conf-dir'], cniBinDirs: a['cni-bin-dir'].map(String),
       cgroupDriver: 'cgroupfs', registriesConf: a['registries-conf'], streamAddress: a['stream-address'], streamPort: a['stream-port'],
+      defaultCgroupParent: a['default-cgroup-parent'],
     });
     const s = await startCriServer(opts, (m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
     process.stderr.write(`mycontainer cri: serving runtime.v1 on unix://${s.socket}\n`);

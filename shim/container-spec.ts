@@ -32,6 +32,8 @@ export interface ContainerSpecInput {
   readProfile(file: string): string;
   /** The capabilities we hold (privileged gets these). */
   boundingCaps: readonly string[];
+  /** The cgroup parent when the pod names none. */
+  defaultCgroupParent?: string;
 }
 
 const PROPAGATION = ['rprivate', 'rslave', 'rshared'];
@@ -116,7 +118,7 @@ export function containerSpec(input: ContainerSpecInput): Spec {
 
   const linux = spec.linux ?? {};
   spec.linux = linux;
-  linux.cgroupsPath = `${(sandbox.config.linux?.cgroup_parent || '/mycontainer-cri').replace(/\/+$/, '')}/${input.id}`;
+  linux.cgroupsPath = `${(sandbox.config.linux?.cgroup_parent || input.defaultCgroupParent || '/mycontainer-cri').replace(/\/+$/, '')}/${input.id}`;
   const pausePid = sandbox.pausePid;
   const ns: NonNullable<typeof linux.namespaces> = [{ type: 'mount' }];
   const pidMode = sc?.namespace_options?.pid ?? podNs?.pid ?? NS_CONTAINER;

@@ -200,7 +200,7 @@ export async function createContainer(x: ContainerContext, sandboxId: string, cf
     const spec = containerSpec({
       id, config: cfg, sandbox, spec: b.spec,
       sandboxFiles: { hostname: path.join(sdir, 'hostname'), hosts: path.join(sdir, 'hosts'), resolvConf: path.join(sdir, 'resolv.conf') },
-      targetPid, devices, nofileHard: hostNofileHard(), minOomScoreAdj: minOomScoreAdj(),
+      targetPid, devices, nofileHard: hostNofileHard(), minOomScoreAdj: minOomScoreAdj(), defaultCgroupParent: x.opts.defaultCgroupParent,
       readProfile: (f) => fs.readFileSync(f, 'utf8'),
       boundingCaps: capsFromMask(/^CapBnd:\s+([0-9a-f]+)/m.exec(readOr('/proc/self/status', ''))?.[1] ?? '0'),
     });

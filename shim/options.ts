@@ -27,6 +27,8 @@ export interface CriOptions {
   /** Where the streaming server (exec, attach, port-forward URLs) listens. */
   streamAddress: string;
   streamPort: number;
+  /** The cgroup of pods whose config names none (kubelet always does). */
+  defaultCgroupParent: string;
 }
 
 export function defaultOptions(over: Partial<CriOptions> = {}): CriOptions {
@@ -40,6 +42,7 @@ export function defaultOptions(over: Partial<CriOptions> = {}): CriOptions {
     registriesConf: undefined,
     streamAddress: '127.0.0.1',
     streamPort: 0,
+    defaultCgroupParent: '/mycontainer-cri',
     ...over,
   };
 }

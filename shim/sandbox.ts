@@ -88,7 +88,7 @@ function resolvConf(c: PodSandboxConfig__Output): string {
 }
 
 /** The pause process's config (pure). */
-export function pauseSpec(c: PodSandboxConfig__Output, id: string, rootfs: string, netns: string | null): Spec {
+export function pauseSpec(c: PodSandboxConfig__Output, id: string, rootfs: string, netns: string | null, defaultCgroupParent = '/mycontainer-cri'): Spec {
   const spec = baseSpec();
   const ns = c.linux?.security_context?.namespace_options;
   const sc = c.linux?.security_context;
@@ -115,7 +115,7 @@ export function pauseSpec(c: PodSandboxConfig__Output, id: string, rootfs: strin
   spec.linux = {
     ...spec.linux,
     namespaces,
-    cgroupsPath: `${(c.linux?.cgroup_parent || '/mycontainer-cri').replace(/\/+$/, '')}/${id}`,
+    cgroupsPath: `${(c.linux?.cgroup_parent || defaultCgroupParent).replace(/\/+$/, '')}/${id}`,
     sysctl: { ...(c.linux?.sysctls ?? {}) },
     resources: { devices: [{ allow: false, access: 'rwm' }] },
   };
@@ -200,7 +200,7 @@ export async function runPodSandbox(x: SandboxContext, config: PodSandboxConfig_
     // the pause process
     const bundle = x.paths.pauseBundle(id);
     fs.mkdirSync(bundle, { recursive: true, mode: 0o700 });
-    writeJsonAtomic(path.join(bundle, 'config.json'), pauseSpec(config, id, ensurePauseRootfs(x.paths), rec.netns));
+    writeJsonAtomic(path.join(bundle, 'config.json'), pauseSpec(config, id, ensurePauseRootfs(x.paths), rec.netns, x.opts.defaultCgroupParent));
     const created = await rt.create(x.runtime, { id, bundle, noPivot: false, stdio: ['ignore', 'ignore', 'ignore'] });
     undo.push(() => {
       try {

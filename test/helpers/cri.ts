@@ -9,7 +9,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { FRONTEND, REPO, type CliResult } from './bundle';
 import { startEngine, waitFor, type Engine } from './engine';
 
-export const CRICTL = path.resolve(REPO, '..', 'shared', 'tools', 'critest', 'bin', 'crictl');
+export const KIT = path.resolve(REPO, '..', 'shared', 'tools', 'critest');
+export const CRICTL = path.join(KIT, 'bin', 'crictl');
 
 export function crictlMissing(): string | null {
   if (!fs.existsSync(CRICTL)) return `needs crictl from the critest kit at ${CRICTL} (not in a user's clone)`;
@@ -34,7 +35,7 @@ export interface Cri {
   cleanup(): void;
 }
 
-export function startCri(name: string): Cri {
+export function startCri(name: string, opts: { registriesConf?: string } = {}): Cri {
   const engine = startEngine(`cri-${name}`);
   const work = fs.mkdtempSync(path.join(engine.root, '..', 'cri-'));
   const n = process.pid % 200;
@@ -78,7 +79,8 @@ export function startCri(name: string): Cri {
     },
     start: () => {
       const out = fs.openSync(logFile, 'a');
-      c.server = spawn(FRONTEND, ['--root', engine.root, '--runroot', engine.runroot, 'cri', '--socket', socket, '--cni-conf-dir', netd], { stdio: ['ignore', out, out], detached: true });
+      const extra = opts.registriesConf ? ['--registries-conf', opts.registriesConf] : [];
+      c.server = spawn(FRONTEND, ['--root', engine.root, '--runroot', engine.runroot, 'cri', '--socket', socket, '--cni-conf-dir', netd, '--default-cgroup-parent', engine.cgroupParent, ...extra], { stdio: ['ignore', out, out], detached: true });
       fs.closeSync(out);
       waitFor('the CRI socket', () => (fs.existsSync(socket) && c.crictl(['version']).status === 0 ? true : undefined), 20000);
     },
