@@ -35,6 +35,8 @@ export interface ExecOptions {
   additionalGids: number[];
   /** The process's fds 0-2, when not ours (a server's pipes); ignored with a terminal. */
   stdio?: [number | 'ignore', number | 'ignore', number | 'ignore'];
+  /** A connected socket for the pty master (a server's own end of a socketpair), instead of consoleSocket. */
+  consoleFd?: number;
   /** Told the process's pid once it runs (a server enforcing a timeout kills it). */
   onStarted?: (pid: number) => void;
 }
@@ -108,8 +110,8 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   processPlan.preserveFds = extraFds(opts.preserveFds);
   const terminal = processSpec.terminal === true;
   if (terminal && opts.detach && !opts.consoleSocket) throw new RuntimeError('exec --tty --detach: --console-socket is required', { code: 'EINVAL' });
-  const own = terminal && !opts.consoleSocket ? new OwnConsole() : null;
-  const consoleFd = own ? own.theirs : opts.consoleSocket ? connectConsole(opts.consoleSocket) : null;
+  const own = terminal && !opts.consoleSocket && opts.consoleFd === undefined ? new OwnConsole() : null;
+  const consoleFd = !terminal ? null : own ? own.theirs : opts.consoleFd !== undefined ? opts.consoleFd : opts.consoleSocket ? connectConsole(opts.consoleSocket) : null;
 
   // Join each namespace the container has of its own; the mount namespace is
   // joined by the exec init itself, after node has loaded its code.

@@ -402,6 +402,44 @@ export function connectUnix(path: string, why?: string): number {
   return fd;
 }
 
+/**
+ * A TCP socket made inside the network namespace at `netnsPath` and
+ * connected to 127.0.0.1:port there (CRI port-forward, as kubelet dials
+ * localhost in the pod). A socket belongs to the namespace it was made in:
+ * the calling thread enters it for socket(2) only, then comes back.
+ */
+export function connectTcpInNetns(netnsPath: string, port: number, why?: string): number {
+  const back = c.open('/proc/thread-self/ns/net', 0o2000000, 0) as number;
+  if (back < 0) throw new SyscallError('open', 'open("/proc/thread-self/ns/net")', koffi.errno(), why);
+  let fd = -1;
+  try {
+    const target = run('open', `${q(netnsPath)}, O_RDONLY|O_CLOEXEC`, why, () => c.open(netnsPath, 0o2000000, 0) as number);
+    try {
+      run('setns', `${target}, CLONE_NEWNET`, why, () => c.setns(target, 0x40000000) as number);
+      try {
+        fd = run('socket', 'AF_INET, SOCK_STREAM|SOCK_CLOEXEC, 0', why, () => c.socket(2, 1 | 0o2000000, 0) as number);
+      } finally {
+        run('setns', `${back}, CLONE_NEWNET`, 'back to our own network namespace', () => c.setns(back, 0x40000000) as number);
+      }
+    } finally {
+      c.close(target);
+    }
+  } finally {
+    c.close(back);
+  }
+  const addr = Buffer.alloc(16);
+  addr.writeUInt16LE(2, 0); // AF_INET
+  addr.writeUInt16BE(port, 2);
+  addr.writeUInt32BE(0x7f000001, 4);
+  try {
+    run('connect', `${fd}, {AF_INET, 127.0.0.1:${port}}`, why, () => c.connect(fd, addr, 16) as number);
+  } catch (e) {
+    c.close(fd);
+    throw e;
+  }
+  return fd;
+}
+
 function msghdr(data: Buffer, ctrl: Buffer): { hdr: Buffer; keep: Buffer[] } {
   const iov = Buffer.alloc(16);
   iov.writeBigUInt64LE(BigInt(koffi.address(data) as unknown as bigint | number), 0);
