@@ -26,6 +26,7 @@
 // Backpressure on input: a stream whose reader is full pauses the socket.
 
 import * as zlib from 'node:zlib';
+import * as diagnostics from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import { protocol as spdyProtocol } from 'spdy-transport';
@@ -51,6 +52,9 @@ export const GoawayStatus = { OK: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2 } as c
 const MAX_DATA = 32 * 1024;
 /** Received bytes acknowledged with WINDOW_UPDATE once this many accumulate (the initial window is 64 KiB). */
 const WINDOW_ACK = 32 * 1024;
+/** Diagnostics: a message ({ id }) for each client PING answered. */
+export const pingChannel = diagnostics.channel('mycontainer:streaming:spdy-ping');
+
 /** How long a closing connection waits for the client to hang up before dropping it. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -67,28 +71,58 @@ export interface RawFrame {
   payload: Buffer;
 }
 
-/** Splits a byte stream into frames. Throws on nothing: a frame is just a length. */
+/** Splits a byte stream into frames; bytes are joined only once a whole frame is there. */
 export class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
+  private readonly chunks: Buffer[] = [];
+  private length = 0;
 
   push(chunk: Buffer): RawFrame[] {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    this.chunks.push(chunk);
+    this.length += chunk.length;
     const out: RawFrame[] = [];
-    while (this.buf.length >= 8) {
-      const length = this.buf.readUIntBE(5, 3);
-      if (this.buf.length < 8 + length) break;
-      const w0 = this.buf.readUInt32BE(0);
+    while (this.length >= 8) {
+      const head = this.peek(8);
+      const size = 8 + head.readUIntBE(5, 3);
+      if (this.length < size) break;
+      const frame = this.take(size);
+      const w0 = frame.readUInt32BE(0);
       const control = (w0 & 0x80000000) !== 0;
       out.push({
         control,
         version: control ? (w0 >>> 16) & 0x7fff : 0,
         type: control ? w0 & 0xffff : 0,
         streamId: control ? 0 : w0 & 0x7fffffff,
-        flags: this.buf[4]!,
-        payload: this.buf.subarray(8, 8 + length),
+        flags: frame[4]!,
+        payload: frame.subarray(8),
       });
-      this.buf = this.buf.subarray(8 + length);
     }
+    return out;
+  }
+
+  /** The first chunk, made at least n bytes long (n <= length). */
+  private peek(n: number): Buffer {
+    while (this.chunks[0]!.length < n) {
+      const [a, b] = this.chunks.splice(0, 2);
+      this.chunks.unshift(Buffer.concat([a!, b!]));
+    }
+    return this.chunks[0]!;
+  }
+
+  private take(n: number): Buffer {
+    let out: Buffer;
+    if (this.chunks[0]!.length >= n) {
+      out = this.chunks[0]!.subarray(0, n);
+    } else {
+      let k = 0;
+      for (let got = 0; got < n; k++) got += this.chunks[k]!.length;
+      const all = Buffer.concat(this.chunks.splice(0, k));
+      this.chunks.unshift(all);
+      out = all.subarray(0, n);
+    }
+    const rest = this.chunks[0]!.subarray(n);
+    if (rest.length > 0) this.chunks[0] = rest;
+    else this.chunks.shift();
+    this.length -= n;
     return out;
   }
 }
@@ -238,6 +272,9 @@ export class SpdyConnection extends EventEmitter {
   /** No new streams: we sent GOAWAY, or the client did. */
   private goingAway = false;
   private closing = false;
+  /** The client sent its last byte. */
+  private peerEnded = false;
+  private goawaySent = false;
   private readonly fullStreams = new Set<SpdyStream>();
   private unackedSession = 0;
   /** The socket is gone (or going): nothing more is read or sent. */
@@ -260,17 +297,25 @@ export class SpdyConnection extends EventEmitter {
   }
 
   /**
-   * Ends the connection as kubelet does when a session is over: GOAWAY, then
-   * the socket's write side once everything queued is sent. The client hangs
-   * up on its own; one that does not is dropped after a few seconds.
+   * Ends the connection as kubelet does when a session is over: GOAWAY after
+   * everything queued, then the client hangs up (client-go resets its
+   * streams and closes). Hanging up first could lose frames a client has
+   * read but not yet handled. A client that stays is ended after a grace
+   * period; one that already sent its last byte is ended at once.
    */
   close(): void {
     if (this.closed || this.closing) return;
     this.closing = true;
     this.goingAway = true;
     this.send(controlFrame(FrameType.GOAWAY, 0, u32(this.lastClientId, GoawayStatus.OK)), () => {
-      this.socket.end();
-      setTimeout(() => this.destroy(), CLOSE_GRACE_MS).unref();
+      this.goawaySent = true;
+      if (this.peerEnded) this.socket.end();
+      const t = setTimeout(() => {
+        this.socket.end();
+        setTimeout(() => this.destroy(), CLOSE_GRACE_MS).unref();
+      }, CLOSE_GRACE_MS);
+      t.unref();
+      this.once('close', () => clearTimeout(t));
     });
   }
 
@@ -327,7 +372,10 @@ export class SpdyConnection extends EventEmitter {
       case FrameType.PING:
         if (p.length < 4) throw new Error('short PING');
         // odd ids are the client's pings: echo them; even ones would answer ours, and we send none
-        if (p.readUInt32BE(0) % 2 === 1) this.send(controlFrame(FrameType.PING, 0, p.subarray(0, 4)));
+        if (p.readUInt32BE(0) % 2 === 1) {
+          this.send(controlFrame(FrameType.PING, 0, p.subarray(0, 4)));
+          if (pingChannel.hasSubscribers) pingChannel.publish({ id: p.readUInt32BE(0) });
+        }
         return;
       case FrameType.GOAWAY:
         this.goingAway = true; // no new streams will come; the open ones carry on
@@ -390,6 +438,8 @@ export class SpdyConnection extends EventEmitter {
 
   /** The client sent its last byte (it hung up, or half-closed): readers end, and the connection is closed in order. */
   private onSocketEnd(): void {
+    this.peerEnded = true;
+    if (this.goawaySent) this.socket.end();
     for (const s of [...this.streams.values()]) s.onRemoteData(Buffer.alloc(0), true);
     this.close();
   }
