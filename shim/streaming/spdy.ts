@@ -292,10 +292,6 @@ export class SpdyConnection extends EventEmitter {
     if (head.length > 0) this.onBytes(head);
   }
 
-  get streamCount(): number {
-    return this.streams.size;
-  }
-
   /**
    * Ends the connection as kubelet does when a session is over: GOAWAY after
    * everything queued, then the client hangs up (client-go resets its
