@@ -29,6 +29,7 @@ const BY_CODE: Record<string, Status> = {
   EBLOCKED: Status.PERMISSION_DENIED,
   EAUTH: Status.UNAUTHENTICATED,
   ETIMEDOUT: Status.DEADLINE_EXCEEDED,
+  EAGAIN: Status.RESOURCE_EXHAUSTED,
 };
 
 export function grpcStatusOf(e: unknown): { code: Status; details: string } {

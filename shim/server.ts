@@ -19,7 +19,8 @@ import { ContentStore } from '../images/store';
 import type { Image } from '../images/image';
 import { messageOf } from '../runtime/sys/errors';
 import type { RuntimeContext } from '../runtime/container';
-import { CriError, grpcStatusOf, invalid, notFound, unimplemented } from './errors';
+import { CriError, grpcStatusOf, invalid, notFound, precondition, unimplemented } from './errors';
+import { liveStatus as liveStatusOf } from '../engine/containers';
 import { CriPaths, type CriOptions } from './options';
 import { authorityProxy, backendSocket } from './authority';
 import { SandboxStore, liveState, type SandboxRecord } from './sandbox-store';
@@ -54,7 +55,7 @@ export interface CriServer {
   socket: string;
   close(): Promise<void>;
   /** Where the RPCs' streaming URLs point (exec, attach, port-forward). */
-  streaming: { getExec(r: unknown): { url: string }; getAttach(r: unknown): { url: string }; getPortForward(r: unknown): { url: string }; close(): void } | null;
+  streaming: import('./streaming/server').StreamingServer;
 }
 
 /** Serialises work per key (one sandbox's calls); different keys run in parallel. */
@@ -87,6 +88,15 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
     pull: (name, auth) => registries.pull(images, name, auth),
     inUse: (id) => containers.all().some((c) => c.config.imageId === id),
   };
+  // the URLs Exec, Attach and PortForward answer with (kubelet's streaming server)
+  const { StreamingServer } = await import('./streaming/server');
+  const sb = await import('./streaming-backend');
+  const streaming = new StreamingServer({
+    exec: (id, cmd, o, io) => sb.execStream(x, id, cmd, o, io),
+    attach: (id, o, io) => sb.attachStream(x, id, o, io),
+    portForward: (id, port, stream) => sb.portForwardStream(x, id, port, stream),
+  }, { address: opts.streamAddress, port: opts.streamPort, log: (m) => log(`streaming: ${m}`) });
+  await streaming.start();
   const q = new KeyedQueue();
   const sandboxOf = (ref: string): SandboxRecord | null => store.resolve(ref);
   const containerSandbox = (ref: string): string => {
@@ -209,6 +219,22 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
       updateResources(x, c, r.linux);
       return {};
     },
+    Exec: (r: { container_id: string; cmd: string[]; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }) => {
+      const { c, info } = resolveContainer(x, 'Exec', r.container_id);
+      if (liveStatusOf(c) !== 'running') throw precondition(`Exec in ${info.metadata.name} (${c.id.slice(0, 13)}): the container is not running`);
+      return streaming.getExec({ ...r, container_id: c.id });
+    },
+    Attach: (r: { container_id: string; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }) => {
+      const { c, info } = resolveContainer(x, 'Attach', r.container_id);
+      if (liveStatusOf(c) !== 'running') throw precondition(`Attach to ${info.metadata.name} (${c.id.slice(0, 13)}): the container is not running`);
+      return streaming.getAttach({ ...r, container_id: c.id });
+    },
+    PortForward: (r: { pod_sandbox_id: string; port: number[] }) => {
+      const s = sandboxOf(r.pod_sandbox_id);
+      if (!s) throw notFound(`PortForward: sandbox "${r.pod_sandbox_id}" not found`);
+      if (liveState(s) !== 'SANDBOX_READY') throw precondition(`PortForward to ${s.id.slice(0, 13)}: the sandbox is not ready`);
+      return streaming.getPortForward({ ...r, pod_sandbox_id: s.id });
+    },
     ReopenContainerLog: async (r: { container_id: string }) => {
       await reopenContainerLog(x, r.container_id);
       return {};
@@ -231,7 +257,6 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
 
   const { runtime: runtimeService, image: imageService } = loadCri();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 16 * 1024 * 1024 });
-  const streaming = null as CriServer['streaming'];
   const implement = (service: grpc.ServiceDefinition, handlers: Record<string, Handler>): grpc.UntypedServiceImplementation => {
     const impl: grpc.UntypedServiceImplementation = {};
     for (const [name, method] of Object.entries(service)) {
@@ -245,17 +270,6 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
       const h = handlers[name];
       impl[name] = (call: grpc.ServerUnaryCall<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         if (!h) {
-          const streamingRpc = ['Exec', 'Attach', 'PortForward'].includes(name);
-          if (streamingRpc && streaming) {
-            const s = streaming;
-            try {
-              cb(null, name === 'Exec' ? s.getExec(call.request) : name === 'Attach' ? s.getAttach(call.request) : s.getPortForward(call.request));
-            } catch (e) {
-              const st = grpcStatusOf(e);
-              cb({ code: st.code, details: `${name}: ${st.details}` });
-            }
-            return;
-          }
           cb({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not implemented by mycontainer yet` });
           return;
         }
@@ -296,6 +310,7 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
     streaming,
     close: () => new Promise<void>((resolve) => {
       front.close();
+      void streaming.close();
       server.tryShutdown(() => resolve());
       setTimeout(() => {
         server.forceShutdown();

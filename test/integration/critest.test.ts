@@ -3,8 +3,7 @@
 // on 127.0.0.1:5000 from Debian packages, its registries.conf mirroring
 // registry.k8s.io, gcr.io and public.ecr.aws there. containerd + runc pass
 // 79 of 80 here; the one they fail (a pull by an upstream digest) cannot
-// pass offline. Every other spec must pass for us too, except the ones
-// listed below as not done yet: the list only shrinks.
+// pass offline. Every other spec must pass for us too.
 
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -15,14 +14,8 @@ import { engineMissing } from '../helpers/engine';
 import { KIT, startCri, type Cri } from '../helpers/cri';
 
 const OFFLINE_IMPOSSIBLE = ['public image with digest should be pulled and removed'];
-/** Specs not passing yet, each with what is missing. */
-const NOT_YET: Record<string, string> = {
-  'runtime should support exec with tty=false and stdin=false': 'the streaming server',
-  'runtime should support exec with tty=true and stdin=true': 'the streaming server',
-  'runtime should support attach': 'the streaming server',
-  'runtime should support portforward': 'the streaming server',
-  'runtime should support portforward in host network': 'the streaming server',
-};
+/** Specs not passing yet, each with what is missing (none: we pass what containerd + runc pass). */
+const NOT_YET: Record<string, string> = {};
 
 const skip = engineMissing() ?? (fs.existsSync(path.join(KIT, 'run.sh')) ? undefined : `the critest kit is not at ${KIT} (not in a user's clone)`);
 
@@ -62,6 +55,6 @@ describe('critest v1.26.1 conformance', { skip }, () => {
     assert.deepEqual(unexpected.map((s) => `${(s.ContainerHierarchyTexts ?? []).join(' ')} ${s.LeafNodeText}: ${(s.Failure?.Message ?? '').split('\n')[0]}`), [], `server log:\n${cri.serverLog().slice(-4000)}`);
     const nowPassing = Object.keys(NOT_YET).filter((t) => specs.some((s) => s.LeafNodeText.includes(t) && s.State === "passed"));
     assert.deepEqual(nowPassing, [], 'these pass now: take them off NOT_YET');
-    assert.ok(passed >= 70, `only ${passed} specs passed`);
+    assert.ok(passed >= 79, `only ${passed} specs passed (containerd + runc: 79)`);
   });
 });
