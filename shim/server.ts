@@ -30,7 +30,7 @@ import {
   startContainerCri, stopContainerCri, type ContainerContext,
 } from './containers';
 import * as img from './images';
-import { containerStats, updateResources } from './stats';
+import { containerStats, podSandboxStats, updateResources } from './stats';
 
 /** api.proto, found from here upwards (dist/shim, dist/bundle or the sources). */
 export function protoPath(): string {
@@ -98,6 +98,36 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
   }, { address: opts.streamAddress, port: opts.streamPort, log: (m) => log(`streaming: ${m}`) });
   await streaming.start();
   const q = new KeyedQueue();
+  // GetContainerEvents (kubelet's evented PLEG): what this server did, and
+  // exits seen by a poll of the records while someone listens
+  const events = new (await import('node:events')).EventEmitter();
+  const emit = (id: string, type: 0 | 1 | 2 | 3): void => {
+    if (events.listenerCount('event') === 0) return;
+    let statuses: unknown[] = [];
+    let sandbox: unknown = null;
+    try {
+      const st = containerStatus(x, id);
+      statuses = [st];
+      const sid = readInfo(x, id)?.sandboxId;
+      const sb = sid ? store.get(sid) : null;
+      if (sb) sandbox = { id: sb.id, metadata: sb.config.metadata, state: liveState(sb) === 'SANDBOX_READY' ? 0 : 1, created_at: sb.createdAt, labels: sb.config.labels, annotations: sb.config.annotations };
+    } catch {
+      // deleted: no status
+    }
+    events.emit('event', { container_id: id, container_event_type: type, created_at: String(BigInt(Date.now()) * 1000000n), pod_sandbox_status: sandbox, containers_statuses: statuses });
+  };
+  const seen = new Map<string, number>();
+  const poll = setInterval(() => {
+    if (events.listenerCount('event') === 0) return;
+    for (const c of containers.all()) {
+      const st = liveStatusOf(c);
+      const was = seen.get(c.id);
+      const now = st === 'running' ? 1 : st === 'exited' ? 2 : 0;
+      if (was === 1 && now === 2) emit(c.id, 2);
+      seen.set(c.id, now);
+    }
+  }, 1000);
+  poll.unref();
   const sandboxOf = (ref: string): SandboxRecord | null => store.resolve(ref);
   const containerSandbox = (ref: string): string => {
     try {
@@ -184,18 +214,31 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
       if (!r.config) throw invalid('CreateContainer: config is required');
       const s = sandboxOf(r.pod_sandbox_id);
       if (!s) throw notFound(`CreateContainer ${r.config.metadata?.name ?? ''}: sandbox "${r.pod_sandbox_id}" not found`);
-      return q.run(s.id, async () => ({ container_id: await createContainer(x, s.id, r.config!) }));
+      return q.run(s.id, async () => {
+        const id = await createContainer(x, s.id, r.config!);
+        emit(id, 0);
+        return { container_id: id };
+      });
     },
     StartContainer: async (r: { container_id: string }) => q.run(containerSandbox(r.container_id), async () => {
       await startContainerCri(x, r.container_id);
+      emit(resolveContainer(x, 'StartContainer', r.container_id).c.id, 1);
       return {};
     }),
     StopContainer: async (r: { container_id: string; timeout: string }) => {
       await stopContainerCri(x, r.container_id, Number(r.timeout));
+      emit(resolveContainer(x, 'StopContainer', r.container_id).c.id, 2);
       return {};
     },
     RemoveContainer: async (r: { container_id: string }) => q.run(containerSandbox(r.container_id), async () => {
+      let id = '';
+      try {
+        id = resolveContainer(x, 'RemoveContainer', r.container_id).c.id;
+      } catch {
+        // already gone
+      }
       await removeContainerCri(x, r.container_id);
+      if (id) emit(id, 3);
       return {};
     }),
     ListContainers: (r: { filter: Parameters<typeof listContainers>[1] }) => ({ containers: listContainers(x, r.filter) }),
@@ -235,6 +278,16 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
       if (liveState(s) !== 'SANDBOX_READY') throw precondition(`PortForward to ${s.id.slice(0, 13)}: the sandbox is not ready`);
       return streaming.getPortForward({ ...r, pod_sandbox_id: s.id });
     },
+    PodSandboxStats: (r: { pod_sandbox_id: string }) => {
+      const s = sandboxOf(r.pod_sandbox_id);
+      if (!s) throw notFound(`PodSandboxStats: sandbox "${r.pod_sandbox_id}" not found`);
+      return { stats: podSandboxStats(x, s, sandboxContainers(x, s.id)) };
+    },
+    ListPodSandboxStats: (r: { filter: { id: string; label_selector: Record<string, string> } | null }) => ({
+      stats: store.all()
+        .filter((s) => liveState(s) === 'SANDBOX_READY' && (!r.filter?.id || s.id.startsWith(r.filter.id)) && !Object.entries(r.filter?.label_selector ?? {}).some(([k, v]) => s.config.labels[k] !== v))
+        .map((s) => podSandboxStats(x, s, sandboxContainers(x, s.id))),
+    }),
     ReopenContainerLog: async (r: { container_id: string }) => {
       await reopenContainerLog(x, r.container_id);
       return {};
@@ -261,9 +314,14 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
     const impl: grpc.UntypedServiceImplementation = {};
     for (const [name, method] of Object.entries(service)) {
       if (method.responseStream) {
-        // GetContainerEvents: open until the client goes (events are not sent yet)
+        // GetContainerEvents: every event until the client goes
         impl[name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
-          call.on('cancelled', () => call.end());
+          const send = (e: unknown): void => void call.write(e);
+          events.on('event', send);
+          call.on('cancelled', () => {
+            events.off('event', send);
+            call.end();
+          });
         };
         continue;
       }
@@ -309,6 +367,7 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
     socket: opts.socket,
     streaming,
     close: () => new Promise<void>((resolve) => {
+      clearInterval(poll);
       front.close();
       void streaming.close();
       server.tryShutdown(() => resolve());

@@ -48,3 +48,19 @@ export function updateResources(x: ContainerContext, c: Container, r: LinuxConta
   if (Number(r.memory_limit_in_bytes) > 0) res.memory = { limit: Number(r.memory_limit_in_bytes) };
   rt.update(x.runtime, c.id, res);
 }
+
+/** A pod's figures: the sum of its running containers' (each container has its own cgroup under the pod's parent). */
+export function podSandboxStats(x: ContainerContext, s: import('./sandbox-store').SandboxRecord, containers: readonly Container[]): Record<string, unknown> {
+  const ts = String(BigInt(Date.now()) * 1000000n);
+  const each = containers.map((c) => containerStats(x, c));
+  const sum = (pick: (st: Record<string, unknown>) => unknown): string =>
+    String(each.reduce((n, st) => n + Number((pick(st) as { value?: string } | undefined)?.value ?? 0), 0));
+  return {
+    attributes: { id: s.id, metadata: s.config.metadata, labels: s.config.labels, annotations: s.config.annotations },
+    linux: {
+      cpu: { timestamp: ts, usage_core_nano_seconds: { value: sum((st) => (st['cpu'] as Record<string, unknown> | undefined)?.['usage_core_nano_seconds']) } },
+      memory: { timestamp: ts, working_set_bytes: { value: sum((st) => (st['memory'] as Record<string, unknown> | undefined)?.['working_set_bytes']) } },
+      containers: each,
+    },
+  };
+}

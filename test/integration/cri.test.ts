@@ -8,7 +8,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { engineMissing, waitFor, BUSYBOX, HTTPD } from '../helpers/engine';
-import { crictlMissing, startCri, type Cri } from '../helpers/cri';
+import { spawn, spawnSync } from 'node:child_process';
+import { CRICTL, crictlMissing, startCri, type Cri } from '../helpers/cri';
 
 const skip = engineMissing() ?? crictlMissing() ?? undefined;
 
@@ -99,6 +100,42 @@ describe('CRI server (crictl)', { skip, concurrency: false }, () => {
       assert.equal(fs.readdirSync(path.join(cri.engine.root, 'cri', 'sandboxes')).length, 0, 'no sandbox dir left');
       assert.equal(fs.readdirSync(path.join(cri.engine.runroot, 'cri', 'netns')).length, 0, 'no netns left');
     })();
+  });
+
+  it('streaming through crictl: exec -i, exec -it (a pty), attach, port-forward, logs -f', () => {
+    const pod = ok(['runp', cri.podConfig('stream')]);
+    const ctr = ok(['create', pod, cri.containerConfig('stream', {
+      image: { image: HTTPD }, stdin: true, tty: false,
+      command: ['sh', '-c', 'httpd -p 8080 -h /var/www/html; i=0; while true; do echo line-$i; i=$((i+1)); read -t 0.3 x && echo got-$x; done'],
+    }), cri.podConfig('stream')]);
+    ok(['start', ctr]);
+    // exec -i: stdin reaches the process, its output comes back, the exit status too
+    const e = cri.crictl(['exec', '-i', ctr, 'sh', '-c', 'tr a-z A-Z; exit 4'], { input: 'hello stdin\n' });
+    assert.match(e.stdout, /HELLO STDIN/);
+    assert.match(e.stderr, /exit code 4/);
+    // exec -it under script(1): a pty in the container
+    const t = spawnSync('script', ['-qec', `${CRICTL} --runtime-endpoint unix://${cri.socket} exec -it ${ctr} sh -c 'tty; stty size'`, '/dev/null'], { encoding: 'utf8', timeout: 30000, env: { ...process.env, COLUMNS: '97', LINES: '31' } });
+    assert.match(t.stdout, /\/dev\/pts\/\d+/, `exec -it: ${t.stdout} ${t.stderr}`);
+    // attach -i: what we type reaches the main process, its output comes back
+    const a = spawnSync('sh', ['-c', `(sleep 1; echo typed; sleep 1.5) | timeout 6 ${CRICTL} --runtime-endpoint unix://${cri.socket} attach -i ${ctr}`], { encoding: 'utf8', timeout: 30000 });
+    assert.match(a.stdout, /got-typed/, `attach: ${a.stdout} ${a.stderr}`);
+    // port-forward: a local port reaches 127.0.0.1:8080 inside the pod
+    const local = 30000 + (process.pid % 10000);
+    const pf = spawn(CRICTL, ['--runtime-endpoint', `unix://${cri.socket}`, 'port-forward', pod, `${local}:8080`], { stdio: 'ignore' });
+    try {
+      const body = waitFor('port-forward', () => {
+        const r = spawnSync('curl', ['-s', '-m', '2', `http://127.0.0.1:${local}/index.html`], { encoding: 'utf8' });
+        return r.status === 0 && r.stdout ? r.stdout : undefined;
+      }, 15000);
+      assert.match(body, /hello from httpd/);
+    } finally {
+      pf.kill('SIGKILL');
+    }
+    // logs -f follows
+    const f = spawnSync('timeout', ['2', CRICTL, '--runtime-endpoint', `unix://${cri.socket}`, 'logs', '-f', ctr], { encoding: 'utf8', timeout: 10000 });
+    const lines = f.stdout.split('\n').filter((l) => l.startsWith('line-'));
+    assert.ok(lines.length >= 3, `logs -f: ${f.stdout}`);
+    ok(['rmp', '-f', pod]);
   });
 
   it('survives its own restart: containers keep running and logging; an exit meanwhile is reported with its code', () => {
