@@ -22,6 +22,13 @@ interface Job {
 
 /** One line from fd 3, read synchronously: nothing else is to be done until it comes. */
 function readJob(): Job | null {
+  // Blocking reads: a standby kept warm by a server may wait long, and
+  // should sleep meanwhile rather than poll.
+  try {
+    sys.setNonblock(3, false);
+  } catch {
+    // not ours to change: poll below
+  }
   const buf = Buffer.alloc(4096);
   let text = '';
   const wait = new Int32Array(new SharedArrayBuffer(4));

@@ -26,7 +26,7 @@ import { authorityProxy, backendSocket } from './authority';
 import { SandboxStore, liveState, type SandboxRecord } from './sandbox-store';
 import { hostNetwork, removePauseState, runPodSandbox, stopSandboxNetworkAndPause } from './sandbox';
 import {
-  containerStatus, createContainer, execSync, listContainers, readInfo, removeContainerCri, reopenContainerLog, resolveContainer, sandboxContainers,
+  MonitorPool, containerStatus, createContainer, execSync, listContainers, readInfo, removeContainerCri, reopenContainerLog, resolveContainer, sandboxContainers,
   startContainerCri, stopContainerCri, type ContainerContext,
 } from './containers';
 import * as img from './images';
@@ -81,7 +81,8 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
   const containers = new ContainerStore(paths.engine);
   const registries = await loadRegistries(opts.registriesConf, log);
   const findLocal = (name: string): Image => registries.findLocal(images, name);
-  const x: ContainerContext = { paths, opts, store, runtime, warn: (m) => log(`warning: ${m}`), containers, findImage: findLocal };
+  const monitors = new MonitorPool();
+  const x: ContainerContext = { paths, opts, store, runtime, warn: (m) => log(`warning: ${m}`), containers, findImage: findLocal, monitors };
   const imgx: img.ImageContext = {
     store: images,
     findLocal,
@@ -362,12 +363,14 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
     process.umask(oldMask);
   }
   fs.chmodSync(opts.socket, 0o660);
+  monitors.refill();
   return {
     server,
     socket: opts.socket,
     streaming,
     close: () => new Promise<void>((resolve) => {
       clearInterval(poll);
+      monitors.close();
       front.close();
       void streaming.close();
       server.tryShutdown(() => resolve());
