@@ -165,13 +165,32 @@ export function cgroupDirsNamed(name: string): string[] {
   return found;
 }
 
-/** Processes whose command line mentions `needle` (e.g. a bundle path). */
+/**
+ * Processes whose command line mentions `needle` (e.g. a bundle path), or
+ * that hold a file under it open: a monitor retitles itself
+ * ("mycontainer-monitor ID") and is found by its monitor.log.
+ */
 export function processesMentioning(needle: string): number[] {
   const pids: number[] = [];
   for (const p of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
     try {
-      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) pids.push(Number(p));
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) {
+        pids.push(Number(p));
+        continue;
+      }
+      for (const fd of fs.readdirSync(`/proc/${p}/fd`)) {
+        let target = '';
+        try {
+          target = fs.readlinkSync(`/proc/${p}/fd/${fd}`);
+        } catch {
+          continue;
+        }
+        if (target.startsWith(needle)) {
+          pids.push(Number(p));
+          break;
+        }
+      }
     } catch {
       // gone
     }

@@ -13,6 +13,7 @@ import { CRICTL, crictlMissing, startCri, type Cri } from '../helpers/cri';
 
 const skip = engineMissing() ?? crictlMissing() ?? undefined;
 
+const ls = (d: string): string[] => (fs.existsSync(d) ? fs.readdirSync(d) : []);
 const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 describe('CRI server (crictl)', { skip, concurrency: false }, () => {
@@ -165,7 +166,7 @@ describe('CRI server (crictl)', { skip, concurrency: false }, () => {
   });
 
   it('bad input: the gRPC status kubelet expects, a message naming the object, nothing left behind', () => {
-    const sandboxesBefore = fs.readdirSync(path.join(cri.engine.root, 'cri', 'sandboxes')).length;
+    const sandboxesBefore = ls(path.join(cri.engine.root, 'cri', 'sandboxes')).length;
     let r = cri.crictl(['create', 'f'.repeat(64), cri.containerConfig('x', { image: { image: BUSYBOX }, command: ['true'] }), cri.podConfig('x')]);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /code = NotFound desc = CreateContainer x: sandbox \\?"f{64}\\?" not found/);
@@ -178,7 +179,18 @@ describe('CRI server (crictl)', { skip, concurrency: false }, () => {
     assert.match(r.stderr, /code = NotFound/);
     assert.equal(ok(['ps', '-aq']), '');
     ok(['rmp', '-f', pod]);
-    assert.equal(fs.readdirSync(path.join(cri.engine.root, 'cri', 'sandboxes')).length, sandboxesBefore);
+    assert.equal(ls(path.join(cri.engine.root, 'cri', 'sandboxes')).length, sandboxesBefore);
+    // a RunPodSandbox that fails half-way (CNI done, then the pause process's
+    // sysctl write fails) undoes it all: no record, netns, veth or IPAM lease
+    const vethsBefore = spawnSync('ip', ['-o', 'link', 'show', 'master', cri.bridge], { encoding: 'utf8' }).stdout;
+    r = cri.crictl(['runp', cri.podConfig('halfway', { linux: { cgroup_parent: cri.engine.cgroupParent, sysctls: { 'net.ipv4.no_such_knob': '1' } } })]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /RunPodSandbox halfway_test_uid-halfway_0: .*no_such_knob/);
+    assert.equal(ls(path.join(cri.engine.root, 'cri', 'sandboxes')).length, sandboxesBefore);
+    assert.deepEqual(ls(path.join(cri.engine.runroot, 'cri', 'netns')), []);
+    assert.equal(spawnSync('ip', ['-o', 'link', 'show', 'master', cri.bridge], { encoding: 'utf8' }).stdout, vethsBefore);
+    const leases = ls(path.join(cri.work, 'ipam')).flatMap((n) => ls(path.join(cri.work, 'ipam', n))).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+    assert.deepEqual(leases, [], 'no IPAM lease left');
     // the socket is root's alone
     assert.equal(fs.statSync(cri.socket).mode & 0o777, 0o660);
   });
