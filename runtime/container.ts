@@ -305,6 +305,30 @@ function destroyQuietly(ctx: RuntimeContext, rec: ContainerRecord, cg: CgroupMan
   sd.remove();
 }
 
+function exeOf(pid: number): string | null {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Until the init has exec'd the process (at most 2 s): a signal sent before
+ * would reach the init, and PID 1 of a pid namespace drops signals it has no
+ * handler for, so a `kill TERM` right after `start` would be lost.
+ */
+function waitExecve(pid: number, initExe: string | null): void {
+  if (initExe === null) return;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + 2000;
+  while (Date.now() < deadline) {
+    const now = exeOf(pid);
+    if (now === null || now !== initExe) return;
+    Atomics.wait(pause, 0, 0, 1);
+  }
+}
+
 export async function start(ctx: RuntimeContext, id: string): Promise<ContainerRecord> {
   const sd = new StateDir(ctx.root, id);
   sd.lock();
@@ -320,9 +344,11 @@ export async function start(ctx: RuntimeContext, id: string): Promise<ContainerR
     } catch (e) {
       throw new RuntimeError(`cannot start container "${id}": its init is not waiting on exec.fifo (${(e as NodeJS.ErrnoException).code})`, { cause: e });
     }
+    const initExe = exeOf(rec.pid);
     fs.writeSync(fd, '0');
     fs.closeSync(fd);
     fs.unlinkSync(sd.fifo);
+    waitExecve(rec.pid, initExe);
     rec.status = 'running';
     sd.write(rec);
     runHooksWarning('poststart', rec.hooks.poststart, JSON.stringify(ociState(rec, 'running')), ctx.warn);
