@@ -8,7 +8,11 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { engineMissing, waitFor, BUSYBOX, HTTPD } from '../helpers/engine';
-import { spawn, spawnSync } from 'node:child_process';
+import * as os from 'node:os';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import bcrypt from 'bcryptjs';
+import { startRegistry, skopeoPush, type RegistryHandle } from '../helpers/registry';
+import { REPO } from '../helpers/bundle';
 import { CRICTL, crictlMissing, startCri, type Cri } from '../helpers/cri';
 
 const skip = engineMissing() ?? crictlMissing() ?? undefined;
@@ -18,10 +22,27 @@ const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedA
 
 describe('CRI server (crictl)', { skip, concurrency: false }, () => {
   let cri: Cri;
-  before(() => {
-    cri = startCri('e2e');
+  let reg: RegistryHandle | null = null;
+  let work = '';
+  before(async () => {
+    // a registry that wants a password, reached as registry.example.test through registries.conf
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-cri-reg-'));
+    const htpasswd = path.join(work, 'htpasswd');
+    fs.writeFileSync(htpasswd, `kube:${bcrypt.hashSync('s3cret', 6)}\n`);
+    reg = await startRegistry({ htpasswd: { file: htpasswd } });
+    execFileSync(path.join(REPO, 'scripts', 'build-busybox-image.sh'), [path.join(work, 'oci'), 'latest'], { stdio: 'ignore' });
+    // an image of its own (not localhost/busybox's id): RemoveImage takes every name of an image
+    execFileSync('umoci', ['config', '--image', `${path.join(work, 'oci')}:latest`, '--config.env', 'PULLED=1']);
+    await skopeoPush(path.join(work, 'oci'), 'latest', `${reg.host}/tools/bb:1`, { creds: 'kube:s3cret' });
+    const conf = path.join(work, 'registries.conf');
+    fs.writeFileSync(conf, `unqualified-search-registries = []\n\n[[registry]]\nprefix = "registry.example.test"\nlocation = "${reg.host}"\ninsecure = true\n`);
+    cri = startCri('e2e', { registriesConf: conf });
   });
-  after(() => cri?.cleanup());
+  after(async () => {
+    cri?.cleanup();
+    await reg?.stop();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
 
   const ok = (args: string[]): string => {
     const r = cri.crictl(args);
@@ -38,6 +59,17 @@ describe('CRI server (crictl)', { skip, concurrency: false }, () => {
     const st = JSON.parse(ok(['inspecti', BUSYBOX])) as { status: { id: string; repoTags: string[] } };
     assert.match(st.status.id, /^sha256:[0-9a-f]{64}$/);
     assert.deepEqual(st.status.repoTags, [BUSYBOX]);
+    // PullImage with AuthConfig, through registries.conf; the image keeps the asked name
+    const denied = cri.crictl(['pull', 'registry.example.test/tools/bb:1']);
+    assert.notEqual(denied.status, 0, 'no credentials: refused');
+    assert.match(denied.stderr, /PullImage registry\.example\.test\/tools\/bb:1: .*(401|unauthorized|credentials)/i);
+    assert.match(ok(['pull', '--creds', 'kube:s3cret', 'registry.example.test/tools/bb:1']), /Image is up to date for sha256:[0-9a-f]{64}/);
+    const pulled = JSON.parse(ok(['inspecti', 'registry.example.test/tools/bb:1'])) as { status: { repoTags: string[]; repoDigests: string[] } };
+    assert.deepEqual(pulled.status.repoTags, ['registry.example.test/tools/bb:1']);
+    assert.match(pulled.status.repoDigests[0]!, /^registry\.example\.test\/tools\/bb@sha256:/);
+    assert.doesNotMatch(ok(['images']), /127\.0\.0\.1/, 'never the mirror\'s name');
+    ok(['rmi', 'registry.example.test/tools/bb:1']);
+    assert.doesNotMatch(ok(['images']), /registry\.example\.test/);
     const fsinfo = ok(['imagefsinfo']);
     assert.match(fsinfo, new RegExp(`"mountpoint": "${cri.engine.root}"`));
   });
