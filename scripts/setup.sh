@@ -26,3 +26,21 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 make -s native build
+
+# The CRI server's pod network (`mycontainer cri`), as kubelet clusters set it
+# up: the first config in /etc/cni/net.d. Written only where there is none.
+if ! ls /etc/cni/net.d/*.conf /etc/cni/net.d/*.conflist >/dev/null 2>&1; then
+  echo "setup: writing the pod network /etc/cni/net.d/10-mycontainer.conflist (bridge mccri0, 10.85.0.0/16)"
+  mkdir -p /etc/cni/net.d
+  cat >/etc/cni/net.d/10-mycontainer.conflist <<'CONF'
+{
+  "cniVersion": "0.4.0",
+  "name": "mycontainer-pods",
+  "plugins": [
+    {"type": "bridge", "bridge": "mccri0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.85.0.0/16"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+CONF
+fi
