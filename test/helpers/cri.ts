@@ -122,6 +122,26 @@ export function startCri(name: string, opts: { registriesConf?: string } = {}): 
           // gone
         }
       }
+      // the containers' processes, in their cgroups under the test's parent (a monitor killed above leaves them)
+      for (const h of ['', ...fs.readdirSync('/sys/fs/cgroup')]) {
+        const top = path.join('/sys/fs/cgroup', h, engine.cgroupParent);
+        const walk = (d: string): void => {
+          let entries: fs.Dirent[] = [];
+          try {
+            entries = fs.readdirSync(d, { withFileTypes: true });
+          } catch {
+            return;
+          }
+          for (const e of entries) if (e.isDirectory()) walk(path.join(d, e.name));
+          try {
+            for (const pid of fs.readFileSync(path.join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+          } catch {
+            // no procs file, or gone
+          }
+        };
+        walk(top);
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300); // the killed leave their cgroups
       spawnSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
       engine.cleanup();
     },
