@@ -335,20 +335,25 @@ export async function startContainer(paths: Paths, id: string, opts: { attach: b
   return store.read(id);
 }
 
-/** Polls the record until `done` says so (true too once the record is gone: --rm). */
+/** Whether the record says `done` (true too once the record is gone: --rm). */
+function reached(store: ContainerStore, id: string, done: (c: Container) => boolean): boolean {
+  let c: Container;
+  try {
+    c = store.read(id);
+  } catch {
+    return true;
+  }
+  return done(c);
+}
+
+/** Polls the record until `done` says so, or the time is up (false). */
 function waitUntil(store: ContainerStore, id: string, timeoutMs: number, done: (c: Container) => boolean): boolean {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let c: Container;
-    try {
-      c = store.read(id);
-    } catch {
-      return true;
-    }
-    if (done(c)) return true;
+  while (!reached(store, id, done)) {
     if (Date.now() > deadline) return false;
     sleepSync(20);
   }
+  return true;
 }
 
 /** The monitor is gone: the container stopped and will not restart. */
@@ -397,17 +402,11 @@ export function stopContainer(paths: Paths, ref: string, timeoutSec?: number): C
 /** waitUntil for a long-lived server: polls without blocking its event loop. */
 async function waitUntilAsync(store: ContainerStore, id: string, timeoutMs: number, done: (c: Container) => boolean): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let c: Container;
-    try {
-      c = store.read(id);
-    } catch {
-      return true;
-    }
-    if (done(c)) return true;
+  while (!reached(store, id, done)) {
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 20));
   }
+  return true;
 }
 
 /**
