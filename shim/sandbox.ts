@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { addNetwork, delNetwork, loadDefaultNetwork, loopbackUp, makeNetns, removeNetns, resultIps, type Attachment } from '../engine/cni';
 import { writeJsonAtomic } from '../engine/containers';
+import { mark } from '../engine/timing';
 import { baseSpec } from '../images/bundle';
 import { messageOf } from '../runtime/sys/errors';
 import { procStat } from '../runtime/state';
@@ -176,41 +177,59 @@ export async function runPodSandbox(x: SandboxContext, config: PodSandboxConfig_
     fs.writeFileSync(path.join(dir, 'hostname'), `${hostname}\n`);
     x.store.write(rec);
     if (!hostNetwork(config)) {
+      mark('RunPodSandbox: begin');
       const netns = x.paths.netns(id);
       await makeNetns(netns);
       undo.push(() => removeNetns(netns));
       rec.netns = netns;
-      const list = loadDefaultNetwork(x.opts.cniConfDir);
-      if (list) {
-        const a = attachment(rec, netns);
-        await loopbackUp(id, netns, x.opts.cniBinDirs);
-        const result = await addNetwork(list, a, x.opts.cniBinDirs);
-        rec.cni = { list, result };
-        undo.push(() => delNetwork(list, a, result, x.opts.cniBinDirs).catch(() => undefined));
-        const ips = resultIps(result);
-        rec.ip = ips[0] ?? '';
-        rec.additionalIps = ips.slice(1);
-      } else {
-        x.warn(`RunPodSandbox ${name}: no CNI config in ${x.opts.cniConfDir}: the pod has only lo`);
-        await loopbackUp(id, netns, x.opts.cniBinDirs);
-      }
-      x.store.write(rec);
+      mark('RunPodSandbox: netns');
     }
-    fs.writeFileSync(path.join(dir, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${rec.ip ? `${rec.ip}\t${hostname}\n` : ''}`);
-    // the pause process
-    const bundle = x.paths.pauseBundle(id);
-    fs.mkdirSync(bundle, { recursive: true, mode: 0o700 });
-    writeJsonAtomic(path.join(bundle, 'config.json'), pauseSpec(config, id, ensurePauseRootfs(x.paths), rec.netns, x.opts.defaultCgroupParent));
-    const created = await rt.create(x.runtime, { id, bundle, noPivot: false, stdio: ['ignore', 'ignore', 'ignore'] });
-    undo.push(() => {
-      try {
-        rt.remove(x.runtime, id, true);
-      } catch {
-        // gone
+    // The pod network and the pause process come up side by side: the
+    // pause joins the netns file, which CNI configures meanwhile (the
+    // plugins are processes of their own; the runtime's init boots at once).
+    const network = async (): Promise<void> => {
+      if (!rec.netns) return;
+      const netns = rec.netns;
+      const list = loadDefaultNetwork(x.opts.cniConfDir);
+      const lo = loopbackUp(id, netns, x.opts.cniBinDirs);
+      if (!list) {
+        x.warn(`RunPodSandbox ${name}: no CNI config in ${x.opts.cniConfDir}: the pod has only lo`);
+        await lo;
+        return;
       }
-    });
-    created.init.release();
+      // portmap only when the pod maps host ports: a plugin exec less each way
+      const used = { ...list, plugins: list.plugins.filter((p) => p['type'] !== 'portmap' || config.port_mappings.some((m) => m.host_port > 0)) };
+      const a = attachment(rec, netns);
+      const [, result] = await Promise.all([lo, addNetwork(used, a, x.opts.cniBinDirs)]);
+      mark('RunPodSandbox: CNI ADD');
+      rec.cni = { list: used, result };
+      undo.push(() => delNetwork(used, a, result, x.opts.cniBinDirs).catch(() => undefined));
+      const ips = resultIps(result);
+      rec.ip = ips[0] ?? '';
+      rec.additionalIps = ips.slice(1);
+    };
+    const pause = async (): Promise<void> => {
+      const bundle = x.paths.pauseBundle(id);
+      fs.mkdirSync(bundle, { recursive: true, mode: 0o700 });
+      writeJsonAtomic(path.join(bundle, 'config.json'), pauseSpec(config, id, ensurePauseRootfs(x.paths), rec.netns, x.opts.defaultCgroupParent));
+      const created = await rt.create(x.runtime, { id, bundle, noPivot: false, stdio: ['ignore', 'ignore', 'ignore'] });
+      undo.push(() => {
+        try {
+          rt.remove(x.runtime, id, true);
+        } catch {
+          // gone
+        }
+      });
+      created.init.release();
+      mark('RunPodSandbox: pause created');
+    };
+    const [n, p] = await Promise.allSettled([network(), pause()]);
+    if (n.status === 'rejected') throw n.reason;
+    if (p.status === 'rejected') throw p.reason;
+    x.store.write(rec);
+    fs.writeFileSync(path.join(dir, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${rec.ip ? `${rec.ip}\t${hostname}\n` : ''}`);
     const started = await rt.start(x.runtime, id);
+    mark('RunPodSandbox: pause started');
     rec.pausePid = started.pid;
     rec.pauseStartTime = procStat(started.pid)?.startTime ?? '';
     rec.state = 'SANDBOX_READY';
