@@ -364,6 +364,10 @@ function makeBundles(dir: string): { bundle: string; execBundle: string } {
     // crun 1.8 rejects "1.2.0" ("unknown version specified"); runc 1.1 and
     // mycontainer accept 1.0.2, and nothing in the default spec is newer.
     spec.ociVersion = '1.0.2';
+    // runc spec's terminal and namespaces; the runs here have no console, and
+    // kept the cgroup namespace the default spec used to add (figures comparable).
+    spec.process!.terminal = false;
+    spec.linux!.namespaces!.push({ type: 'cgroup' });
     fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(spec, null, 2));
   };
   write(bundle, ['true']);

@@ -1,20 +1,33 @@
 // `mycontainer-runtime`: the OCI runtime, with runc's command line (what
 // podman's --runtime, containerd's runc shim and people used to runc call).
 // Global flags, then the commands of runtime/cli; only this layer and
-// cli/main.ts print errors and set the exit code.
+// cli/main.ts print errors and set the exit code. Help and version are
+// runc's layout (runtime/cli/help.ts), printed before yargs sees the line.
 
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { runtimeCommands, splitExecArgv } from '../runtime/cli/commands';
+import { commandHelp, helpRequest, invokedName, mainHelp, versionText } from '../runtime/cli/help';
 import { reportError } from './report';
 import { setProgram } from '../runtime/log';
 import { defaultRoot } from '../runtime/linux/rootless';
 
-export function main(argv: string[]): void {
+export async function main(argv: string[]): Promise<void> {
   setProgram('mycontainer-runtime');
-  if (argv.some((a) => a === '--version' || a === '-v') && !argv.some((a) => !a.startsWith('-'))) {
-    const pkg = require('../../package.json') as { version: string };
-    process.stdout.write(`mycontainer-runtime version ${pkg.version}\nspec: 1.2.1\n`);
+  const asked = helpRequest(argv);
+  if (asked.kind === 'version') {
+    process.stdout.write(versionText(invokedName()));
+    return;
+  }
+  if (asked.kind === 'help') {
+    const name = invokedName();
+    const text = asked.command === undefined ? mainHelp(name, runtimeCommands, defaultRoot()) : await commandHelp(name, runtimeCommands, asked.command);
+    if (text === null) {
+      process.stderr.write(`No help topic for '${asked.command ?? ''}'\n`);
+      process.exitCode = 3;
+      return;
+    }
+    process.stdout.write(text);
     return;
   }
   let cli: Argv = yargs(argv)
@@ -25,14 +38,13 @@ export function main(argv: string[]): void {
     .option('root', { type: 'string', describe: 'root directory for container state', default: defaultRoot(), global: true })
     .option('log', { type: 'string', describe: 'log file (runc --log)', global: true })
     .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, global: true })
-    .option('debug', { type: 'boolean', default: false, describe: 'trace every syscall and cgroup write', global: true })
+    .option('debug', { type: 'boolean', default: false, describe: 'runc\'s level=debug lines, and a trace of every syscall and cgroup write', global: true })
     // runc flags that podman and containerd pass; accepted for compatibility.
     .option('systemd-cgroup', { type: 'boolean', default: false, hidden: true, global: true })
     .option('rootless', { type: 'string', hidden: true, global: true })
     .option('criu', { type: 'string', hidden: true, global: true })
     .version(false)
-    .option('version', { alias: 'v', type: 'boolean', describe: 'print the version' })
-    .help('help').alias('help', 'h')
+    .help(false)
     .recommendCommands()
     .fail((msg, err, y) => {
       if (err) reportError(err);
@@ -41,10 +53,10 @@ export function main(argv: string[]): void {
       process.exit(1);
     });
   for (const c of runtimeCommands) cli = cli.command(c);
-  cli
+  await cli
     .demandCommand(1, 'a command is required')
     .parseAsync()
     .catch((e: unknown) => reportError(e));
 }
 
-main(splitExecArgv(process.argv.slice(2)));
+void main(splitExecArgv(process.argv.slice(2)));

@@ -22,14 +22,26 @@ export function setLog(file: string | undefined, format: 'text' | 'json'): void 
   logFormat = format;
 }
 
+function format(level: string, msg: string): string {
+  const time = new Date().toISOString();
+  return logFormat === 'json' ? JSON.stringify({ level, msg, time }) : `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
+}
+
 /** Writes a line to --log in runc's formats (conmon parses the JSON one). */
 export function logLine(level: 'debug' | 'info' | 'warning' | 'error', msg: string): void {
   if (!logFile) return;
-  const time = new Date().toISOString();
-  const line = logFormat === 'json' ? JSON.stringify({ level, msg, time }) : `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
   try {
-    appendFileSync(logFile, line + '\n');
+    appendFileSync(logFile, format(level, msg) + '\n');
   } catch {
     // The log is best effort; stderr still gets the error.
   }
+}
+
+/**
+ * A runc-style `level=debug` line (--debug) to runc's log destination: the
+ * --log file, else stderr (runc's default), in --log-format.
+ */
+export function debugLine(msg: string): void {
+  if (logFile) logLine('debug', msg);
+  else process.stderr.write(format('debug', msg) + '\n');
 }

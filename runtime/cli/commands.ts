@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
-import { logLine, programName, setLog } from '../log';
+import { debugLine, logLine, programName, setLog } from '../log';
 import { setTraceSink, formatTrace } from '../sys/trace';
 import type { RuntimeContext } from '../container';
 import { RuntimeError } from '../sys/errors';
@@ -19,6 +19,11 @@ interface Global {
 function context(a: Global): RuntimeContext {
   setLog(a.log, a.logFormat);
   if (a.debug) {
+    // runc's --debug lines (level=debug, to --log or stderr), then our trace:
+    // to --log as more level=debug lines, else to stderr as "debug: ...".
+    const argv = (a as unknown as { _: unknown[] })._.map(String);
+    debugLine(`${programName()} ${argv.join(' ')}: root ${path.resolve(a.root)}, log ${a.log ?? '/dev/stderr'} (${a.logFormat})`);
+    process.once('exit', (code) => debugLine(`${programName()} ${argv[0] ?? ''}: exit status ${code}`));
     setTraceSink((e) => {
       const line = formatTrace(e);
       if (a.log) logLine('debug', line);
@@ -50,10 +55,22 @@ const spec: CommandModule<Global, Global & { bundle: string; rootless: boolean }
     const { defaultSpec, rootlessSpec } = require('../spec/default') as typeof import('../spec/default');
     const file = path.join(a.bundle, 'config.json');
     if (fs.existsSync(file)) throw new RuntimeError(`cannot write ${file}: file exists`, { code: 'EEXIST' });
-    const spec = a.rootless ? rootlessSpec(defaultSpec(), process.getuid?.() ?? 0, process.getgid?.() ?? 0) : defaultSpec();
+    const rootless = specRootless(process.argv.slice(2));
+    // runc maps the effective ids.
+    const spec = rootless ? rootlessSpec(defaultSpec(), process.geteuid?.() ?? 0, process.getegid?.() ?? 0) : defaultSpec();
     fs.writeFileSync(file, JSON.stringify(spec, null, '\t') + '\n');
   },
 };
+
+/**
+ * `spec --rootless`: the flag after the command. yargs cannot tell it from
+ * the global `--rootless value` (runc's, before the command), which it
+ * parses it as (and loses), so the command line is read directly.
+ */
+export function specRootless(argv: readonly string[]): boolean {
+  const at = argv.indexOf('spec');
+  return at >= 0 && argv.slice(at + 1).some((t) => t === '--rootless' || t === '--rootless=true');
+}
 
 interface CreateArgs {
   id: string;
@@ -82,17 +99,41 @@ const create: CommandModule<Global, Global & CreateArgs> = {
   },
 };
 
-const run: CommandModule<Global, Global & CreateArgs & { detach: boolean }> = {
+const run: CommandModule<Global, Global & CreateArgs & { detach: boolean; keep: boolean }> = {
   command: 'run <id>',
   describe: 'create and start a container; wait for it unless --detach',
-  builder: (y) => createFlags(y).option('detach', { alias: 'd', type: 'boolean', default: false }) as never,
-  handler: async (a: Args<CreateArgs & { detach: boolean }>) => {
-    const status = await lib().run(context(a), {
-      id: a.id, bundle: a.bundle, pidFile: a.pidFile, consoleSocket: a.consoleSocket, noPivot: a.noPivot, detach: a.detach, preserveFds: a.preserveFds,
-    });
-    process.exitCode = status;
+  builder: (y) =>
+    createFlags(y)
+      .option('detach', { alias: 'd', type: 'boolean', default: false })
+      .option('keep', { type: 'boolean', default: false, describe: 'do not delete the container after it exits' })
+      .option('no-subreaper', { type: 'boolean', default: false, hidden: true }) as never,
+  handler: async (a: Args<CreateArgs & { detach: boolean; keep: boolean }>) => {
+    const opts = { id: a.id, bundle: a.bundle, pidFile: a.pidFile, consoleSocket: a.consoleSocket, noPivot: a.noPivot, detach: a.detach, preserveFds: a.preserveFds };
+    // --keep with --detach changes nothing: a detached run never deletes.
+    process.exitCode = a.keep && !a.detach ? await runKeeping(context(a), opts) : await lib().run(context(a), opts);
   },
 };
+
+/**
+ * `run --keep`: container.ts's run without its final delete, so the state
+ * stays (status "stopped") until `delete`. The steps are run()'s: a
+ * console of our own for a terminal without --console-socket, create
+ * waiting on the init, start, forward signals, wait for the exit.
+ */
+async function runKeeping(ctx: RuntimeContext, opts: import('../container').CreateOptions & { detach: boolean }): Promise<number> {
+  const { OwnConsole } = require('../console') as typeof import('../console');
+  const { loadSpec } = require('../plan') as typeof import('../plan');
+  const L = lib();
+  const own = !opts.consoleSocket && loadSpec(opts.bundle).process?.terminal === true ? new OwnConsole() : null;
+  const { rec, init } = await L.create(ctx, { ...opts, wait: true, ...(own ? { consoleFd: own.theirs } : {}) });
+  const copying = own?.attach();
+  await L.start(ctx, opts.id);
+  const stopForwarding = L.forwardSignals(rec.pid);
+  const status = await init.exited;
+  await copying;
+  stopForwarding();
+  return status;
+}
 
 const idOnly = (command: string, describe: string, fn: (ctx: RuntimeContext, id: string) => unknown): CommandModule<Global, Global & { id: string }> => ({
   command: `${command} <id>`,

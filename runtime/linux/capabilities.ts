@@ -49,12 +49,9 @@ export function planCapabilities(
   const inheritable = mask(caps?.inheritable, `${f}.inheritable`, warnings);
   let ambient = mask(caps?.ambient, `${f}.ambient`, warnings);
   // The kernel raises an ambient capability only if it is both permitted and
-  // inheritable. runc warns and goes on; so do we, but at plan time.
-  const unraisable = ambient & ~(permitted & inheritable);
-  if (unraisable) {
-    warnings.push(`${f}.ambient: ${capNames(hex(unraisable)).join(', ')} not raised: an ambient capability must also be permitted and inheritable`);
-    ambient &= ~unraisable;
-  }
+  // inheritable. runc skips the others silently (its own `spec` lists an
+  // ambient set with no inheritable one), so we drop them at plan time, quietly.
+  ambient &= permitted & inheritable;
   return {
     bounding: hex(mask(caps?.bounding, `${f}.bounding`, warnings)),
     effective: hex(mask(caps?.effective, `${f}.effective`, warnings)),

@@ -1,6 +1,9 @@
-// The config that `mycontainer spec` writes: runc's default (runc spec),
-// with a cgroup namespace as newer runc has, and a seccomp profile like
-// podman's (runtime/spec/seccomp-default.ts).
+// The config that `mycontainer-runtime spec` writes: runc's default (runc
+// spec) field for field: a terminal (so a --console-socket is expected, or
+// `run` in the foreground is the console), the ambient set runc lists, no
+// cgroup namespace (a config that adds one must not find it listed twice).
+// Two deliberate differences: ociVersion is the version we validate against,
+// and a seccomp profile like podman's (runtime/spec/seccomp-default.ts).
 
 import type { Spec } from './generated/config';
 import { defaultSeccompProfile } from './seccomp-default';
@@ -10,12 +13,12 @@ export function defaultSpec(opts: { args?: string[] } = {}): Spec {
   return {
     ociVersion: '1.2.0',
     process: {
-      terminal: false,
+      terminal: true,
       user: { uid: 0, gid: 0 },
       args: opts.args ?? ['sh'],
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'],
       cwd: '/',
-      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: caps },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
     },
@@ -32,7 +35,7 @@ export function defaultSpec(opts: { args?: string[] } = {}): Spec {
     ],
     linux: {
       resources: { devices: [{ allow: false, access: 'rwm' }] },
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }],
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
       maskedPaths: [
         '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
         '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',
@@ -47,6 +50,8 @@ export function defaultSpec(opts: { args?: string[] } = {}): Spec {
  * `spec --rootless`, as runc's: a user namespace mapping the caller's ids to
  * root, no network namespace (it would have no devices), /sys bound from the
  * host, no cgroup limits, and no gid=5 on devpts (that group is not mapped).
+ * /sys/fs/cgroup stays: without a cgroup namespace it is a bind of the
+ * container's own cgroup (runtime/linux/cgroupmount.ts).
  */
 export function rootlessSpec(spec: Spec, uid: number, gid: number): Spec {
   const linux = spec.linux ?? {};
@@ -57,7 +62,6 @@ export function rootlessSpec(spec: Spec, uid: number, gid: number): Spec {
   delete linux.resources;
   spec.linux = linux;
   spec.mounts = (spec.mounts ?? [])
-    .filter((m) => m.destination !== '/sys/fs/cgroup')
     .map((m) => {
       if (m.destination === '/sys') return { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] };
       if (m.type === 'devpts') return { ...m, options: (m.options ?? []).filter((o) => o !== 'gid=5') };

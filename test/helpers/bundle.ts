@@ -49,6 +49,10 @@ export function makeBundle(adjust: (s: Spec) => void = () => {}, opts: { args?: 
   fs.chmodSync(path.join(dir, 'rootfs'), 0o755);
   const spec = defaultSpec({ args: opts.args ?? ['sh', '-c', 'true'] });
   spec.root = { path: 'rootfs', readonly: false };
+  // `spec` writes runc's default, a terminal and no cgroup namespace; the
+  // tests run without a console and check the cgroup namespace by default.
+  spec.process!.terminal = false;
+  spec.linux!.namespaces!.push({ type: 'cgroup' });
   adjust(spec);
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
   return dir;

@@ -101,7 +101,7 @@ test('plan: custom binds (ro needs a remount), tmpfs ro filled first, propagatio
     { path: '/dev/null', type: 'u', major: 1, minor: 3, fileMode: 0o620 },
     { path: '/dev/fifo', type: 'p' },
   ];
-  s.linux!.namespaces!.push({ type: 'user' });
+  s.linux!.namespaces!.push({ type: 'user' }, { type: 'cgroup' });
   s.linux!.rootfsPropagation = 'shared';
   const plan = planRootfs(s, dir, { noPivot: true });
   const at = (d: string): RootfsPlan['mounts'][0] => {
@@ -122,7 +122,7 @@ test('plan: custom binds (ro needs a remount), tmpfs ro filled first, propagatio
   assert.equal(at('/scratch').remountFlags, MS.RDONLY | MS.REMOUNT);
   assert.equal(at('/scratch').copyUp, true);
   assert.deepEqual(at('/recursive').recursive, { set: MOUNT_ATTR.RDONLY, clear: 0 });
-  assert.equal(at('/sys/fs/cgroup').cgroupns, true, 'the default spec has a cgroup namespace');
+  assert.equal(at('/sys/fs/cgroup').cgroupns, true, 'with a cgroup namespace, cgroupfs is mounted, not bound');
   assert.equal(plan.rootPropagation, MS.SHARED);
   assert.equal(plan.propagation, MS.SHARED);
   assert.equal(plan.noPivot, true);

@@ -1,0 +1,192 @@
+// runc's command line as runc's own integration suite meets it: `spec`
+// writes runc's default (a terminal, so the --console-socket that 78 bats
+// tests send is accepted; no cgroup namespace, so a test adding one does
+// not find it twice; the ambient set, raised silently or not at all), help
+// and version in runc's layout, `run --keep`, and --debug's level=debug lines
+// beside --log-format.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { CLI, containerSuite, leftovers, makeBusyboxRootfs, mc } from '../helpers/bundle';
+import type { Spec } from '../../runtime/spec/generated/config';
+
+const { root, bundle } = containerSuite('cli');
+const RUNC = '/usr/sbin/runc';
+const haveRunc = fs.existsSync(RUNC);
+
+function specIn(args: string[], bin = CLI): Spec {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-spec-'));
+  try {
+    const r = spawnSync(bin, ['spec', ...args], { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Spec;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** runc's spec and ours, less the fields we differ on by design. */
+const comparable = (s: Spec): Spec => {
+  const c = JSON.parse(JSON.stringify(s)) as Spec;
+  delete (c as { ociVersion?: string }).ociVersion; // the version we validate against
+  delete c.hostname; // "runc" / "mycontainer"
+  delete c.linux!.seccomp; // ours has a default profile
+  return c;
+};
+
+test('spec: a terminal, no cgroup namespace, the ambient set: runc spec\'s fields', () => {
+  const s = specIn([]);
+  assert.equal(s.process!.terminal, true);
+  assert.deepEqual(s.linux!.namespaces!.map((n) => n.type), ['pid', 'network', 'ipc', 'uts', 'mount']);
+  assert.deepEqual(s.process!.capabilities!.ambient, ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE']);
+  const r = specIn(['--rootless']);
+  assert.equal(r.process!.terminal, true);
+  assert.deepEqual(r.linux!.namespaces!.map((n) => n.type), ['pid', 'ipc', 'uts', 'mount', 'user']);
+  assert.deepEqual(r.linux!.uidMappings, [{ containerID: 0, hostID: process.geteuid!(), size: 1 }]);
+  assert.equal(r.linux!.resources, undefined);
+});
+
+test('spec and spec --rootless match runc spec field for field (but ociVersion, hostname, seccomp)', { skip: !haveRunc && `${RUNC} not installed` }, () => {
+  assert.deepEqual(comparable(specIn([])), comparable(specIn([], RUNC)));
+  assert.deepEqual(comparable(specIn(['--rootless'])), comparable(specIn(['--rootless'], RUNC)));
+});
+
+const RECVTTY = `
+import socket, os, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+msg, fds, _, _ = socket.recv_fds(c, 4096, 1)
+out = b""
+while True:
+    try:
+        d = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not d:
+        break
+    out += d
+sys.stdout.write(out.decode(errors="replace").replace("\\r\\n", "\\n"))
+`;
+
+test('a bundle from `spec`, as bats uses it: --console-socket accepted, a cgroup namespace added once, no ambient warning', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-cli-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const b = path.join(dir, 'bundle');
+  fs.mkdirSync(path.join(b, 'rootfs'), { recursive: true });
+  makeBusyboxRootfs(path.join(b, 'rootfs'));
+  assert.equal(spawnSync(CLI, ['spec'], { cwd: b }).status, 0);
+  const s = JSON.parse(fs.readFileSync(path.join(b, 'config.json'), 'utf8')) as Spec;
+  s.process!.args = ['sh', '-c', 'tty; readlink /proc/self/ns/cgroup; grep CapAmb /proc/self/status'];
+  s.linux!.namespaces!.push({ type: 'cgroup' });
+  fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(s));
+  const sock = path.join(dir, 'console.sock');
+  const server = spawn('python3', ['-c', RECVTTY, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => server.kill());
+  let out = '';
+  server.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const closed = new Promise((r) => server.on('exit', r));
+  const end = Date.now() + 5000;
+  while (!out.includes('listening') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  const c = mc(root, ['create', '--console-socket', sock, '--bundle', b, 'spec1']);
+  assert.equal(c.status, 0, c.stderr);
+  assert.equal(c.stderr, '', 'nothing on stderr: no warning about the ambient set');
+  const st = mc(root, ['start', 'spec1']);
+  assert.equal(st.status, 0, st.stderr);
+  assert.equal(st.stderr, '');
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 10000))]);
+  assert.match(out, /^\/dev\/pts\/\d+$/m);
+  assert.match(out, /^cgroup:\[\d+\]$/m);
+  assert.notEqual(/^cgroup:\[\d+\]$/m.exec(out)?.[0], fs.readlinkSync('/proc/self/ns/cgroup'), 'its own cgroup namespace');
+  assert.match(out, /^CapAmb:\s+0+$/m, 'ambient not raised (not inheritable), as runc');
+  assert.equal(mc(root, ['delete', '--force', 'spec1']).status, 0);
+});
+
+test('-v/--version: runc\'s block, global flags before it or not', () => {
+  for (const args of [['-v'], ['--version'], ['--root', root, '-v'], ['--debug', '--log-format', 'json', '--version']]) {
+    const r = spawnSync(CLI, args, { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    const lines = r.stdout.split('\n');
+    assert.match(lines[0]!, /^mycontainer-runtime version \d+\.\d+\.\d+$/, args.join(' '));
+    assert.match(lines[1]!, /^commit: \S+/);
+    assert.match(lines[2]!, /^spec: \d+\.\d+\.\d+$/);
+  }
+});
+
+test('-h/--help: runc\'s sections; `<command> -h` and `help <command>` name the command; invoked as runc, says runc', (t) => {
+  for (const args of [['-h'], ['--help'], ['--root', root, '--help'], [], ['help']]) {
+    const r = spawnSync(CLI, args, { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    const lines = r.stdout.split('\n');
+    assert.equal(lines[0], 'NAME:', args.join(' '));
+    assert.match(lines[1]!, /^ {3}mycontainer-runtime - Open Container Initiative runtime$/);
+    for (const h of ['USAGE:', 'VERSION:', 'COMMANDS:', 'GLOBAL OPTIONS:']) assert.match(r.stdout, new RegExp(`^${h}$`, 'm'), h);
+    assert.match(r.stdout, /^ {3}run +create and start a container/m);
+    assert.match(r.stdout, /^ {3}--root value +root directory/m);
+  }
+  for (const args of [['delete', '-h'], ['--root', root, 'run', '--help'], ['help', 'exec'], ['exec', '-h']]) {
+    const r = spawnSync(CLI, args, { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    const lines = r.stdout.split('\n');
+    assert.equal(lines[0], 'NAME:');
+    const cmd = args.filter((a) => !a.startsWith('-') && a !== root && a !== 'help')[0]!;
+    assert.match(lines[1]!, new RegExp(`^ {3}mycontainer-runtime ${cmd} - `));
+    assert.match(r.stdout, /^USAGE:$/m);
+    assert.match(r.stdout, /^OPTIONS:$/m);
+  }
+  assert.match(spawnSync(CLI, ['run', '-h'], { encoding: 'utf8' }).stdout, /--keep +do not delete the container after it exits/);
+  // A `runc` symlink to us (how runc's bats suite would run us) names itself runc.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-runc-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.symlinkSync(CLI, path.join(dir, 'runc'));
+  const h = spawnSync(path.join(dir, 'runc'), ['--root', root, '-h'], { encoding: 'utf8' });
+  assert.match(h.stdout.split('\n')[1]!, /^ {3}runc - Open Container Initiative runtime$/);
+  assert.match(spawnSync(path.join(dir, 'runc'), ['-v'], { encoding: 'utf8' }).stdout, /^runc version \d+\.\d+\.\d+\ncommit: .+\nspec: \d+\.\d+\.\d+\n/);
+  assert.match(spawnSync(path.join(dir, 'runc'), ['checkpoint', '-h'], { encoding: 'utf8' }).stderr, /No help topic for 'checkpoint'/);
+});
+
+test('run --keep: the state stays, stopped, with the exit status returned; delete removes it', () => {
+  const b = bundle(() => {}, { args: ['sh', '-c', 'echo kept; exit 3'] });
+  const r = mc(root, ['run', '--keep', '--bundle', b, 'keep1']);
+  assert.equal(r.status, 3, r.stderr);
+  assert.equal(r.stdout, 'kept\n');
+  const st = mc(root, ['state', 'keep1']);
+  assert.equal(st.status, 0, st.stderr);
+  assert.equal((JSON.parse(st.stdout) as { status: string }).status, 'stopped');
+  assert.ok(leftovers(root).includes('keep1'));
+  assert.equal(mc(root, ['delete', 'keep1']).status, 0);
+  assert.ok(!leftovers(root).includes('keep1'));
+  assert.notEqual(mc(root, ['state', 'keep1']).status, 0);
+  // Without --keep, run still deletes.
+  assert.equal(mc(root, ['run', '--bundle', b, 'keep2']).status, 3);
+  assert.ok(!leftovers(root).includes('keep2'));
+});
+
+test('--debug: runc\'s level=debug lines to stderr, or only to --log in its format; our trace kept', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-debug-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const b = bundle(() => {}, { args: ['true'] });
+  const plain = mc(root, ['--debug', 'run', '--bundle', b, 'dbg1']);
+  assert.equal(plain.status, 0, plain.stderr);
+  assert.match(plain.stderr, /^time="[^"]+" level=debug msg="mycontainer-runtime run/m);
+  assert.match(plain.stderr, /^debug: /m, 'our trace, as before');
+  for (const format of ['text', 'json'] as const) {
+    const log = path.join(dir, `log.${format}`);
+    const r = mc(root, ['--log', log, '--log-format', format, '--debug', 'run', '--bundle', b, `dbg-${format}`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /level=debug|"level":"debug"|^debug: /m, 'nothing of the debug output on stderr');
+    const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+    assert.ok(lines.length > 2);
+    if (format === 'json') {
+      for (const l of lines) assert.equal((JSON.parse(l) as { level: string }).level, 'debug', l);
+      assert.ok(lines.some((l) => (JSON.parse(l) as { msg: string }).msg.startsWith('mycontainer-runtime run')));
+    } else {
+      for (const l of lines) assert.match(l, /^time="[^"]+" level=debug msg=".*"$/);
+    }
+  }
+});
