@@ -521,7 +521,8 @@ export function forwardSignals(pid: number): () => void {
 }
 
 /** `run`: create, start, wait, delete. Returns the exit status. */
-export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach: boolean }): Promise<number> {
+/** `run`: create, start, and unless detached wait and delete (`keep`: the state stays, "stopped", until `delete`, as runc --keep). */
+export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach: boolean; keep?: boolean }): Promise<number> {
   const terminal = !opts.consoleSocket && !opts.detach && planning().loadSpec(opts.bundle).process?.terminal === true;
   const own = terminal ? new OwnConsole() : null;
   const { rec, init } = await create(ctx, { ...opts, wait: !opts.detach, ...(own ? { consoleFd: own.theirs } : {}) });
@@ -537,6 +538,7 @@ export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach: b
   await copying;
   crashPoint('exited');
   stopForwarding();
+  if (opts.keep) return status;
   remove(ctx, opts.id, true);
   crashPoint('deleted');
   return status;

@@ -108,32 +108,10 @@ const run: CommandModule<Global, Global & CreateArgs & { detach: boolean; keep: 
       .option('keep', { type: 'boolean', default: false, describe: 'do not delete the container after it exits' })
       .option('no-subreaper', { type: 'boolean', default: false, hidden: true }) as never,
   handler: async (a: Args<CreateArgs & { detach: boolean; keep: boolean }>) => {
-    const opts = { id: a.id, bundle: a.bundle, pidFile: a.pidFile, consoleSocket: a.consoleSocket, noPivot: a.noPivot, detach: a.detach, preserveFds: a.preserveFds };
     // --keep with --detach changes nothing: a detached run never deletes.
-    process.exitCode = a.keep && !a.detach ? await runKeeping(context(a), opts) : await lib().run(context(a), opts);
+    process.exitCode = await lib().run(context(a), { id: a.id, bundle: a.bundle, pidFile: a.pidFile, consoleSocket: a.consoleSocket, noPivot: a.noPivot, detach: a.detach, preserveFds: a.preserveFds, keep: a.keep });
   },
 };
-
-/**
- * `run --keep`: container.ts's run without its final delete, so the state
- * stays (status "stopped") until `delete`. The steps are run()'s: a
- * console of our own for a terminal without --console-socket, create
- * waiting on the init, start, forward signals, wait for the exit.
- */
-async function runKeeping(ctx: RuntimeContext, opts: import('../container').CreateOptions & { detach: boolean }): Promise<number> {
-  const { OwnConsole } = require('../console') as typeof import('../console');
-  const { loadSpec } = require('../plan') as typeof import('../plan');
-  const L = lib();
-  const own = !opts.consoleSocket && loadSpec(opts.bundle).process?.terminal === true ? new OwnConsole() : null;
-  const { rec, init } = await L.create(ctx, { ...opts, wait: true, ...(own ? { consoleFd: own.theirs } : {}) });
-  const copying = own?.attach();
-  await L.start(ctx, opts.id);
-  const stopForwarding = L.forwardSignals(rec.pid);
-  const status = await init.exited;
-  await copying;
-  stopForwarding();
-  return status;
-}
 
 const idOnly = (command: string, describe: string, fn: (ctx: RuntimeContext, id: string) => unknown): CommandModule<Global, Global & { id: string }> => ({
   command: `${command} <id>`,
