@@ -95,7 +95,9 @@ export function readInfo(x: ContainerContext, id: string): CriInfo | null {
 /** A full id or a unique prefix; NOT_FOUND names the RPC and the id. */
 export function resolveContainer(x: ContainerContext, op: string, ref: string): { c: Container; info: CriInfo } {
   if (!ref) throw invalid(`${op}: a container id is required`);
-  const ids = x.containers.ids();
+  // a whole id (what kubelet sends) is looked up directly; a prefix (crictl's short ids) lists them
+  const whole = /^[0-9a-f]{64}$/.test(ref) && fs.existsSync(infoFile(x, ref));
+  const ids = whole ? [ref] : x.containers.ids();
   const hits = ids.includes(ref) ? [ref] : /^[0-9a-f]+$/.test(ref) ? ids.filter((i) => i.startsWith(ref)) : [];
   const info = hits.length === 1 ? readInfo(x, hits[0]!) : null;
   if (!info) throw notFound(`${op}: container "${ref}" not found`);

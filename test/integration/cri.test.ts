@@ -139,7 +139,8 @@ describe('CRI server (crictl)', { skip, concurrency: false }, () => {
     const pod = ok(['runp', cri.podConfig('stream')]);
     const ctr = ok(['create', pod, cri.containerConfig('stream', {
       image: { image: HTTPD }, stdin: true, tty: false,
-      command: ['sh', '-c', 'httpd -p 8080 -h /var/www/html; i=0; while true; do echo line-$i; i=$((i+1)); read -t 0.3 x && echo got-$x; done'],
+      // lines from a background loop; stdin read by the main loop (a `read -t` that times out mid-line would drop what it read)
+      command: ['sh', '-c', 'httpd -p 8080 -h /var/www/html; (i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.3; done) & while read x; do echo got-$x; done; wait'],
     }), cri.podConfig('stream')]);
     ok(['start', ctr]);
     // exec -i: stdin reaches the process, its output comes back, the exit status too
