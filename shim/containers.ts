@@ -46,6 +46,8 @@ export interface CriInfo {
   logPath: string;
   mounts: ContainerConfig__Output['mounts'];
   createdAt: string;
+  /** Close the process's stdin when the first attach that sent it ends (kubelet's stdin_once). */
+  stdinOnce?: boolean;
 }
 
 export interface ContainerContext extends SandboxContext {
@@ -210,7 +212,7 @@ export async function createContainer(x: ContainerContext, sandboxId: string, cf
   };
   const info: CriInfo = {
     sandboxId: sandbox.id, metadata: { name, attempt }, image: imageName, imageRef: image.record.digest, imageId: image.id,
-    labels: cfg.labels, annotations: cfg.annotations, logPath, mounts: cfg.mounts, createdAt: nowNanos(),
+    labels: cfg.labels, annotations: cfg.annotations, logPath, mounts: cfg.mounts, createdAt: nowNanos(), stdinOnce: cfg.stdin_once,
   };
   const dir = paths.dir(id);
   try {

@@ -149,7 +149,8 @@ export async function attachStream(x: ContainerContext, id: string, o: StreamOpt
     });
     sock.on('connect', () => {
       sock.write(frame(F.HELLO, JSON.stringify({ stdin: o.stdin, start: false })));
-      if (o.stdin && io.stdin) pump(io.stdin, (d) => void sock.write(frame(F.STDIN, d)), () => void sock.write(frame(F.STDIN_EOF)));
+      // the client's stdin ending closes the process's only with stdin_once, as kubelet
+      if (o.stdin && io.stdin) pump(io.stdin, (d) => void sock.write(frame(F.STDIN, d)), () => void (info.stdinOnce && sock.write(frame(F.STDIN_EOF))));
       io.resize.on('resize', (s: { width: number; height: number }) => sock.write(frame(F.RESIZE, JSON.stringify({ rows: s.height, cols: s.width }))));
     });
     sock.on('data', (d: Buffer) => reader.push(d));
