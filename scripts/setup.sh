@@ -29,7 +29,7 @@ make -s native build
 
 # The CRI server's pod network (`mycontainer cri`), as kubelet clusters set it
 # up: the first config in /etc/cni/net.d. Written only where there is none.
-if ! ls /etc/cni/net.d/*.conf /etc/cni/net.d/*.conflist >/dev/null 2>&1; then
+if ! compgen -G '/etc/cni/net.d/*.conf' >/dev/null && ! compgen -G '/etc/cni/net.d/*.conflist' >/dev/null; then
   echo "setup: writing the pod network /etc/cni/net.d/10-mycontainer.conflist (bridge mccri0, 10.85.0.0/16)"
   mkdir -p /etc/cni/net.d
   cat >/etc/cni/net.d/10-mycontainer.conflist <<'CONF'

@@ -102,8 +102,8 @@ export function pauseSpec(c: PodSandboxConfig__Output, id: string, rootfs: strin
     capabilities: { bounding: [], effective: [], permitted: [] },
     noNewPrivileges: true,
   };
-  if (c.hostname) spec.hostname = c.hostname;
-  else delete spec.hostname;
+  // the name /etc/hostname says too (kubelet always sends one; crictl's configs may not)
+  spec.hostname = c.hostname || c.metadata?.name || 'pod';
   const namespaces: NonNullable<NonNullable<Spec['linux']>['namespaces']> = [{ type: 'mount' }];
   if (ns?.pid !== NS_NODE) namespaces.push({ type: 'pid' });
   if (ns?.ipc !== NS_NODE) namespaces.push({ type: 'ipc' });
