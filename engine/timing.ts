@@ -2,8 +2,7 @@
 // process started, on stderr (the monitor's goes to its monitor.log), to
 // see where a container start spends its time.
 
-const on = process.env['MYCONTAINER_TIMING'] !== undefined;
-
+// Read at each call: a standby monitor learns it with its job, after loading.
 export function mark(step: string): void {
-  if (on) process.stderr.write(`timing: ${process.title.startsWith('mycontainer-monitor') ? 'monitor' : 'cli'} ${step} at ${performance.now().toFixed(1)} ms (${new Date().toISOString().slice(17, 23)})\n`);
+  if (process.env['MYCONTAINER_TIMING'] !== undefined) process.stderr.write(`timing: ${process.title.startsWith('mycontainer-monitor') ? 'monitor' : 'cli'} ${step} at ${performance.now().toFixed(1)} ms (${new Date().toISOString().slice(17, 23)})\n`);
 }
