@@ -19,7 +19,11 @@ import type { ContainerEvents } from './events';
 import type { KeyedQueue } from './queue';
 import type { StreamingServer } from './streaming/server';
 
-export type Handler = (req: any) => Promise<unknown> | unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
+/**
+ * One RPC: its request as @grpc/proto-loader decodes it (each handler
+ * names its own shape; `never` accepts them all without an `any`).
+ */
+export type Handler = (req: never) => Promise<unknown> | unknown;
 
 export function runtimeHandlers(x: ContainerContext, q: KeyedQueue, streaming: StreamingServer, ev: ContainerEvents): Record<string, Handler> {
   const { opts, store, containers, paths } = x;

@@ -102,8 +102,9 @@ export function pauseSpec(c: PodSandboxConfig__Output, id: string, rootfs: strin
     capabilities: { bounding: [], effective: [], permitted: [] },
     noNewPrivileges: true,
   };
-  // the name /etc/hostname says too (kubelet always sends one; crictl's configs may not)
-  spec.hostname = c.hostname || c.metadata?.name || 'pod';
+  // none given: the uts namespace starts with the node's name, as /etc/hostname says (containerd does the same)
+  if (c.hostname) spec.hostname = c.hostname;
+  else delete spec.hostname;
   const namespaces: NonNullable<NonNullable<Spec['linux']>['namespaces']> = [{ type: 'mount' }];
   if (ns?.pid !== NS_NODE) namespaces.push({ type: 'pid' });
   if (ns?.ipc !== NS_NODE) namespaces.push({ type: 'ipc' });
@@ -173,7 +174,7 @@ export async function runPodSandbox(x: SandboxContext, config: PodSandboxConfig_
     undo.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     // the files containers get as /etc/resolv.conf, /etc/hostname, /etc/hosts
     fs.writeFileSync(path.join(dir, 'resolv.conf'), resolvConf(config));
-    const hostname = hostNetwork(config) ? (require('node:os') as typeof import('node:os')).hostname() : config.hostname || config.metadata!.name;
+    const hostname = (!hostNetwork(config) && config.hostname) || (require('node:os') as typeof import('node:os')).hostname();
     fs.writeFileSync(path.join(dir, 'hostname'), `${hostname}\n`);
     x.store.write(rec);
     if (!hostNetwork(config)) {

@@ -43,8 +43,6 @@ export function loadCri(): { runtime: grpc.ServiceDefinition; image: grpc.Servic
   return { runtime: pkg.runtime.v1['RuntimeService']!.service, image: pkg.runtime.v1['ImageService']!.service };
 }
 
-type Req = Record<string, unknown> & { [k: string]: never | unknown };
-
 export interface CriServer {
   server: grpc.Server;
   socket: string;
@@ -81,8 +79,7 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
   const q = new KeyedQueue();
   const ev = containerEvents(x);
   const events = ev.events;
-  const runtimeService_ = runtimeHandlers(x, q, streaming, ev);
-  const imageService_ = imageHandlers(imgx);
+  const rpcs = { runtime: runtimeHandlers(x, q, streaming, ev), image: imageHandlers(imgx) };
   const { runtime: runtimeService, image: imageService } = loadCri();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 16 * 1024 * 1024 });
   const implement = (service: grpc.ServiceDefinition, handlers: Record<string, Handler>): grpc.UntypedServiceImplementation => {
@@ -101,13 +98,13 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
         continue;
       }
       const h = handlers[name];
-      impl[name] = (call: grpc.ServerUnaryCall<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      impl[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         if (!h) {
           cb({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not implemented by mycontainer yet` });
           return;
         }
         Promise.resolve()
-          .then(() => h(call.request))
+          .then(() => h(call.request as never))
           .then((res) => cb(null, res as never), (e: unknown) => {
             const st = grpcStatusOf(e);
             if (st.code === grpc.status.UNKNOWN || st.code === grpc.status.INTERNAL) log(`${name}: ${st.details}`);
@@ -117,8 +114,8 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
     }
     return impl;
   };
-  server.addService(runtimeService, implement(runtimeService, runtimeService_));
-  server.addService(imageService, implement(imageService, imageService_));
+  server.addService(runtimeService, implement(runtimeService, rpcs.runtime));
+  server.addService(imageService, implement(imageService, rpcs.image));
 
   const backend = backendSocket(path.join(opts.runroot, 'cri'));
   fs.rmSync(backend, { force: true });
