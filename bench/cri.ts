@@ -55,8 +55,17 @@ function benchP50(endpoint: string, work: string): Map<string, number> {
   return out;
 }
 
-function processCount(): number {
-  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).length;
+function pids(): Set<number> {
+  return new Set(fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number));
+}
+
+/** Proportional set size of a process, kB (shared pages split among their users). */
+function pssKb(pid: number): number {
+  try {
+    return Number(/^Pss:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 function nodeProcesses(match: string): number {
@@ -72,9 +81,9 @@ function nodeProcesses(match: string): number {
 }
 
 /** MemAvailable drop and processes added per idle pod (crictl runp, nothing else). */
-function podMemory(endpoint: string, work: string, cgroupParent: string): { kbPerPod: number; procsPerPod: number } {
+function podMemory(endpoint: string, work: string, cgroupParent: string): { kbPerPod: number; procsPerPod: number; pssKbPerPod: number } {
   const before = memAvailableKb();
-  const procs0 = processCount();
+  const procs0 = pids();
   const ids: string[] = [];
   for (let i = 0; i < PODS; i++) {
     const f = path.join(work, `pod-${i}.json`);
@@ -85,9 +94,10 @@ function podMemory(endpoint: string, work: string, cgroupParent: string): { kbPe
   }
   sleep(3000);
   const after = memAvailableKb();
-  const procs1 = processCount();
+  const added = [...pids()].filter((p) => !procs0.has(p));
+  const pss = added.reduce((n, p) => n + pssKb(p), 0);
   for (const id of ids) sh(CRICTL, ['-r', endpoint, '-i', endpoint, 'rmp', '-f', id]);
-  return { kbPerPod: (before - after) / PODS, procsPerPod: (procs1 - procs0) / PODS };
+  return { kbPerPod: (before - after) / PODS, procsPerPod: added.length / PODS, pssKbPerPod: pss / PODS };
 }
 
 function main(): number {
@@ -132,6 +142,7 @@ function main(): number {
     const pt = podMemory(theirs, path.join(work, 'containerd'), '/mc-bench-cri');
     process.stdout.write(`\nidle pods: ${PODS} (load ${load()})\n`);
     process.stdout.write(`  host memory per pod: ours ${(pm.kbPerPod / 1024).toFixed(2)} MB, containerd ${(pt.kbPerPod / 1024).toFixed(2)} MB, ratio ${(pm.kbPerPod / pt.kbPerPod).toFixed(2)}\n`);
+    process.stdout.write(`  PSS of the processes a pod adds: ours ${(pm.pssKbPerPod / 1024).toFixed(2)} MB, containerd ${(pt.pssKbPerPod / 1024).toFixed(2)} MB, ratio ${(pm.pssKbPerPod / pt.pssKbPerPod).toFixed(2)}\n`);
     process.stdout.write(`  processes per pod: ours ${pm.procsPerPod.toFixed(1)}, containerd ${pt.procsPerPod.toFixed(1)}\n`);
     process.stdout.write(`  Node processes our server started for ${PODS} pods: ${nodeProcesses('monitor') - monitors0} (a pod is a pause process, not Node)\n`);
   } finally {
