@@ -21,7 +21,12 @@ export interface ContainerEvents {
 export function containerEvents(x: ContainerContext): ContainerEvents {
   const { store, containers } = x;
   const events = new EventEmitter();
+  /** What the poll last saw of each container: 1 running, 2 exited, 0 other. */
+  const seen = new Map<string, number>();
   const emit = (id: string, type: 0 | 1 | 2 | 3): void => {
+    // what an RPC did is seen: the poll must not report it again
+    if (type === 3) seen.delete(id);
+    else seen.set(id, type === 1 ? 1 : type === 2 ? 2 : 0);
     if (events.listenerCount('event') === 0) return;
     let statuses: unknown[] = [];
     let sandbox: unknown = null;
@@ -36,7 +41,6 @@ export function containerEvents(x: ContainerContext): ContainerEvents {
     }
     events.emit('event', { container_id: id, container_event_type: type, created_at: String(BigInt(Date.now()) * 1000000n), pod_sandbox_status: sandbox, containers_statuses: statuses });
   };
-  const seen = new Map<string, number>();
   const poll = setInterval(() => {
     if (events.listenerCount('event') === 0) return;
     for (const c of containers.all()) {

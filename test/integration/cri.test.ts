@@ -172,6 +172,36 @@ describe('CRI server (crictl)', { skip, concurrency: false }, () => {
     ok(['rmp', '-f', pod]);
   });
 
+  it('GetContainerEvents streams created, started, stopped (also an exit on its own) and deleted', async () => {
+    const grpc = await import('@grpc/grpc-js');
+    const loader = await import('@grpc/proto-loader');
+    const def = loader.loadSync(path.join(REPO, 'shim', 'proto', 'api.proto'), { keepCase: true, longs: String, enums: Number, defaults: true, oneofs: true });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as { runtime: { v1: { RuntimeService: new (addr: string, creds: unknown) => { GetContainerEvents(req: object): NodeJS.EventEmitter & { cancel(): void }; close(): void } } } };
+    const client = new pkg.runtime.v1.RuntimeService(`unix://${cri.socket}`, grpc.credentials.createInsecure());
+    const got: [string, number][] = [];
+    const stream = client.GetContainerEvents({});
+    stream.on('data', (e: { container_id: string; container_event_type: number }) => got.push([e.container_id, e.container_event_type]));
+    stream.on('error', () => undefined);
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // subscribed
+      const pod = ok(['runp', cri.podConfig('events')]);
+      const a = ok(['create', pod, cri.containerConfig('ev-a', { image: { image: BUSYBOX }, command: ['sleep', '60'] }), cri.podConfig('events')]);
+      const b = ok(['create', pod, cri.containerConfig('ev-b', { image: { image: BUSYBOX }, command: ['true'] }), cri.podConfig('events')]);
+      ok(['start', a]);
+      ok(['start', b]); // exits on its own: the poll reports it
+      ok(['stop', a]);
+      ok(['rm', a]);
+      const deadline = Date.now() + 10000;
+      while (Date.now() < deadline && !got.some(([id, t]) => id === b && t === 2)) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(got.filter(([id]) => id === a).map(([, t]) => t), [0, 1, 2, 3], 'created, started, stopped, deleted');
+      assert.deepEqual(got.filter(([id]) => id === b).map(([, t]) => t), [0, 1, 2]);
+      ok(['rmp', '-f', pod]);
+    } finally {
+      stream.cancel();
+      client.close();
+    }
+  });
+
   it('survives its own restart: containers keep running and logging; an exit meanwhile is reported with its code', () => {
     const pod = ok(['runp', cri.podConfig('keep')]);
     const ticker = ok(['create', pod, cri.containerConfig('ticker', { image: { image: BUSYBOX }, command: ['sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done'] }), cri.podConfig('keep')]);
