@@ -10,7 +10,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { RuntimeError, messageOf } from '../runtime/sys/errors';
 import { umount2 } from '../runtime/sys/libc';
 
@@ -21,8 +21,8 @@ export interface NetworkConfigList {
   cniVersion: string;
   name: string;
   plugins: Record<string, unknown>[];
-  /** The file it came from. */
-  file: string;
+  /** The file it came from (none for a list made in code). */
+  file?: string;
 }
 
 /** Runtime config the plugins may ask for through `capabilities` (CNI CONVENTIONS.md). */
@@ -83,47 +83,64 @@ export function findPlugin(type: string, binDirs: readonly string[]): string {
   throw new RuntimeError(`CNI plugin "${type}" not found in ${binDirs.join(':')} (Debian package containernetworking-plugins)`, { code: 'ENOENT' });
 }
 
-function runPlugin(command: 'ADD' | 'DEL' | 'CHECK', conf: Record<string, unknown>, a: Attachment, binDirs: readonly string[]): Promise<Record<string, unknown> | null> {
+type Command = 'ADD' | 'DEL' | 'CHECK';
+
+function pluginEnv(command: Command, a: Attachment, binDirs: readonly string[]): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: a.containerId,
+    CNI_NETNS: a.netns,
+    CNI_IFNAME: a.ifname,
+    CNI_ARGS: a.args.map(([k, v]) => `${k}=${v}`).join(';'),
+    CNI_PATH: binDirs.join(':'),
+  };
+}
+
+/** A plugin's exit turned into its result (ADD) or null, or the error its JSON on stdout gives. */
+function pluginOutcome(type: string, command: Command, failure: string | null, stdout: string, stderr: string): Record<string, unknown> | null {
+  if (failure !== null) {
+    let msg = '';
+    try {
+      const e = JSON.parse(stdout) as { msg?: string; details?: string };
+      msg = `${e.msg ?? 'failed'}${e.details ? ` (${e.details})` : ''}`;
+    } catch {
+      msg = (stdout || stderr || failure).trim();
+    }
+    throw new RuntimeError(`CNI ${type} ${command}: ${msg}`, { code: 'ECNI' });
+  }
+  if (command !== 'ADD' || !stdout.trim()) return null;
+  try {
+    return JSON.parse(stdout) as Record<string, unknown>;
+  } catch (e) {
+    throw new RuntimeError(`CNI ${type} ADD: bad result: ${messageOf(e)}`, { code: 'ECNI' });
+  }
+}
+
+function runPlugin(command: Command, conf: Record<string, unknown>, a: Attachment, binDirs: readonly string[]): Promise<Record<string, unknown> | null> {
   const type = String(conf['type']);
   const file = findPlugin(type, binDirs);
   return new Promise((resolve, reject) => {
-    const child = execFile(file, [], {
-      env: {
-        PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-        CNI_COMMAND: command,
-        CNI_CONTAINERID: a.containerId,
-        CNI_NETNS: a.netns,
-        CNI_IFNAME: a.ifname,
-        CNI_ARGS: a.args.map(([k, v]) => `${k}=${v}`).join(';'),
-        CNI_PATH: binDirs.join(':'),
-      },
-      encoding: 'utf8',
-      timeout: 60000,
-      maxBuffer: 1 << 20,
-    }, (err, stdout, stderr) => {
-      if (err) {
-        let msg = '';
-        try {
-          const e = JSON.parse(stdout) as { msg?: string; details?: string };
-          msg = `${e.msg ?? 'failed'}${e.details ? ` (${e.details})` : ''}`;
-        } catch {
-          msg = (stdout || stderr || err.message).trim();
-        }
-        reject(new RuntimeError(`CNI ${type} ${command}: ${msg}`, { code: 'ECNI' }));
-        return;
-      }
-      if (command !== 'ADD' || !stdout.trim()) return resolve(null);
+    const child = execFile(file, [], { env: pluginEnv(command, a, binDirs), encoding: 'utf8', timeout: 60000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       try {
-        resolve(JSON.parse(stdout) as Record<string, unknown>);
+        resolve(pluginOutcome(type, command, err ? err.message : null, stdout, stderr));
       } catch (e) {
-        reject(new RuntimeError(`CNI ${type} ADD: bad result: ${messageOf(e)}`, { code: 'ECNI' }));
+        reject(e);
       }
     });
     child.stdin?.end(JSON.stringify(conf));
   });
 }
 
-function pluginConf(list: NetworkConfigList, plugin: Record<string, unknown>, prev: Record<string, unknown> | null, caps: CapabilityArgs): Record<string, unknown> {
+/** runPlugin for callers that cannot wait asynchronously (the front end's teardown on rm). */
+function runPluginSync(command: Command, conf: Record<string, unknown>, a: Attachment, binDirs: readonly string[]): Record<string, unknown> | null {
+  const type = String(conf['type']);
+  const r = spawnSync(findPlugin(type, binDirs), [], { input: JSON.stringify(conf), env: pluginEnv(command, a, binDirs), encoding: 'utf8', timeout: 30000 });
+  const failure = r.status === 0 ? null : r.error?.message ?? `exit ${r.status}`;
+  return pluginOutcome(type, command, failure, r.stdout ?? '', r.stderr ?? '');
+}
+
+export function pluginConf(list: NetworkConfigList, plugin: Record<string, unknown>, prev: Record<string, unknown> | null, caps: CapabilityArgs): Record<string, unknown> {
   const conf: Record<string, unknown> = { ...plugin, name: list.name, cniVersion: list.cniVersion };
   const wanted = (plugin['capabilities'] ?? {}) as Record<string, boolean>;
   delete conf['capabilities'];
@@ -158,6 +175,19 @@ export async function delNetwork(list: NetworkConfigList, a: Attachment, prev: R
   for (const plugin of [...list.plugins].reverse()) {
     try {
       await runPlugin('DEL', pluginConf(list, plugin, prev, a.capabilityArgs), a, binDirs);
+    } catch (e) {
+      errors.push(messageOf(e));
+    }
+  }
+  if (errors.length > 0) throw new RuntimeError(errors.join('; '), { code: 'ECNI' });
+}
+
+/** delNetwork, synchronously. */
+export function delNetworkSync(list: NetworkConfigList, a: Attachment, prev: Record<string, unknown> | null, binDirs: readonly string[]): void {
+  const errors: string[] = [];
+  for (const plugin of [...list.plugins].reverse()) {
+    try {
+      runPluginSync('DEL', pluginConf(list, plugin, prev, a.capabilityArgs), a, binDirs);
     } catch (e) {
       errors.push(messageOf(e));
     }

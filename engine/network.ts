@@ -17,12 +17,11 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { RuntimeError } from '../runtime/sys/errors';
-import { umount2 } from '../runtime/sys/libc';
+import { DEFAULT_CNI_BIN_DIRS, addNetwork, delNetworkSync, loopbackUp, makeNetns, removeNetns, type Attachment, type NetworkConfigList } from './cni';
 import { ContainerStore, liveStatus, withFileLock, withFileLockAsync, writeJsonAtomic, type Container, type NetworkAttachment, type Paths, type PortBinding } from './containers';
 import { validName } from './names';
 import { mark } from './timing';
 
-export const CNI_PATH = ['/usr/lib/cni', '/opt/cni/bin'];
 export const DEFAULT_NETWORK = 'bridge';
 
 export interface Network {
@@ -274,89 +273,19 @@ export function conflist(paths: Paths, n: Network): { cniVersion: string; name: 
 }
 
 /** The chain a container runs: portmap only when it publishes ports (a Go binary less each way). */
-function pluginsFor(list: ReturnType<typeof conflist>, c: Container): Record<string, unknown>[] {
-  return list.plugins.filter((p) => p['type'] !== 'portmap' || c.hostConfig.portBindings.length > 0);
+function chainFor(paths: Paths, n: Network, c: Container): NetworkConfigList {
+  const list = conflist(paths, n);
+  return { ...list, plugins: list.plugins.filter((p) => p['type'] !== 'portmap' || c.hostConfig.portBindings.length > 0) };
 }
 
-interface CniError {
-  code?: number;
-  msg?: string;
-  details?: string;
-}
-
-function findPlugin(type: string): string {
-  for (const d of CNI_PATH) {
-    const p = path.join(d, type);
-    if (fs.existsSync(p)) return p;
-  }
-  throw new RuntimeError(`CNI plugin "${type}" not found in ${CNI_PATH.join(':')} (Debian package containernetworking-plugins)`, { code: 'ENOENT' });
-}
-
-/** Runs one CNI plugin; returns its result JSON (ADD) or null. */
-function execPlugin(command: 'ADD' | 'DEL' | 'CHECK', conf: Record<string, unknown>, env: { containerId: string; netns: string; ifname: string }): Record<string, unknown> | null {
-  const type = String(conf['type']);
-  const r = spawnSync(findPlugin(type), [], {
-    input: JSON.stringify(conf),
-    env: {
-      PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-      CNI_COMMAND: command,
-      CNI_CONTAINERID: env.containerId,
-      CNI_NETNS: env.netns,
-      CNI_IFNAME: env.ifname,
-      CNI_PATH: CNI_PATH.join(':'),
-    },
-    encoding: 'utf8',
-    timeout: 30000,
-  });
-  if (r.status !== 0) {
-    let e: CniError = {};
-    try {
-      e = JSON.parse(r.stdout) as CniError;
-    } catch {
-      e = { msg: (r.stdout || r.stderr || r.error?.message || `exit ${r.status}`).trim() };
-    }
-    throw new RuntimeError(`CNI ${type} ${command}: ${e.msg ?? 'failed'}${e.details ? ` (${e.details})` : ''}`, { code: 'ECNI' });
-  }
-  if (command !== 'ADD' || !r.stdout.trim()) return null;
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
-
-function pluginConf(list: ReturnType<typeof conflist>, plugin: Record<string, unknown>, prevResult: Record<string, unknown> | null, ports: readonly PortBinding[]): Record<string, unknown> {
-  const conf: Record<string, unknown> = { ...plugin, name: list.name, cniVersion: list.cniVersion };
-  delete conf['capabilities'];
-  if (prevResult) conf['prevResult'] = prevResult;
-  const caps = plugin['capabilities'] as Record<string, boolean> | undefined;
-  if (caps?.['portMappings']) {
-    conf['runtimeConfig'] = { portMappings: ports.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol, hostIP: p.hostIp })) };
-  }
-  return conf;
-}
-
-function loopbackUp(containerId: string, netns: string): void {
-  execPlugin('ADD', { cniVersion: '1.0.0', name: 'lo', type: 'loopback' }, { containerId, netns, ifname: 'lo' });
+/** One container's attachment to a network, as the CNI plugins are told it. */
+function cniAttachment(c: Container, netns: string): Attachment {
+  const portMappings = c.hostConfig.portBindings.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol, hostIP: p.hostIp }));
+  return { containerId: c.id, netns, ifname: 'eth0', args: [], capabilityArgs: { portMappings } };
 }
 
 function netnsFile(paths: Paths, id: string): string {
   return path.join(paths.netns, id.slice(0, 12));
-}
-
-function makeNetns(file: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-  fs.writeFileSync(file, '');
-  const r = spawnSync('unshare', [`--net=${file}`, 'true'], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    fs.rmSync(file, { force: true });
-    throw new RuntimeError(`cannot create the network namespace ${file}: ${(r.stderr || r.error?.message || '').trim()}`, { code: 'ENETNS' });
-  }
-}
-
-function removeNetns(file: string): void {
-  try {
-    umount2(file, 2 /* MNT_DETACH */, 'release the container\'s network namespace');
-  } catch {
-    // not mounted
-  }
-  fs.rmSync(file, { force: true });
 }
 
 /** A host port is free when nothing listens there and no other container of ours has it. */
@@ -399,9 +328,9 @@ export async function prepareNetwork(paths: Paths, c: Container): Promise<string
   const file = netnsFile(paths, c.id);
   if (c.network && fs.existsSync(file)) return file;
   if (mode === 'none') {
-    if (!fs.existsSync(file)) makeNetns(file);
+    if (!fs.existsSync(file)) await makeNetns(file);
     try {
-      loopbackUp(c.id, file);
+      await loopbackUp(c.id, file, DEFAULT_CNI_BIN_DIRS);
     } catch (e) {
       removeNetns(file);
       throw e;
@@ -414,24 +343,13 @@ export async function prepareNetwork(paths: Paths, c: Container): Promise<string
   const n = findNetwork(paths, mode);
   return withFileLockAsync(paths.globalLock, async () => {
     await checkPortsFree(paths, c);
-    if (!fs.existsSync(file)) makeNetns(file);
-    const list = conflist(paths, n);
-    let prev: Record<string, unknown> | null = null;
-    const done: Record<string, unknown>[] = [];
+    if (!fs.existsSync(file)) await makeNetns(file);
+    const list = chainFor(paths, n, c);
+    let prev: Record<string, unknown> | null;
     try {
-      loopbackUp(c.id, file);
-      for (const plugin of pluginsFor(list, c)) {
-        prev = execPlugin('ADD', pluginConf(list, plugin, prev, c.hostConfig.portBindings), { containerId: c.id, netns: file, ifname: 'eth0' }) ?? prev;
-        done.push(plugin);
-      }
+      await loopbackUp(c.id, file, DEFAULT_CNI_BIN_DIRS);
+      prev = await addNetwork(list, cniAttachment(c, file), DEFAULT_CNI_BIN_DIRS); // DELs what it did if a plugin fails
     } catch (e) {
-      for (const plugin of done.reverse()) {
-        try {
-          execPlugin('DEL', pluginConf(list, plugin, prev, c.hostConfig.portBindings), { containerId: c.id, netns: file, ifname: 'eth0' });
-        } catch {
-          // best effort: the ADD error matters
-        }
-      }
       removeNetns(file);
       throw e;
     }
@@ -480,16 +398,12 @@ export function releaseNetwork(paths: Paths, c: Container): void {
       n = null; // removed meanwhile: the namespace goes anyway
     }
     if (n) {
-      const list = conflist(paths, n);
-      const errors: string[] = [];
-      for (const plugin of pluginsFor(list, fresh).reverse()) {
-        try {
-          execPlugin('DEL', pluginConf(list, plugin, att.cniResult, fresh.hostConfig.portBindings), { containerId: c.id, netns: fs.existsSync(file) ? file : '', ifname: 'eth0' });
-        } catch (e) {
-          errors.push((e as Error).message);
-        }
+      const list = chainFor(paths, n, fresh);
+      try {
+        delNetworkSync(list, cniAttachment(fresh, fs.existsSync(file) ? file : ''), att.cniResult, DEFAULT_CNI_BIN_DIRS);
+      } catch (e) {
+        process.stderr.write(`mycontainer: warning: network teardown of ${c.name}: ${(e as Error).message}\n`);
       }
-      if (errors.length > 0) process.stderr.write(`mycontainer: warning: network teardown of ${c.name}: ${errors.join('; ')}\n`);
     }
   }
   mark('cni del done');
