@@ -359,10 +359,6 @@ function waitUntil(store: ContainerStore, id: string, timeoutMs: number, done: (
 /** The monitor is gone: the container stopped and will not restart. */
 const waitMonitorGone = (store: ContainerStore, id: string, timeoutMs: number): boolean => waitUntil(store, id, timeoutMs, (c) => !monitorAlive(c.state));
 
-/** The container's process exited (its status is no longer running). */
-const waitExited = (store: ContainerStore, id: string, timeoutMs: number): boolean =>
-  waitUntil(store, id, timeoutMs, (c) => !['running', 'paused'].includes(liveStatus(c)));
-
 function runtimeKill(paths: Paths, id: string, signal: string): void {
   try {
     rt().kill(runtimeContext(paths), id, signal, false);
@@ -370,33 +366,6 @@ function runtimeKill(paths: Paths, id: string, signal: string): void {
     const code = (e as RuntimeError).code;
     if (code !== 'ESRCH' && code !== 'ENOENT') throw e;
   }
-}
-
-/** `stop`: the stop signal, then KILL after `timeoutSec`; the restart policy no longer applies. */
-export function stopContainer(paths: Paths, ref: string, timeoutSec?: number): Container {
-  const store = new ContainerStore(paths);
-  const c0 = store.resolve(ref);
-  const c = store.update(c0.id, (x) => {
-    x.state.manuallyStopped = true;
-  });
-  const status = liveStatus(c);
-  if (status === 'paused') {
-    try {
-      rt().pause(runtimeContext(paths), c.id, false);
-    } catch {
-      // thawed meanwhile
-    }
-  }
-  if (status === 'running' || status === 'paused') {
-    runtimeKill(paths, c.id, c.config.stopSignal);
-    const t = timeoutSec ?? c.config.stopTimeout;
-    if (!waitExited(store, c.id, t * 1000)) {
-      runtimeKill(paths, c.id, 'KILL');
-      waitExited(store, c.id, 10000);
-    }
-  }
-  waitMonitorGone(store, c.id, 15000);
-  return c;
 }
 
 /** waitUntil for a long-lived server: polls without blocking its event loop. */
@@ -410,13 +379,15 @@ async function waitUntilAsync(store: ContainerStore, id: string, timeoutMs: numb
 }
 
 /**
- * stopContainer for servers (the CRI's StopContainer): the signal, KILL
- * after `timeoutSec` (0: at once), then the monitor gone; never blocks the
- * event loop.
+ * `stop` (and the CRI's StopContainer): the stop signal, KILL after
+ * `timeoutSec` (default the container's stop timeout), then the monitor
+ * gone; the restart policy no longer applies. `killAtOnce` with a timeout
+ * of 0 skips the stop signal, as the CRI asks. It never blocks the event
+ * loop, so a server may call it.
  */
-export async function stopContainerAsync(paths: Paths, id: string, timeoutSec: number, signal?: string): Promise<Container> {
+export async function stopContainer(paths: Paths, ref: string, timeoutSec?: number, opts: { killAtOnce?: boolean } = {}): Promise<Container> {
   const store = new ContainerStore(paths);
-  const c = store.update(id, (x) => {
+  const c = store.update(store.resolve(ref).id, (x) => {
     x.state.manuallyStopped = true;
   });
   const running = (x: Container): boolean => ['running', 'paused'].includes(liveStatus(x));
@@ -428,16 +399,19 @@ export async function stopContainerAsync(paths: Paths, id: string, timeoutSec: n
     }
   }
   if (running(c)) {
-    if (timeoutSec > 0) {
-      runtimeKill(paths, c.id, signal ?? c.config.stopSignal);
-      if (!(await waitUntilAsync(store, c.id, timeoutSec * 1000, (x) => !running(x)))) runtimeKill(paths, c.id, 'KILL');
-    } else {
-      runtimeKill(paths, c.id, 'KILL');
+    const t = timeoutSec ?? c.config.stopTimeout;
+    let exited = false;
+    if (!(opts.killAtOnce && t <= 0)) {
+      runtimeKill(paths, c.id, c.config.stopSignal);
+      exited = await waitUntilAsync(store, c.id, t * 1000, (x) => !running(x));
     }
-    await waitUntilAsync(store, c.id, 10000, (x) => !running(x));
+    if (!exited) {
+      runtimeKill(paths, c.id, 'KILL');
+      await waitUntilAsync(store, c.id, 10000, (x) => !running(x));
+    }
   }
   await waitUntilAsync(store, c.id, 15000, (x) => !monitorAlive(x.state));
-  return store.read(id);
+  return c;
 }
 
 export function killContainer(paths: Paths, ref: string, signal: string): Container {

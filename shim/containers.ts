@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { ContainerStore, initialState, liveStatus, writeJsonAtomic, type Container } from '../engine/containers';
-import { removeContainer, standbyMonitor, startContainer, stopContainerAsync, type StandbyMonitor } from '../engine/lifecycle';
+import { removeContainer, standbyMonitor, startContainer, stopContainer, type StandbyMonitor } from '../engine/lifecycle';
 import { capsFromMask } from '../engine/spec';
 import { imageToBundle, removeImageBundle } from '../images/bundle';
 import type { Image } from '../images/image';
@@ -288,7 +288,7 @@ export async function startContainerCri(x: ContainerContext, ref: string): Promi
 
 export async function stopContainerCri(x: ContainerContext, ref: string, timeoutSec: number): Promise<void> {
   const { c } = resolveContainer(x, 'StopContainer', ref);
-  await stopContainerAsync(x.paths.engine, c.id, Math.max(0, timeoutSec));
+  await stopContainer(x.paths.engine, c.id, Math.max(0, timeoutSec), { killAtOnce: true });
 }
 
 export async function removeContainerCri(x: ContainerContext, ref: string): Promise<void> {
@@ -300,7 +300,7 @@ export async function removeContainerCri(x: ContainerContext, ref: string): Prom
     throw e;
   }
   const { c, info } = found;
-  await stopContainerAsync(x.paths.engine, c.id, 0);
+  await stopContainer(x.paths.engine, c.id, 0, { killAtOnce: true });
   try {
     removeContainer(x.paths.engine, c.id, { force: true });
   } catch (e) {

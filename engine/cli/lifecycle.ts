@@ -49,9 +49,9 @@ const stop: CommandModule<EngineGlobal, EngineGlobal & Refs & { time?: number }>
   command: 'stop <containers..>',
   describe: 'stop running containers: the stop signal, then KILL after the timeout',
   builder: (y) => y.positional('containers', refs).option('time', { alias: 't', type: 'number' }) as never,
-  handler: (a: Args<Refs & { time?: number }>) => {
+  handler: async (a: Args<Refs & { time?: number }>) => {
     for (const ref of a.containers.map(String)) {
-      L.lifecycle().stopContainer(paths(a), ref, a.time);
+      await L.lifecycle().stopContainer(paths(a), ref, a.time);
       out(`${ref}\n`);
     }
   },
@@ -63,7 +63,7 @@ const restart: CommandModule<EngineGlobal, EngineGlobal & Refs & { time?: number
   builder: (y) => y.positional('containers', refs).option('time', { alias: 't', type: 'number' }) as never,
   handler: async (a: Args<Refs & { time?: number }>) => {
     for (const ref of a.containers.map(String)) {
-      const c = L.lifecycle().stopContainer(paths(a), ref, a.time);
+      const c = await L.lifecycle().stopContainer(paths(a), ref, a.time);
       await L.lifecycle().startContainer(paths(a), c.id, { attach: false });
       out(`${ref}\n`);
     }
