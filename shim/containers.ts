@@ -19,7 +19,6 @@ import { capsFromMask } from '../engine/spec';
 import { imageToBundle, removeImageBundle } from '../images/bundle';
 import type { Image } from '../images/image';
 import { messageOf } from '../runtime/sys/errors';
-import * as sys from '../runtime/sys/libc';
 import type { ContainerConfig__Output } from './proto/generated/runtime/v1/ContainerConfig';
 import type { Container as CriContainer } from './proto/generated/runtime/v1/Container';
 import type { ContainerStatus } from './proto/generated/runtime/v1/ContainerStatus';
@@ -357,50 +356,6 @@ export function listContainers(x: ContainerContext, f: ContainerFilter__Output |
 /** The containers of one sandbox. */
 export function sandboxContainers(x: ContainerContext, sandboxId: string): Container[] {
   return x.containers.all().filter((c) => readInfo(x, c.id)?.sandboxId === sandboxId);
-}
-
-/** ExecSync: the command in the running container, its output gathered, killed at the timeout. */
-export async function execSync(x: ContainerContext, ref: string, cmd: string[], timeoutSec: number): Promise<{ stdout: Buffer; stderr: Buffer; exit_code: number }> {
-  const { c, info } = resolveContainer(x, 'ExecSync', ref);
-  const op = `ExecSync in ${info.metadata.name} (${c.id.slice(0, 13)})`;
-  if (cmd.length === 0) throw invalid(`${op}: a command is required`);
-  if (liveStatus(c) !== 'running') throw precondition(`${op}: the container is not running`);
-  const { exec } = await import('../runtime/exec');
-  const [outR, outW] = sys.pipe('ExecSync stdout');
-  const [errR, errW] = sys.pipe('ExecSync stderr');
-  const chunks: Record<'out' | 'err', Buffer[]> = { out: [], err: [] };
-  const drained = [[outR, 'out'], [errR, 'err']].map(([fd, k]) => new Promise<void>((resolve) => {
-    const s = new net.Socket({ fd: fd as number, readable: true, writable: false });
-    s.on('data', (d: Buffer) => chunks[k as 'out' | 'err'].push(d));
-    s.on('close', () => resolve());
-    s.on('error', () => resolve());
-  }));
-  let pid = 0;
-  let timedOut = false;
-  const timer = timeoutSec > 0 ? setTimeout(() => {
-    timedOut = true;
-    if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  }, timeoutSec * 1000) : null;
-  let code: number;
-  try {
-    code = await exec(x.runtime, {
-      id: c.id, args: cmd, tty: false, detach: false, env: [], caps: [], additionalGids: [],
-      stdio: ['ignore', outW, errW],
-      onStarted: (p) => {
-        pid = p;
-        if (timedOut) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
-      },
-    });
-  } catch (e) {
-    throw during(op, e);
-  } finally {
-    fs.closeSync(outW);
-    fs.closeSync(errW);
-    if (timer) clearTimeout(timer);
-  }
-  await Promise.race([Promise.all(drained), new Promise((r) => setTimeout(r, 2000))]);
-  if (timedOut) throw new CriError(4, `${op}: command ${JSON.stringify(cmd)} timed out after ${timeoutSec}s`);
-  return { stdout: Buffer.concat(chunks.out), stderr: Buffer.concat(chunks.err), exit_code: code };
 }
 
 export type { SandboxRecord };

@@ -11,10 +11,11 @@ import { invalid, notFound, precondition } from './errors';
 import { liveState, type SandboxRecord } from './sandbox-store';
 import { hostNetwork, removePauseState, runPodSandbox, stopSandboxNetworkAndPause } from './sandbox';
 import {
-  containerStatus, createContainer, execSync, listContainers, readInfo, removeContainerCri, reopenContainerLog, resolveContainer, sandboxContainers,
+  containerStatus, createContainer, listContainers, readInfo, removeContainerCri, reopenContainerLog, resolveContainer, sandboxContainers,
   startContainerCri, stopContainerCri, type ContainerContext,
 } from './containers';
 import { containerStats, podSandboxStats, updateResources } from './stats';
+import { execSync } from './exec';
 import type { ContainerEvents } from './events';
 import type { KeyedQueue } from './queue';
 import type { StreamingServer } from './streaming/server';

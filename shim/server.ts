@@ -70,8 +70,9 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
   // the URLs Exec, Attach and PortForward answer with (kubelet's streaming server)
   const { StreamingServer } = await import('./streaming/server');
   const sb = await import('./streaming-backend');
+  const { execProcess } = await import('./exec');
   const streaming = new StreamingServer({
-    exec: (id, cmd, o, io) => sb.execStream(x, id, cmd, o, io),
+    exec: (id, cmd, o, io) => execProcess(x, id, cmd, o, io),
     attach: (id, o, io) => sb.attachStream(x, id, o, io),
     portForward: (id, port, stream) => sb.portForwardStream(x, id, port, stream),
   }, { address: opts.streamAddress, port: opts.streamPort, log: (m) => log(`streaming: ${m}`) });

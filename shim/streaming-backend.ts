@@ -1,136 +1,21 @@
-// What the streaming server's URLs do, for our containers: Exec runs the
-// command through the runtime library (pipes, or a pty whose master comes
-// back over a socketpair), Attach speaks the engine monitor's attach
-// protocol, PortForward dials 127.0.0.1:PORT from inside the pod's network
-// namespace (as kubelet does). The streaming server owns the wire protocols
+// What the streaming server's URLs do, for our containers: Exec is
+// exec.ts's (ExecSync's path too), Attach speaks the engine monitor's
+// attach protocol, PortForward dials 127.0.0.1:PORT from inside the pod's
+// network namespace (as kubelet does). The streaming server owns the wire protocols
 // (SPDY, websocket); this file only moves bytes between them and the
 // container.
 
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as tty from 'node:tty';
-import type { Duplex, Readable, Writable } from 'node:stream';
-import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { liveStatus } from '../engine/containers';
 import * as sys from '../runtime/sys/libc';
-import { messageOf } from '../runtime/sys/errors';
 import { resolveContainer, type ContainerContext } from './containers';
 import { invalid, notFound, precondition } from './errors';
+import { pump } from './exec';
 import { liveState } from './sandbox-store';
+import type { ExecIO, StreamOptions } from './streaming/types';
 
-export interface StreamOpts {
-  stdin: boolean;
-  stdout: boolean;
-  stderr: boolean;
-  tty: boolean;
-}
-
-export interface StreamIo {
-  stdin: Readable | null;
-  stdout: Writable | null;
-  stderr: Writable | null;
-  resize: EventEmitter;
-  signal: AbortSignal;
-}
-
-function pump(from: Readable, to: (d: Buffer) => void, end: () => void): void {
-  from.on('data', (d: Buffer) => to(d));
-  from.on('end', end);
-  from.on('error', end);
-}
-
-export async function execStream(x: ContainerContext, id: string, cmd: string[], o: StreamOpts, io: StreamIo): Promise<number> {
-  const { c, info } = resolveContainer(x, 'Exec', id);
-  const op = `Exec in ${info.metadata.name} (${c.id.slice(0, 13)})`;
-  if (cmd.length === 0) throw invalid(`${op}: a command is required`);
-  if (liveStatus(c) !== 'running') throw precondition(`${op}: the container is not running`);
-  const { exec } = await import('../runtime/exec');
-  const close: number[] = [];
-  const readers: Promise<void>[] = [];
-  let stdinFd: number | 'ignore' = 'ignore';
-  let outFd: number | 'ignore' = 'ignore';
-  let errFd: number | 'ignore' = 'ignore';
-  let ours = -1;
-  let theirs = -1;
-  const drain = (fd: number, to: Writable | null): void => {
-    const s = new net.Socket({ fd, readable: true, writable: false });
-    readers.push(new Promise((resolve) => {
-      s.on('data', (d: Buffer) => to?.write(d));
-      s.on('close', () => resolve());
-      s.on('error', () => resolve());
-    }));
-  };
-  if (o.tty) {
-    [ours, theirs] = sys.socketpair('Exec: the pty master from the exec init');
-  } else {
-    if (o.stdin && io.stdin) {
-      const [r, w] = sys.pipe('Exec stdin');
-      stdinFd = r;
-      close.push(r);
-      const ws = new net.Socket({ fd: w, readable: false, writable: true });
-      pump(io.stdin, (d) => void ws.write(d), () => ws.end());
-      ws.on('error', () => undefined);
-    }
-    const [outR, outW] = sys.pipe('Exec stdout');
-    outFd = outW;
-    close.push(outW);
-    drain(outR, o.stdout ? io.stdout : null);
-    const [errR, errW] = sys.pipe('Exec stderr');
-    errFd = errW;
-    close.push(errW);
-    drain(errR, o.stderr ? io.stderr : null);
-  }
-  let pid = 0;
-  let master = -1;
-  const onAbort = (): void => {
-    if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  };
-  io.signal.addEventListener('abort', onAbort);
-  let code: number;
-  try {
-    code = await exec(x.runtime, {
-      id: c.id, args: cmd, tty: o.tty, detach: false, env: [], caps: [], additionalGids: [],
-      stdio: [stdinFd, outFd, errFd],
-      ...(o.tty ? { consoleFd: theirs } : {}),
-      onStarted: (p) => {
-        pid = p;
-        for (const fd of close.splice(0)) fs.closeSync(fd);
-        if (o.tty) {
-          master = sys.recvFd(ours, 'Exec: the pty master').fd;
-          fs.closeSync(ours);
-          ours = -1;
-          const m = master;
-          const r = new tty.ReadStream(m);
-          readers.push(new Promise((resolve) => {
-            r.on('data', (d: Buffer) => io.stdout?.write(d));
-            r.on('error', () => resolve()); // EIO once the process is gone
-            r.on('close', () => resolve());
-          }));
-          if (o.stdin && io.stdin) pump(io.stdin, (d) => { try { fs.writeSync(m, d); } catch { /* gone */ } }, () => { try { fs.writeSync(m, Buffer.from([4])); } catch { /* gone */ } });
-          io.resize.on('resize', (s: { width: number; height: number }) => {
-            try {
-              (require('../runtime/linux/terminal') as typeof import('../runtime/linux/terminal')).setWinsize(m, { height: s.height, width: s.width }, 'Exec: terminal resize');
-            } catch {
-              // the pty is gone
-            }
-          });
-        }
-        if (io.signal.aborted) onAbort();
-      },
-    });
-  } catch (e) {
-    throw new Error(`${op}: ${messageOf(e)}`);
-  } finally {
-    io.signal.removeEventListener('abort', onAbort);
-    for (const fd of close) try { fs.closeSync(fd); } catch { /* closed */ }
-    if (ours >= 0) fs.closeSync(ours);
-  }
-  await Promise.race([Promise.all(readers), new Promise((r) => setTimeout(r, 2000))]);
-  if (master >= 0) try { fs.closeSync(master); } catch { /* the stream closed it */ }
-  return code;
-}
-
-export async function attachStream(x: ContainerContext, id: string, o: StreamOpts, io: StreamIo): Promise<void> {
+export async function attachStream(x: ContainerContext, id: string, o: StreamOptions, io: ExecIO): Promise<void> {
   const { c, info } = resolveContainer(x, 'Attach', id);
   const op = `Attach to ${info.metadata.name} (${c.id.slice(0, 13)})`;
   if (liveStatus(c) !== 'running') throw precondition(`${op}: the container is not running`);
