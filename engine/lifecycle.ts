@@ -15,7 +15,8 @@ import {
 } from './containers';
 import { generateName, newId, validName } from './names';
 import { mark } from './timing';
-import { TINI, capsFromMask, engineSpec, hostsFile, resolvConf } from './spec';
+import { TINI, engineSpec, hostsFile, resolvConf } from './spec';
+import { hostBoundingCaps, hostNofileHard, readOr } from './host';
 import type { ContentStore } from '../images/store';
 import type { Image } from '../images/image';
 import type { Spec } from '../runtime/spec/generated/config';
@@ -41,15 +42,6 @@ export interface CreateRequest {
     stopSignal?: string | undefined;
   };
   hostConfig: HostConfig;
-}
-
-function hostNofileHard(): number {
-  try {
-    const m = /^Max open files\s+\S+\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
-    return m && m[1] !== 'unlimited' ? Number(m[1]) : 1048576;
-  } catch {
-    return 1024;
-  }
 }
 
 /** Files of the container dir bind-mounted into /etc. */
@@ -134,7 +126,7 @@ export async function createContainer(paths: Paths, images: ContentStore, image:
       volumeSources,
       netnsPath: null,
       nofileHard: hostNofileHard(),
-      boundingCaps: capsFromMask(/^CapBnd:\s+([0-9a-f]+)/m.exec(readOr('/proc/self/status', ''))?.[1] ?? '0'),
+      boundingCaps: hostBoundingCaps(),
       cgroupsPath: cgroupsPathFor(c.hostConfig.cgroupParent || '/mycontainer', id),
     });
     writeJsonAtomic(path.join(b.dir, 'config.json'), spec);
@@ -147,14 +139,6 @@ export async function createContainer(paths: Paths, images: ContentStore, image:
       // best effort: the original error matters
     }
     throw wrap(e, `cannot create container from ${image.record.name}`);
-  }
-}
-
-function readOr(file: string, fallback: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return fallback;
   }
 }
 

@@ -15,7 +15,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { ContainerStore, initialState, liveStatus, writeJsonAtomic, type Container } from '../engine/containers';
 import { removeContainer, standbyMonitor, startContainer, stopContainer, type StandbyMonitor } from '../engine/lifecycle';
-import { capsFromMask } from '../engine/spec';
+import { hostBoundingCaps, hostNofileHard, minOomScoreAdj } from '../engine/host';
 import { imageToBundle, removeImageBundle } from '../images/bundle';
 import type { Image } from '../images/image';
 import { messageOf } from '../runtime/sys/errors';
@@ -111,19 +111,6 @@ export function criState(c: Container): 0 | 1 | 2 | 3 {
   if (s === 'running' || s === 'paused' || s === 'restarting') return CONTAINER_RUNNING;
   if (s === 'exited' || s === 'dead') return CONTAINER_EXITED;
   return CONTAINER_UNKNOWN;
-}
-
-function readOr(file: string, fallback: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return fallback;
-  }
-}
-
-function hostNofileHard(): number {
-  const m = /^Max open files\s+\S+\s+(\S+)/m.exec(readOr('/proc/self/limits', ''));
-  return m && m[1] !== 'unlimited' ? Number(m[1]) : 1048576;
 }
 
 /** The CRI user (run_as_user, run_as_username, run_as_group) as imageSpec's "user[:group]". */
@@ -234,7 +221,7 @@ export async function createContainer(x: ContainerContext, sandboxId: string, cf
       sandboxFiles: { hostname: path.join(sdir, 'hostname'), hosts: path.join(sdir, 'hosts'), resolvConf: path.join(sdir, 'resolv.conf') },
       targetPid, devices, nofileHard: hostNofileHard(), minOomScoreAdj: minOomScoreAdj(), defaultCgroupParent: x.opts.defaultCgroupParent,
       readProfile: (f) => fs.readFileSync(f, 'utf8'),
-      boundingCaps: capsFromMask(/^CapBnd:\s+([0-9a-f]+)/m.exec(readOr('/proc/self/status', ''))?.[1] ?? '0'),
+      boundingCaps: hostBoundingCaps(),
     });
     for (const m of cfg.mounts) {
       // kubelet's volumes exist; a missing host path is made as a directory (containerd does the same)
@@ -261,13 +248,6 @@ export async function createContainer(x: ContainerContext, sandboxId: string, cf
 async function imageStoreOf(x: ContainerContext): Promise<import('../images/store').ContentStore> {
   const { ContentStore } = await import('../images/store');
   return new ContentStore(x.paths.imageRoot);
-}
-
-/** The lowest oom_score_adj we may set: our own without CAP_SYS_RESOURCE (a lower one is EACCES). */
-function minOomScoreAdj(): number {
-  const eff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)/m.exec(readOr('/proc/self/status', ''))?.[1] ?? '0'}`);
-  if ((eff >> 24n) & 1n) return -1000;
-  return Number(readOr('/proc/self/oom_score_adj', '0').trim()) || 0;
 }
 
 export async function startContainerCri(x: ContainerContext, ref: string): Promise<void> {
