@@ -22,6 +22,7 @@ import { mark } from '../engine/timing';
 import { baseSpec } from '../images/bundle';
 import { messageOf } from '../runtime/sys/errors';
 import { procStat } from '../runtime/state';
+import { projectFile } from '../runtime/project';
 import * as rt from '../runtime/container';
 import type { Spec } from '../runtime/spec/generated/config';
 import type { PodSandboxConfig__Output } from './proto/generated/runtime/v1/PodSandboxConfig';
@@ -50,10 +51,8 @@ export function hostNetwork(c: PodSandboxConfig__Output): boolean {
 
 /** The pause binary: next to the project's native build. */
 function pauseBinary(): string {
-  for (let d = __dirname; d !== path.dirname(d); d = path.dirname(d)) {
-    const p = path.join(d, 'native', 'build', 'mycontainer-pause');
-    if (fs.existsSync(p)) return p;
-  }
+  const p = projectFile('native/build/mycontainer-pause');
+  if (p) return p;
   throw new CriError(9, 'the pause binary native/build/mycontainer-pause is missing: run `make native`');
 }
 

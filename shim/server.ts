@@ -17,6 +17,7 @@ import { ContainerStore } from '../engine/containers';
 import { ContentStore } from '../images/store';
 import type { Image } from '../images/image';
 import type { RuntimeContext } from '../runtime/container';
+import { projectFile } from '../runtime/project';
 import { grpcStatusOf } from './errors';
 import { CriPaths, type CriOptions } from './options';
 import { authorityProxy, backendSocket } from './authority';
@@ -30,10 +31,8 @@ import { imageHandlers, loadRegistries } from './image-service';
 
 /** api.proto, found from here upwards (dist/shim, dist/bundle or the sources). */
 export function protoPath(): string {
-  for (let d = __dirname; d !== path.dirname(d); d = path.dirname(d)) {
-    const p = path.join(d, 'shim', 'proto', 'api.proto');
-    if (fs.existsSync(p)) return p;
-  }
+  const p = projectFile('shim/proto/api.proto');
+  if (p) return p;
   throw new Error('cannot find shim/proto/api.proto');
 }
 

@@ -20,6 +20,7 @@ import { RuntimeError } from '../sys/errors';
 import * as sys from '../sys/libc';
 import { isRootless, writeIdMaps } from './rootless';
 import { statfsToMs } from './remount';
+import { projectFile } from '../project';
 
 export interface SpawnRequest {
   unshareFlags: number;
@@ -157,10 +158,8 @@ function innerSeal(execPath: string, sealDir: string): { target: string; flags: 
 
 /** Where `make native` puts mycontainer-nsexec, from dist/runtime/linux or dist/bundle. */
 function nsexecPath(): string {
-  for (const rel of ['../../../native/build/mycontainer-nsexec', '../../native/build/mycontainer-nsexec']) {
-    const p = path.resolve(__dirname, rel);
-    if (fs.existsSync(p)) return p;
-  }
+  const p = projectFile('native/build/mycontainer-nsexec');
+  if (p) return p;
   throw new RuntimeError('user namespaces need native/build/mycontainer-nsexec: run `make native`', { code: 'ENOENT' });
 }
 
