@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { liveStatus as liveStatusOf } from '../engine/containers';
 import { containerStatus, readInfo, type ContainerContext } from './containers';
-import { liveState } from './sandbox-store';
+import { liveState, nowNanos } from './sandbox-store';
 
 export const CONTAINER_CREATED_EVENT = 0;
 export const CONTAINER_STARTED_EVENT = 1;
@@ -39,7 +39,7 @@ export function containerEvents(x: ContainerContext): ContainerEvents {
     } catch {
       // deleted: no status
     }
-    events.emit('event', { container_id: id, container_event_type: type, created_at: String(BigInt(Date.now()) * 1000000n), pod_sandbox_status: sandbox, containers_statuses: statuses });
+    events.emit('event', { container_id: id, container_event_type: type, created_at: nowNanos(), pod_sandbox_status: sandbox, containers_statuses: statuses });
   };
   const poll = setInterval(() => {
     if (events.listenerCount('event') === 0) return;

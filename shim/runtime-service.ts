@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { liveStatus as liveStatusOf } from '../engine/containers';
 import { loadDefaultNetwork } from '../engine/cni';
 import { invalid, notFound, precondition } from './errors';
-import { liveState, type SandboxRecord } from './sandbox-store';
+import { liveState, nowNanos, type SandboxRecord } from './sandbox-store';
 import { hostNetwork, removePauseState, runPodSandbox, stopSandboxNetworkAndPause } from './sandbox';
 import {
   containerStatus, createContainer, listContainers, readInfo, removeContainerCri, reopenContainerLog, resolveContainer, sandboxContainers,
@@ -93,7 +93,7 @@ export function runtimeHandlers(x: ContainerContext, q: KeyedQueue, streaming: S
         },
         info: r.verbose ? { info: JSON.stringify({ pid: s.pausePid, netns: s.netns, hostNetwork: hostNetwork(s.config), cni: s.cni?.list.file ?? null, config: s.config }) } : {},
         containers_statuses: [],
-        timestamp: String(BigInt(Date.now()) * 1000000n),
+        timestamp: nowNanos(),
       };
     },
     ListPodSandbox: (r: { filter: { id: string; state: { state: number } | null; label_selector: Record<string, string> } | null }) => {

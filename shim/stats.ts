@@ -7,10 +7,11 @@ import { liveStatus, type Container } from '../engine/containers';
 import type { LinuxContainerResources__Output } from './proto/generated/runtime/v1/LinuxContainerResources';
 import { readInfo, type ContainerContext } from './containers';
 import { invalid, precondition } from './errors';
+import { nowNanos, type SandboxRecord } from './sandbox-store';
 
 export function containerStats(x: ContainerContext, c: Container): Record<string, unknown> {
   const info = readInfo(x, c.id);
-  const ts = String(BigInt(Date.now()) * 1000000n);
+  const ts = nowNanos();
   const out: Record<string, unknown> = {
     attributes: { id: c.id, metadata: info?.metadata ?? null, labels: info?.labels ?? {}, annotations: info?.annotations ?? {} },
   };
@@ -50,8 +51,8 @@ export function updateResources(x: ContainerContext, c: Container, r: LinuxConta
 }
 
 /** A pod's figures: the sum of its running containers' (each container has its own cgroup under the pod's parent). */
-export function podSandboxStats(x: ContainerContext, s: import('./sandbox-store').SandboxRecord, containers: readonly Container[]): Record<string, unknown> {
-  const ts = String(BigInt(Date.now()) * 1000000n);
+export function podSandboxStats(x: ContainerContext, s: SandboxRecord, containers: readonly Container[]): Record<string, unknown> {
+  const ts = nowNanos();
   const each = containers.map((c) => containerStats(x, c));
   const sum = (pick: (st: Record<string, unknown>) => unknown): string =>
     String(each.reduce((n, st) => n + Number((pick(st) as { value?: string } | undefined)?.value ?? 0), 0));
