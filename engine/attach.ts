@@ -9,7 +9,9 @@
 // Docker's attach stream has the same idea (an 8-byte header per frame);
 // ours adds the control frames so one socket carries all of it.
 
+import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 
 export const F = {
   HELLO: 0,
@@ -66,21 +68,35 @@ export class FrameReader {
   }
 }
 
-export interface AttachOptions {
+/** A client's ends: where output goes, what feeds stdin, terminal sizes to pass on. */
+export interface AttachStreams {
   socket: string;
-  stdin: boolean;
+  /** The monitor waits for this HELLO before it starts the container (run, start -a). */
   start: boolean;
-  tty: boolean;
+  /** Bytes for the container's stdin; null: none. */
+  stdin: Readable | null;
+  /** Tell the monitor when `stdin` ends: it closes the container's stdin. */
+  stdinEof: boolean;
+  stdout: Writable | null;
+  stderr: Writable | null;
+  /** Emits 'resize' ({rows, cols}) for the container's terminal. */
+  resize?: EventEmitter | undefined;
+  /** Sent once connected. */
+  initialSize?: { rows: number; cols: number } | undefined;
+  onDebug?: ((line: string) => void) | undefined;
+  /** Aborting ends the attach (the container goes on). */
+  signal?: AbortSignal | undefined;
 }
 
 /**
- * The client side: copies the container's output to ours and our stdin to
- * it; with a tty, raw mode and window size. Resolves with the exit status,
- * or null when the socket closed without one (detached, or the monitor died).
+ * The client side of the protocol, on any streams: the CLI's own stdio
+ * (attach below) and the CRI's Attach (a streaming server's streams).
+ * Resolves with the exit status, or null when the socket closed without one
+ * (detached, aborted, or the monitor died).
  */
-export function attach(opts: AttachOptions): Promise<ExitInfo | null> {
+export function attachStreams(o: AttachStreams): Promise<ExitInfo | null> {
   return new Promise((resolve, reject) => {
-    const sock = net.createConnection(opts.socket);
+    const sock = net.createConnection(o.socket);
     let exit: ExitInfo | null = null;
     const cleanups: (() => void)[] = [];
     const done = (): void => {
@@ -91,43 +107,77 @@ export function attach(opts: AttachOptions): Promise<ExitInfo | null> {
       for (const c of cleanups.splice(0)) c();
       reject(e);
     });
+    if (o.signal) {
+      const abort = (): void => void sock.destroy();
+      o.signal.addEventListener('abort', abort);
+      cleanups.push(() => o.signal?.removeEventListener('abort', abort));
+    }
     sock.on('connect', () => {
-      sock.write(frame(F.HELLO, JSON.stringify({ stdin: opts.stdin, start: opts.start } satisfies Hello)));
-      if (opts.tty && process.stdout.isTTY) {
-        const resize = (): void => {
-          sock.write(frame(F.RESIZE, JSON.stringify({ rows: process.stdout.rows, cols: process.stdout.columns })));
-        };
-        resize();
-        process.on('SIGWINCH', resize);
-        cleanups.push(() => process.off('SIGWINCH', resize));
+      sock.write(frame(F.HELLO, JSON.stringify({ stdin: o.stdin !== null, start: o.start } satisfies Hello)));
+      const resize = (s: { rows: number; cols: number }): void => {
+        if (!sock.destroyed) sock.write(frame(F.RESIZE, JSON.stringify({ rows: s.rows, cols: s.cols })));
+      };
+      if (o.initialSize) resize(o.initialSize);
+      if (o.resize) {
+        o.resize.on('resize', resize);
+        cleanups.push(() => o.resize?.off('resize', resize));
       }
-      if (opts.stdin) {
-        if (opts.tty && process.stdin.isTTY) {
-          process.stdin.setRawMode(true);
-          cleanups.push(() => process.stdin.setRawMode(false));
-        }
+      const input = o.stdin;
+      if (input) {
         const onData = (d: Buffer): void => {
-          sock.write(frame(F.STDIN, d));
+          if (!sock.destroyed) sock.write(frame(F.STDIN, d));
         };
         const onEnd = (): void => {
-          if (!sock.destroyed) sock.write(frame(F.STDIN_EOF));
+          if (o.stdinEof && !sock.destroyed) sock.write(frame(F.STDIN_EOF));
         };
-        process.stdin.on('data', onData);
-        process.stdin.on('end', onEnd);
+        input.on('data', onData);
+        input.on('end', onEnd);
         cleanups.push(() => {
-          process.stdin.off('data', onData);
-          process.stdin.off('end', onEnd);
-          process.stdin.pause();
+          input.off('data', onData);
+          input.off('end', onEnd);
         });
       }
     });
     const reader = new FrameReader((type, payload) => {
-      if (type === F.STDOUT) process.stdout.write(payload);
-      else if (type === F.STDERR) process.stderr.write(payload);
+      if (type === F.STDOUT) o.stdout?.write(payload);
+      else if (type === F.STDERR) o.stderr?.write(payload);
       else if (type === F.EXIT) exit = JSON.parse(payload.toString()) as ExitInfo;
-      else if (type === F.DEBUG) process.stderr.write(`debug: ${payload.toString()}\n`);
+      else if (type === F.DEBUG) o.onDebug?.(payload.toString());
     });
     sock.on('data', (d: Buffer) => reader.push(d));
     sock.on('close', done);
   });
+}
+
+export interface AttachOptions {
+  socket: string;
+  stdin: boolean;
+  start: boolean;
+  tty: boolean;
+}
+
+/**
+ * The CLI's attach: the container's output to ours and our stdin to it;
+ * with a tty, raw mode and window size. Resolves as attachStreams does.
+ */
+export async function attach(opts: AttachOptions): Promise<ExitInfo | null> {
+  const terminal = opts.tty && process.stdout.isTTY;
+  const size = (): { rows: number; cols: number } => ({ rows: process.stdout.rows, cols: process.stdout.columns });
+  const resize = new EventEmitter();
+  const onWinch = (): void => void resize.emit('resize', size());
+  if (terminal) process.on('SIGWINCH', onWinch);
+  const raw = opts.stdin && opts.tty && process.stdin.isTTY;
+  if (raw) process.stdin.setRawMode(true);
+  try {
+    return await attachStreams({
+      socket: opts.socket, start: opts.start, stdin: opts.stdin ? process.stdin : null, stdinEof: true,
+      stdout: process.stdout, stderr: process.stderr,
+      resize: terminal ? resize : undefined, initialSize: terminal ? size() : undefined,
+      onDebug: (line) => process.stderr.write(`debug: ${line}\n`),
+    });
+  } finally {
+    if (terminal) process.off('SIGWINCH', onWinch);
+    if (raw) process.stdin.setRawMode(false);
+    if (opts.stdin) process.stdin.pause();
+  }
 }

@@ -14,7 +14,7 @@ import { resolveContainer, type ContainerContext } from './containers';
 import { CriError, during, invalid, precondition } from './errors';
 import type { ExecIO, StreamOptions } from './streaming/types';
 
-export function pump(from: Readable, to: (d: Buffer) => void, end: () => void): void {
+function pump(from: Readable, to: (d: Buffer) => void, end: () => void): void {
   from.on('data', (d: Buffer) => to(d));
   from.on('end', end);
   from.on('error', end);

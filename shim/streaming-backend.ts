@@ -5,13 +5,13 @@
 // (SPDY, websocket); this file only moves bytes between them and the
 // container.
 
+import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { liveStatus } from '../engine/containers';
 import * as sys from '../runtime/sys/libc';
 import { resolveContainer, type ContainerContext } from './containers';
 import { invalid, notFound, precondition } from './errors';
-import { pump } from './exec';
 import { liveState } from './sandbox-store';
 import type { ExecIO, StreamOptions } from './streaming/types';
 
@@ -19,29 +19,22 @@ export async function attachStream(x: ContainerContext, id: string, o: StreamOpt
   const { c, info } = resolveContainer(x, 'Attach', id);
   const op = `Attach to ${info.metadata.name} (${c.id.slice(0, 13)})`;
   if (liveStatus(c) !== 'running') throw precondition(`${op}: the container is not running`);
-  const { F, FrameReader, frame } = await import('../engine/attach');
-  await new Promise<void>((resolve, reject) => {
-    const sock = net.connect(x.paths.engine.attachSocket(c.id));
-    const done = (): void => {
-      sock.destroy();
-      resolve();
-    };
-    io.signal.addEventListener('abort', done);
-    const reader = new FrameReader((type, payload) => {
-      if (type === F.STDOUT && o.stdout) io.stdout?.write(payload);
-      else if (type === F.STDERR && o.stderr) (o.tty ? io.stdout : io.stderr)?.write(payload);
-      else if (type === F.EXIT) done();
+  const { attachStreams } = await import('../engine/attach');
+  // client-go sends {Width, Height}; the monitor takes {rows, cols}
+  const resize = new EventEmitter();
+  io.resize.on('resize', (t: { width: number; height: number }) => resize.emit('resize', { rows: t.height, cols: t.width }));
+  try {
+    await attachStreams({
+      socket: x.paths.engine.attachSocket(c.id), start: false,
+      stdin: o.stdin ? io.stdin : null,
+      stdinEof: info.stdinOnce === true, // the client's stdin ending closes the process's only with stdin_once, as kubelet
+      stdout: o.stdout ? io.stdout : null,
+      stderr: o.stderr ? (o.tty ? io.stdout : io.stderr) : null,
+      resize, signal: io.signal,
     });
-    sock.on('connect', () => {
-      sock.write(frame(F.HELLO, JSON.stringify({ stdin: o.stdin, start: false })));
-      // the client's stdin ending closes the process's only with stdin_once, as kubelet
-      if (o.stdin && io.stdin) pump(io.stdin, (d) => void sock.write(frame(F.STDIN, d)), () => void (info.stdinOnce && sock.write(frame(F.STDIN_EOF))));
-      io.resize.on('resize', (s: { width: number; height: number }) => sock.write(frame(F.RESIZE, JSON.stringify({ rows: s.height, cols: s.width }))));
-    });
-    sock.on('data', (d: Buffer) => reader.push(d));
-    sock.on('close', done);
-    sock.on('error', (e) => reject(new Error(`${op}: cannot reach the container's monitor: ${e.message}`)));
-  });
+  } catch (e) {
+    throw new Error(`${op}: cannot reach the container's monitor: ${(e as Error).message}`);
+  }
 }
 
 export async function portForwardStream(x: ContainerContext, podId: string, port: number, stream: Duplex): Promise<void> {
