@@ -10,13 +10,18 @@ import type { ContainerPlan } from './plan';
 
 import { StateDir, initAlive, liveStatus, ociState, procStat, listIds, type ContainerRecord, type Status } from './state';
 import { spawnInit, type SpawnedInit } from './linux/spawn';
-import { Channel, drain } from './init/channel';
+import { InitExecutor } from './init/executor';
+import { writeStage1, writeStage2, type InitPlan } from './init/program';
+import { cgroupSubmountsOf, type CgroupSubmount } from './linux/cgroupmount';
+import { hostProcSysMounts } from './linux/rootfs';
+import { processHostView } from './linux/process';
+import { ProgramBuilder } from './sys/program';
+import { projectFile } from './project';
 import { OwnConsole, connectConsole } from './console';
 import { PRESERVED_FDS_AT } from './linux/process';
 import { runHooks, runHooksWarning } from './hooks';
 import { allowRulesFor, cgroupManager, managerFromPaths } from './cgroups';
 import type { CgroupManager } from './cgroups/manager';
-import type { InitPlan } from './init/protocol';
 import { RuntimeError, messageOf, wrap } from './sys/errors';
 import * as sys from './sys/libc';
 import { trace, tracing } from './sys/trace';
@@ -48,6 +53,8 @@ export interface CreateOptions {
   preserveFds?: number;
   /** The process's fds 0-2, when not ours (a monitor's pipes); ignored with a terminal. */
   stdio?: [number | 'ignore', number | 'ignore', number | 'ignore'];
+  /** This process exits right after `start` (`run -d`): the init execs only then (program.ts handOff). */
+  handOff?: boolean;
 }
 
 /** --preserve-fds N, or systemd's LISTEN_FDS (socket activation), as runc counts them. */
@@ -88,13 +95,11 @@ export function bundledOr(modulePath: string, bundleName: string): string {
   return process.env['MYCONTAINER_BUNDLED'] === '1' ? path.join(__dirname, `${bundleName}.js`) : modulePath;
 }
 
-/** The node binary and script that become the container's init. */
+/** native/build/mycontainer-init: the container's init, which runs the programs of runtime/init/program.ts. */
 export function initCommand(): { execPath: string; args: string[] } {
-  return {
-    execPath: process.execPath,
-    // Fewer V8 threads and a small heap: the init lives only until execve.
-    args: ['--max-old-space-size=32', '--v8-pool-size=1', bundledOr(path.join(__dirname, 'init', 'main.js'), 'init')],
-  };
+  const p = projectFile('native/build/mycontainer-init');
+  if (!p) throw new RuntimeError('the container init native/build/mycontainer-init is missing: run `make native`', { code: 'ENOENT' });
+  return { execPath: p, args: [] };
 }
 
 export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<{ rec: ContainerRecord; init: SpawnedInit }> {
@@ -127,7 +132,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   }
   let cg: CgroupManager | null = null;
   let init: SpawnedInit | null = null;
-  let channel: Channel | null = null;
+  let channel: InitExecutor | null = null;
   const rec: ContainerRecord = {
     ociVersion: spec.ociVersion,
     id: opts.id,
@@ -185,7 +190,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
       // Ours to close only if we connected it; an OwnConsole closes its own.
       if (consoleFd !== null && opts.consoleFd === undefined) fs.closeSync(consoleFd);
     }
-    channel = new Channel(parentFd);
+    channel = new InitExecutor(parentFd, 'init');
     rec.pid = init.pid;
     rec.pidStartTime = procStat(init.pid)?.startTime ?? '';
     for (const [type, info] of Object.entries({ pid: 'pid', network: 'net', ipc: 'ipc', uts: 'uts', mount: 'mnt', cgroup: 'cgroup', time: 'time', user: 'user' })) {
@@ -204,7 +209,6 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
 
     const initPlan: InitPlan = {
       id: opts.id,
-      debug: ctx.debug,
       newCgroupNamespace: plan.namespaces.newCgroupInInit,
       newTimeNamespace: plan.namespaces.newTimeInInit ? { offsets: plan.namespaces.timeOffsets } : null,
       rootfs: plan.rootfs,
@@ -215,33 +219,34 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
       hooks: { createContainer: spec.hooks?.createContainer ?? [], startContainer: spec.hooks?.startContainer ?? [] },
       execFifo: sd.fifo,
       console: plan.process.terminal ? { size: spec.process?.consoleSize ?? null } : null,
+      handOff: opts.handOff ?? false,
     };
-    channel.send({ t: 'plan', plan: initPlan });
+    const pid = init.pid;
+    let subs: CgroupSubmount[] | null = null;
+    const b = new ProgramBuilder();
+    const fifo = writeStage1(b, initPlan, {
+      statfsType: (p) => sys.statfs(p, 'a bind onto /proc must come from a procfs').type,
+      cgroupSubmounts: () => (subs ??= cgroupSubmountsOf(pid)),
+    });
+    channel.run(b.take());
     crashPoint('plan-sent');
-    for (;;) {
-      const f = await channel.recv();
-      if (f === null) throw new RuntimeError('the container init exited before the container was created', { code: 'EINIT' });
-      if (f.t === 'debug') {
-        if (tracing()) trace({ kind: 'syscall', call: `[init] ${f.line}`, result: '' });
-      } else if (f.t === 'warning') {
-        ctx.warn(f.msg);
-      } else if (f.t === 'error') {
-        throw new RuntimeError(f.msg, { code: f.code });
-      } else if (f.t === 'hooks') {
-        const state = JSON.stringify(ociState(rec, 'creating'));
-        crashPoint('hooks');
-        runHooks('prestart', spec.hooks?.prestart, state);
-        runHooks('createRuntime', spec.hooks?.createRuntime, state);
-        channel.send({ t: 'go', state: JSON.stringify(ociState(rec, 'created')) });
-      } else if (f.t === 'created') {
-        break;
-      }
-    }
+    await channel.until('createRuntime');
+    crashPoint('hooks');
+    // runc gives these "created" (its status is derived: an init and an
+    // exec.fifo), and runtime-tools' hooks_stdin checks that it does.
+    const created = JSON.stringify(ociState(rec, 'created'));
+    runHooks('prestart', spec.hooks?.prestart, created);
+    runHooks('createRuntime', spec.hooks?.createRuntime, created);
+    const hostProcSys = plan.rootfs.noPivot ? hostProcSysMounts(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8'), plan.rootfs.rootfs) : [];
+    writeStage2(b, initPlan, fifo, (status) => JSON.stringify(ociState(rec, status)), hostProcSys, processHostView(pid));
+    channel.run(b.take());
+    await channel.until('created');
     crashPoint('created');
     // A foreground run keeps listening: the init's last steps (credentials,
     // capabilities, execve) are traced too. Otherwise we hang up, and the
     // init's later frames go nowhere.
-    if (opts.wait && ctx.debug) void drain(channel);
+    if (opts.wait && ctx.debug) void channel.drain();
+    else if (opts.handOff) channel.release();
     else channel.close();
     rec.status = 'created';
     sd.write(rec);
@@ -329,7 +334,7 @@ function waitExecve(pid: number, initExe: string | null): void {
   }
 }
 
-export async function start(ctx: RuntimeContext, id: string): Promise<ContainerRecord> {
+export async function start(ctx: RuntimeContext, id: string, opts: { waitExecve?: boolean } = {}): Promise<ContainerRecord> {
   const sd = new StateDir(ctx.root, id);
   sd.lock();
   try {
@@ -348,7 +353,7 @@ export async function start(ctx: RuntimeContext, id: string): Promise<ContainerR
     fs.writeSync(fd, '0');
     fs.closeSync(fd);
     fs.unlinkSync(sd.fifo);
-    waitExecve(rec.pid, initExe);
+    if (opts.waitExecve ?? true) waitExecve(rec.pid, initExe);
     rec.status = 'running';
     sd.write(rec);
     runHooksWarning('poststart', rec.hooks.poststart, JSON.stringify(ociState(rec, 'running')), ctx.warn);
@@ -525,9 +530,10 @@ export function forwardSignals(pid: number): () => void {
 export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach: boolean; keep?: boolean }): Promise<number> {
   const terminal = !opts.consoleSocket && !opts.detach && planning().loadSpec(opts.bundle).process?.terminal === true;
   const own = terminal ? new OwnConsole() : null;
-  const { rec, init } = await create(ctx, { ...opts, wait: !opts.detach, ...(own ? { consoleFd: own.theirs } : {}) });
+  const { rec, init } = await create(ctx, { ...opts, wait: !opts.detach, handOff: opts.detach, ...(own ? { consoleFd: own.theirs } : {}) });
   const copying = own?.attach();
-  await start(ctx, opts.id);
+  // Detached, the init execs only once we have exited (handOff): do not wait for it.
+  await start(ctx, opts.id, { waitExecve: !opts.detach });
   crashPoint('started');
   if (opts.detach) {
     init.release();

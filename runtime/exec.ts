@@ -1,18 +1,21 @@
 // `exec`: another process in a running container. The runtime steps into
-// the container's namespaces (but the mount one) and spawns an exec init,
-// which joins the mount namespace from its own main thread once node has
-// loaded its code, then drops privileges and execs (see runtime/README.md).
+// the container's namespaces (but the mount one) and spawns an exec init
+// from a private copy of its own mount namespace, where the init binary is
+// sealed; the init joins the container's mount namespace itself, then drops
+// privileges and execs (see runtime/README.md).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StateDir, liveStatus } from './state';
 import { spawnInit, type SpawnedInit } from './linux/spawn';
 import { managerFromPaths } from './cgroups';
-import { Channel } from './init/channel';
+import { InitExecutor } from './init/executor';
+import { writeExecProgram } from './init/program';
+import { processHostView } from './linux/process';
+import { ProgramBuilder } from './sys/program';
 import { OwnConsole, connectConsole } from './console';
 import { RuntimeError, messageOf, wrap } from './sys/errors';
 import * as sys from './sys/libc';
-import { trace, tracing } from './sys/trace';
 import { CLONE } from './sys/constants';
 import { extraFds, forwardSignals, initCommand, initStdio, writeAtomic, type RuntimeContext } from './container';
 
@@ -24,6 +27,10 @@ export interface ExecOptions {
   processFile?: string | undefined;
   args: string[];
   tty: boolean;
+  /**
+   * Return once the process is set up; this process exits right after (a
+   * CLI), and the process execs only then, so that we never reap it.
+   */
   detach: boolean;
   pidFile?: string | undefined;
   cwd?: string | undefined;
@@ -114,7 +121,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   const consoleFd = !terminal ? null : own ? own.theirs : opts.consoleFd !== undefined ? opts.consoleFd : opts.consoleSocket ? connectConsole(opts.consoleSocket) : null;
 
   // Join each namespace the container has of its own; the mount namespace is
-  // joined by the exec init itself, after node has loaded its code.
+  // joined by the exec init itself, from a copy of ours that holds its sealed binary.
   const ino = (p: string): number => fs.statSync(p).ino;
   const hasOwn = (type: string): boolean => ino(`/proc/${rec.pid}/ns/${type}`) !== ino(`/proc/self/ns/${type}`);
   const join = EXEC_NAMESPACES.filter(([, proc]) => hasOwn(proc)).map(([type, proc, flag]) => ({
@@ -134,7 +141,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   const cmd = initCommand();
   try {
     init = spawnInit({
-      unshareFlags: CLONE.NEWNS, // a private copy of ours, only to hold the sealed node binary
+      unshareFlags: CLONE.NEWNS, // a private copy of ours, only to hold the sealed init binary
       join,
       execPath: cmd.execPath,
       sealDir,
@@ -148,23 +155,13 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
     fs.closeSync(childFd);
     if (consoleFd !== null && !own) fs.closeSync(consoleFd);
   }
-  const channel = new Channel(parentFd);
+  const channel = new InitExecutor(parentFd, 'exec');
   try {
     if (rec.cgroup) managerFromPaths(rec.cgroup.driver, rec.cgroup.paths).addProcess(init.pid);
-    channel.send({ t: 'exec', plan: { id: opts.id, debug: ctx.debug, mountNamespace, process: processPlan, console: terminal ? { size: processSpec.consoleSize ?? null } : null } });
-    let ready = false;
-    for (;;) {
-      const f = await channel.recv();
-      if (f === null) {
-        if (!ready) throw new RuntimeError('the exec init exited before running the process', { code: 'EINIT' });
-        break; // EOF after "created": the channel closed on execve
-      }
-      if (f.t === 'debug') {
-        if (tracing()) trace({ kind: 'syscall', call: `[exec] ${f.line}`, result: '' });
-      } else if (f.t === 'warning') ctx.warn(f.msg);
-      else if (f.t === 'error') throw new RuntimeError(f.msg, { code: f.code });
-      else if (f.t === 'created') ready = true;
-    }
+    const b = new ProgramBuilder();
+    writeExecProgram(b, { mountNamespace, chroot: mountNamespace ? null : `/proc/${rec.pid}/root`, process: processPlan, console: terminal ? { size: processSpec.consoleSize ?? null } : null, handOff: opts.detach }, processHostView(init.pid));
+    channel.run(b.take());
+    await channel.until('created');
   } catch (e) {
     try {
       process.kill(init.pid, 'SIGKILL');
@@ -172,11 +169,13 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
       // gone
     }
     init.release();
+    channel.close();
     throw wrap(e, `cannot exec in container "${opts.id}"`);
   } finally {
-    channel.close();
     fs.rmSync(sealDir, { recursive: true, force: true });
   }
+  if (opts.detach) channel.release();
+  else channel.close();
   if (opts.pidFile) writeAtomic(opts.pidFile, String(init.pid));
   opts.onStarted?.(init.pid);
   if (opts.detach) {

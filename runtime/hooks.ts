@@ -6,6 +6,7 @@
 
 import { spawnSync } from 'node:child_process';
 import type { Hook } from './spec/generated/config';
+import type { ProgramBuilder } from './sys/program';
 import { RuntimeError } from './sys/errors';
 import { trace, tracing } from './sys/trace';
 
@@ -59,4 +60,12 @@ export function runHook(field: string, h: Hook, stateJson: string): void {
   if (r.status !== 0) {
     throw new RuntimeError(`${field}: hook ${h.path} exited with status ${r.status}${stderr ? `: ${stderr}` : ''}`, { code: 'EHOOK' });
   }
+}
+
+/** createContainer and startContainer hooks: run by the init, in the container's namespaces. */
+export function emitHooks(b: ProgramBuilder, name: 'createContainer' | 'startContainer', hooks: readonly Hook[] | undefined, stateJson: string): void {
+  (hooks ?? []).forEach((h, i) => {
+    const args = h.args && h.args.length > 0 ? h.args : [h.path];
+    b.hook(`hooks.${name}[${i}]`, h.path, args, h.env ?? [], h.timeout ?? 0, stateJson);
+  });
 }

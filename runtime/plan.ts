@@ -8,7 +8,7 @@ import type { Spec } from './spec/generated/config';
 import { schemaErrors } from './spec/validate';
 import { planNamespaces, type NamespacePlan } from './linux/namespaces';
 import { planProcess, type ProcessPlan } from './linux/process';
-import { planRootfs, type RootfsPlan } from './linux/rootfs';
+import { ignoredWithoutMountNamespace, planRootfs, type RootfsPlan } from './linux/rootfs';
 import { RuntimeError } from './sys/errors';
 
 export interface ContainerPlan {
@@ -60,6 +60,10 @@ export function planContainer(spec: Spec, bundle: string, opts: { noPivot: boole
   const namespaces = planNamespaces(spec);
   const process = planProcess(spec, warnings);
   const rootfs = planRootfs(spec, dir, { noPivot: opts.noPivot });
+  const ignored = ignoredWithoutMountNamespace(rootfs);
+  if (ignored.length > 0) {
+    warnings.push(`linux.namespaces has no mount namespace: the container shares the host's mounts, so ${ignored.join(', ')} ${ignored.length > 1 ? 'are' : 'is'} not applied (the init only chroots into root.path)`);
+  }
   const sysctl = Object.entries(spec.linux?.sysctl ?? {}).map(([key, value]) => {
     if (!/^[a-z0-9_]+(\.[\w-]+)+$/i.test(key) || key.includes('..')) {
       throw new RuntimeError(`linux.sysctl: invalid key "${key}"`, { code: 'EINVAL' });

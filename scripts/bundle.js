@@ -12,7 +12,6 @@ const root = path.resolve(__dirname, '..');
 const entries = {
   mycontainer: 'dist/cli/main.js',
   'mycontainer-runtime': 'dist/cli/runtime.js',
-  init: 'dist/runtime/init/main.js',
   monitor: 'dist/engine/monitor-main.js',
   cri: 'dist/shim/server.js',
 };

@@ -3,7 +3,7 @@
 
 import { CAPABILITIES } from '../sys/constants';
 import { RuntimeError } from '../sys/errors';
-import * as sys from '../sys/libc';
+import type { ProgramBuilder } from '../sys/program';
 
 export interface CapabilityPlan {
   /** Masks as hex strings, so the plan stays JSON. */
@@ -67,25 +67,26 @@ export function capNames(hexMask: string): string[] {
 }
 
 /** Drops from the bounding set what the plan does not keep. Needs CAP_SETPCAP, so it runs before setuid. */
-export function dropBounding(plan: CapabilityPlan): void {
+export function emitDropBounding(b: ProgramBuilder, plan: CapabilityPlan, last: number): void {
   const keep = BigInt(plan.bounding);
-  const last = lastCap();
   for (let i = 0; i <= last; i++) {
     if ((keep >> BigInt(i)) & 1n) continue;
-    sys.prctl(sys.PR.CAPBSET_DROP, i, 'process.capabilities.bounding', `PR_CAPBSET_DROP, ${CAPABILITIES[i] ?? i}`);
+    b.prctl(PR_CAPBSET_DROP, i, 0, `PR_CAPBSET_DROP, ${CAPABILITIES[i] ?? i}`, { why: 'process.capabilities.bounding' });
   }
 }
 
+const PR_CAPBSET_DROP = 24;
+const PR_CAP_AMBIENT = 47;
+const PR_CAP_AMBIENT_RAISE = 2;
+const PR_CAP_AMBIENT_CLEAR_ALL = 4;
+
 /** Sets effective, permitted and inheritable, then raises the ambient ones. Runs after setuid. */
-export function applyCapabilities(plan: CapabilityPlan): void {
-  sys.capset(
-    { effective: BigInt(plan.effective), permitted: BigInt(plan.permitted), inheritable: BigInt(plan.inheritable) },
-    'process.capabilities.{effective,permitted,inheritable}',
-  );
-  sys.prctl3(sys.PR.CAP_AMBIENT, sys.PR_CAP_AMBIENT_CLEAR_ALL, 0, 'process.capabilities.ambient', 'PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL');
+export function emitApplyCapabilities(b: ProgramBuilder, plan: CapabilityPlan): void {
+  b.capset(BigInt(plan.effective), BigInt(plan.permitted), BigInt(plan.inheritable), { why: 'process.capabilities.{effective,permitted,inheritable}' });
+  b.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 'PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL', { why: 'process.capabilities.ambient' });
   const amb = BigInt(plan.ambient);
   for (let i = 0; i < CAPABILITIES.length; i++) {
     if (!((amb >> BigInt(i)) & 1n)) continue;
-    sys.prctl3(sys.PR.CAP_AMBIENT, sys.PR_CAP_AMBIENT_RAISE, i, 'process.capabilities.ambient', `PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, ${CAPABILITIES[i]}`);
+    b.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, i, `PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, ${CAPABILITIES[i]}`, { why: 'process.capabilities.ambient' });
   }
 }

@@ -18,9 +18,7 @@ import * as path from 'node:path';
 import { detectCgroups, parseProcCgroup, type CgroupLayout, type OwnCgroups } from '../cgroups/detect';
 import { MS } from '../sys/constants';
 import { RuntimeError, messageOf } from '../sys/errors';
-import * as sys from '../sys/libc';
-import { remount } from './remount';
-import { fdPath, mkdirAllInRoot, openInRoot } from './securejoin';
+import type { ProgramBuilder, Slot } from '../sys/program';
 
 export interface CgroupSubmount {
   /** Directory under the destination ('' on a pure v2 host: the destination itself). */
@@ -62,14 +60,21 @@ export function cgroupSubmounts(layout: CgroupLayout, own: OwnCgroups): CgroupSu
   return out;
 }
 
-function readOwn(): { layout: CgroupLayout; own: OwnCgroups } {
+/**
+ * What goes under a cgroup mount for the init PID: the host's hierarchies
+ * (its mountinfo, the same as ours before any container mount) and its own
+ * cgroups, read from the host once the runtime has moved it there.
+ */
+export function cgroupSubmountsOf(pid: number): CgroupSubmount[] {
+  let layout: CgroupLayout;
+  let own: OwnCgroups;
   try {
-    const layout = detectCgroups({ mountinfo: fs.readFileSync('/proc/self/mountinfo', 'utf8') });
-    const own = parseProcCgroup(fs.readFileSync('/proc/self/cgroup', 'utf8'));
-    return { layout, own };
+    layout = detectCgroups({ mountinfo: fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8') });
+    own = parseProcCgroup(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
   } catch (e) {
     throw new RuntimeError(`cannot find the host's cgroup hierarchies: ${messageOf(e)}`, { cause: e });
   }
+  return cgroupSubmounts(layout, own);
 }
 
 const BASE = MS.NOSUID | MS.NODEV | MS.NOEXEC;
@@ -85,57 +90,45 @@ export interface CgroupMountStep {
   cgroupns?: boolean;
 }
 
-/** One hierarchy at `target` (a /proc/self/fd path), then read-only if asked. */
-function mountOne(rootfs: string, dest: string, target: string, sub: CgroupSubmount, m: CgroupMountStep, why: string): void {
+/** One hierarchy at `target`, then read-only if asked. */
+function emitOne(b: ProgramBuilder, rootfs: string, dest: string, target: Slot, sub: CgroupSubmount, m: CgroupMountStep, why: string): void {
+  const errmsg = `${m.why}: cannot mount the cgroup hierarchies on ${m.destination}`;
   const ro = m.flags & MS.RDONLY;
   if (m.cgroupns) {
-    sys.mount(sub.fs.source, target, sub.fs.fstype, (m.flags & ~(MS.BIND | MS.REC | MS.REMOUNT)) | BASE, sub.fs.data, `${why} (inside the cgroup namespace)`);
+    // Mounted by the init, inside its cgroup namespace: the hierarchy's root is the container's cgroup.
+    b.mount(sub.fs.source, { slot: target }, sub.fs.fstype, (m.flags & ~(MS.BIND | MS.REC | MS.REMOUNT)) | BASE, sub.fs.data, { why: `${why} (inside the cgroup namespace)`, errmsg });
     return;
   }
-  sys.mount(sub.bindSource, target, null, MS.BIND | MS.REC, null, `${why} (the container's own cgroup)`);
+  b.mount(sub.bindSource, { slot: target }, null, MS.BIND | MS.REC, null, { why: `${why} (the container's own cgroup)`, errmsg });
   const extra = m.flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
   if (extra || ro) {
-    const fd = openInRoot(rootfs, dest, { why, directory: true });
-    try {
-      remount(fdPath(fd), MS.BIND | MS.REMOUNT | extra, m.clearedFlags, sub.bindSource, `${why} (options)`);
-    } finally {
-      sys.close(fd);
-    }
+    const fd = b.openInRoot(rootfs, dest, 'open', { directory: true }, { why, errmsg });
+    b.remount({ slot: fd }, MS.BIND | MS.REMOUNT | extra, m.clearedFlags, sub.bindSource, null, 0, { why: `${why} (options)`, errmsg });
+    b.close(fd);
   }
 }
 
-/** Mounts the cgroup hierarchies at `target`, the destination opened inside `rootfs`. */
-export function mountCgroup(rootfs: string, target: string, m: CgroupMountStep): void {
-  const { layout, own } = readOwn();
-  const subs = cgroupSubmounts(layout, own);
+/** The steps that mount the cgroup hierarchies at `target`, the destination opened inside `rootfs`. */
+export function emitCgroupMount(b: ProgramBuilder, rootfs: string, target: Slot, m: CgroupMountStep, subs: CgroupSubmount[]): void {
+  const errmsg = `${m.why}: cannot mount the cgroup hierarchies on ${m.destination}`;
   const only = subs[0];
   if (subs.length === 1 && only && only.name === '') {
-    mountOne(rootfs, m.destination, target, only, m, m.why);
+    emitOne(b, rootfs, m.destination, target, only, m, m.why);
     return;
   }
-  sys.mount('tmpfs', target, 'tmpfs', BASE, 'mode=755', `${m.why} (a tmpfs for the hierarchies)`);
+  b.mount('tmpfs', { slot: target }, 'tmpfs', BASE, 'mode=755', { why: `${m.why} (a tmpfs for the hierarchies)`, errmsg });
   for (const sub of subs) {
     const dest = path.posix.join(m.destination, sub.name);
-    const fd = mkdirAllInRoot(rootfs, dest, { why: m.why });
-    try {
-      mountOne(rootfs, dest, fdPath(fd), sub, m, `${m.why} ${sub.name}`);
-    } finally {
-      sys.close(fd);
+    const fd = b.openInRoot(rootfs, dest, 'mkdir', {}, { why: m.why, errmsg });
+    emitOne(b, rootfs, dest, fd, sub, m, `${m.why} ${sub.name}`);
+    b.close(fd);
+  }
+  const top = b.openInRoot(rootfs, m.destination, 'open', { directory: true }, { why: m.why, errmsg });
+  for (const sub of subs) {
+    for (const link of sub.links) {
+      b.symlink(sub.name, { slot: top, rest: `/${link}` }, { why: `${m.why}: ${link} is co-mounted with ${sub.name}`, errmsg, on: [{ on: 'EEXIST', to: 'next' }] });
     }
   }
-  const top = openInRoot(rootfs, m.destination, { why: m.why, directory: true });
-  try {
-    for (const sub of subs) {
-      for (const link of sub.links) {
-        try {
-          fs.symlinkSync(sub.name, path.join(fdPath(top), link));
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        }
-      }
-    }
-    if (m.flags & MS.RDONLY) remount(fdPath(top), MS.BIND | MS.REMOUNT | MS.RDONLY | BASE, 0, fdPath(top), `${m.why} (the tmpfs read-only)`);
-  } finally {
-    sys.close(top);
-  }
+  if (m.flags & MS.RDONLY) b.remount({ slot: top }, MS.BIND | MS.REMOUNT | MS.RDONLY | BASE, 0, { slot: top }, null, 0, { why: `${m.why} (the tmpfs read-only)`, errmsg });
+  b.close(top);
 }

@@ -9,9 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Spec } from '../spec/generated/config';
 import { MS } from '../sys/constants';
-import { RuntimeError, messageOf } from '../sys/errors';
-import * as sys from '../sys/libc';
-import { createInRoot, fdPath, mkdirAllInRoot } from './securejoin';
+import { RuntimeError } from '../sys/errors';
+import type { ProgramBuilder } from '../sys/program';
 
 export interface DeviceNode {
   /** Path inside the container, under /dev. */
@@ -62,41 +61,40 @@ const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
 
-/** Makes one node in the rootfs; `bind` (a user namespace) binds the host's node instead of mknod. */
-export function makeDevice(rootfs: string, d: DeviceNode, bind: boolean): void {
-  try {
-    if (bind && d.type !== 'p') return bindDevice(rootfs, d, 'in a user namespace');
-    const dir = mkdirAllInRoot(rootfs, path.posix.dirname(d.path), { why: d.why });
-    try {
-      const at = path.join(fdPath(dir), path.posix.basename(d.path));
-      const kind = d.type === 'b' ? S_IFBLK : d.type === 'p' ? S_IFIFO : S_IFCHR;
-      try {
-        sys.mknod(at, kind | d.mode, d.major, d.minor, d.why);
-      } catch (e) {
-        const code = (e as { code?: string }).code;
-        if (code === 'EEXIST') return; // the rootfs has it already (runc keeps it)
-        if (code === 'EPERM' && d.type !== 'p') return bindDevice(rootfs, d, 'mknod not permitted');
-        throw e;
-      }
-      fs.chmodSync(at, d.mode); // mknod's mode went through the umask
-      fs.lchownSync(at, d.uid, d.gid);
-    } finally {
-      sys.close(dir);
+/**
+ * One node in the rootfs: mknod, its mode and owner; with `bind` (a user
+ * namespace), or when mknod is refused, the host's node bound onto an empty
+ * file instead (runc's bindMountDeviceNode). A node the rootfs has already
+ * is kept, as runc does.
+ */
+export function emitDevice(b: ProgramBuilder, rootfs: string, d: DeviceNode, bind: boolean): void {
+  const errmsg = `${d.why}: cannot create ${d.path} (${d.type} ${d.major}:${d.minor})`;
+  const o = { why: d.why, errmsg };
+  const end = b.label();
+  if (!bind || d.type === 'p') {
+    const kept = b.label();
+    const refused = b.label();
+    const dir = b.openInRoot(rootfs, path.posix.dirname(d.path), 'mkdir', {}, o);
+    const at = { slot: dir, rest: '/' + path.posix.basename(d.path) };
+    const kind = d.type === 'b' ? S_IFBLK : d.type === 'p' ? S_IFIFO : S_IFCHR;
+    b.mknod(at, kind | d.mode, d.major, d.minor, { ...o, on: [{ on: 'EEXIST', to: kept }, ...(d.type !== 'p' ? [{ on: 'EPERM', to: refused }] : [])] });
+    b.chmod(at, d.mode, { why: `${d.why}: mknod's mode went through the umask`, errmsg });
+    b.lchown(at, d.uid, d.gid, o);
+    b.place(kept);
+    b.close(dir);
+    b.jump(end);
+    b.place(refused);
+    b.close(dir);
+    if (d.type === 'p') {
+      b.place(end);
+      return;
     }
-  } catch (e) {
-    if (e instanceof RuntimeError && e.message.startsWith(d.why)) throw e;
-    throw new RuntimeError(`${d.why}: cannot create ${d.path} (${d.type} ${d.major}:${d.minor}): ${messageOf(e)}`, { cause: e });
   }
-}
-
-/** runc's bindMountDeviceNode: an empty file with the host's node bound on it. */
-function bindDevice(rootfs: string, d: DeviceNode, reason: string): void {
-  const fd = createInRoot(rootfs, d.path, { why: d.why });
-  try {
-    sys.mount(d.path, fdPath(fd), null, MS.BIND, null, `${d.why} (the host's node bound: ${reason})`);
-  } finally {
-    sys.close(fd);
-  }
+  const reason = bind ? 'in a user namespace' : 'mknod not permitted';
+  const f = b.openInRoot(rootfs, d.path, 'file', {}, o);
+  b.mount(d.path, { slot: f }, null, MS.BIND, null, { why: `${d.why} (the host's node bound: ${reason})`, errmsg });
+  b.close(f);
+  b.place(end);
 }
 
 /** /dev/fd, /dev/std{in,out,err}, /dev/core (when the host has /proc/kcore), and /dev/ptmx -> pts/ptmx. */
@@ -111,25 +109,13 @@ export function devLinks(): [string, string][] {
   return links;
 }
 
-export function makeDevLinks(rootfs: string): void {
-  const dev = mkdirAllInRoot(rootfs, '/dev', { why: 'default /dev links' });
-  try {
-    for (const [name, to] of devLinks()) {
-      try {
-        fs.symlinkSync(to, path.join(fdPath(dev), name));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new RuntimeError(`cannot link /dev/${name} -> ${to}: ${messageOf(e)}`, { cause: e });
-      }
-    }
-    // The pty master comes from the container's devpts (newinstance): whatever was there goes.
-    const ptmx = path.join(fdPath(dev), 'ptmx');
-    try {
-      fs.unlinkSync(ptmx);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new RuntimeError(`cannot replace /dev/ptmx: ${messageOf(e)}`, { cause: e });
-    }
-    fs.symlinkSync('pts/ptmx', ptmx);
-  } finally {
-    sys.close(dev);
+export function emitDevLinks(b: ProgramBuilder, rootfs: string): void {
+  const o = { why: 'default /dev', errmsg: 'default /dev' };
+  const dev = b.openInRoot(rootfs, '/dev', 'mkdir', {}, o);
+  for (const [name, to] of devLinks()) {
+    b.symlink(to, { slot: dev, rest: `/${name}` }, { why: 'default /dev', errmsg: `cannot link /dev/${name} -> ${to}`, on: [{ on: 'EEXIST', to: 'next' }] });
   }
+  b.unlink({ slot: dev, rest: '/ptmx' }, { why: 'default /dev: ptmx is the devpts one', errmsg: 'cannot replace /dev/ptmx', on: [{ on: 'ENOENT', to: 'next' }] });
+  b.symlink('pts/ptmx', { slot: dev, rest: '/ptmx' }, { why: 'default /dev: ptmx is the devpts one', errmsg: 'cannot link /dev/ptmx -> pts/ptmx' });
+  b.close(dev);
 }

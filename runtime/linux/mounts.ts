@@ -15,15 +15,12 @@
 // Destinations are opened inside the rootfs by the kernel (securejoin.ts)
 // and mounted on through /proc/self/fd/N.
 
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Mount } from '../spec/generated/config';
 import { MOUNT_OPTIONS, MS, PROPAGATION_OPTIONS } from '../sys/constants';
 import { RuntimeError, messageOf } from '../sys/errors';
-import * as sys from '../sys/libc';
-import { createInRoot, fdPath, fdTarget, mkdirAllInRoot } from './securejoin';
-import { mountCgroup } from './cgroupmount';
-import { remount } from './remount';
+import type { ProgramBuilder, Slot } from '../sys/program';
+import { emitCgroupMount, type CgroupSubmount } from './cgroupmount';
 
 /** MOUNT_ATTR_* bits of mount_setattr(2). */
 export const MOUNT_ATTR = {
@@ -209,98 +206,93 @@ export function planMount(m: Mount, i: number, bundleDir: string, cgroupns: bool
 
 // ---------------------------------------------------------------- perform
 
-/** Opens (creating if needed) the destination inside the rootfs. */
-function openTarget(rootfs: string, m: MountStep, asFile: boolean): number {
-  const special = m.kind === 'fs' && (m.type === 'proc' || m.type === 'sysfs');
-  try {
-    if (asFile) return createInRoot(rootfs, m.destination, { why: m.why });
-    // proc and sysfs on a symlink were runc's CVE-2019-16884 / CVE-2019-19921.
-    return mkdirAllInRoot(rootfs, m.destination, { why: m.why, noSymlinks: special });
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (special && code === 'ELOOP') throw new RuntimeError(`${m.why}: ${m.destination} must be a directory, not a symlink (${m.type} is never mounted through one)`, { code: 'ELOOP', cause: e });
-    if (special && code === 'ENOTDIR') throw new RuntimeError(`${m.why}: ${m.destination} must be a directory to mount ${m.type} on`, { code: 'ENOTDIR', cause: e });
-    throw e;
-  }
-}
-
-/**
- * `fn` gets /proc/self/fd/N for the destination, freshly opened (after a
- * mount, the mount's root). Where symlinks led it is checked again: a link
- * must not carry a mount into /proc (runc checks the resolved destination).
- */
-function withTarget<T>(rootfs: string, m: MountStep, asFile: boolean, fn: (target: string) => T): T {
-  const fd = openTarget(rootfs, m, asFile);
-  try {
-    const inner = '/' + path.relative(rootfs, fdTarget(fd));
-    if (inner !== m.destination) checkProcMount(inner, m.kind, m.type, `${m.why} (resolved to ${inner})`);
-    return fn(fdPath(fd));
-  } finally {
-    sys.close(fd);
-  }
+/** What the runtime looks up on the host before writing a mount's steps. */
+export interface MountHostView {
+  /** The filesystem type (statfs f_type) of a host path. */
+  statfsType(p: string): number;
+  /** The hierarchies under a cgroup mount (cgroupmount.ts). */
+  cgroupSubmounts(): CgroupSubmount[];
 }
 
 const PROC_SUPER_MAGIC = 0x9fa0;
 
-export function performMount(rootfs: string, m: MountStep): void {
-  // A bind of a file goes onto a file: every later open of the target (options, propagation) must know it.
-  let fileTarget = false;
-  try {
-    if (m.kind === 'cgroup') {
-      withTarget(rootfs, m, false, (target) => mountCgroup(rootfs, target, m));
-    } else if (m.kind === 'bind') {
-      let srcIsDir: boolean;
-      try {
-        srcIsDir = fs.statSync(m.source).isDirectory();
-      } catch (e) {
-        throw new RuntimeError(`${m.why}: the bind source ${m.source} does not exist`, { code: 'ENOENT', cause: e });
-      }
-      if (m.destination === '/proc' && sys.statfs(m.source, m.why).type !== PROC_SUPER_MAGIC) {
-        throw new RuntimeError(`${m.source} cannot be mounted on /proc: it is not a procfs`, { code: 'EINVAL' });
-      }
-      fileTarget = !srcIsDir;
-      withTarget(rootfs, m, !srcIsDir, (target) => sys.mount(m.source, target, null, m.flags, null, m.why));
-      if (m.remountFlags) withTarget(rootfs, m, !srcIsDir, (target) => remount(target, m.remountFlags, m.clearedFlags, m.source, `${m.why} (options)`));
-    } else {
-      withTarget(rootfs, m, false, (target) => {
-        let before: fs.Stats | null = null;
-        let copyFrom: number | null = null;
-        if (m.type === 'tmpfs') {
-          before = fs.statSync(target);
-          // The directory under the tmpfs stays reachable through this fd.
-          if (m.copyUp) copyFrom = sys.open(target, sys.O.RDONLY | sys.O.DIRECTORY | sys.O.CLOEXEC, 0, `${m.why} (tmpcopyup)`);
-        }
-        try {
-          sys.mount(m.source, target, m.type, m.flags, m.data, m.why);
-          if (m.type === 'tmpfs') afterTmpfs(rootfs, m, before, copyFrom);
-        } finally {
-          if (copyFrom !== null) sys.close(copyFrom);
-        }
-      });
-    }
-    if (m.propagation.length > 0 || m.recursive) {
-      withTarget(rootfs, m, fileTarget, (target) => {
-        for (const p of m.propagation) sys.mount(null, target, null, p, null, `${m.why} (propagation)`);
-        if (m.recursive) sys.mountSetattr(target, sys.AT_RECURSIVE, m.recursive.set, m.recursive.clear, `${m.why} (recursive options)`);
-      });
-    }
-  } catch (e) {
-    if (e instanceof RuntimeError && e.message.startsWith(m.why)) throw e;
-    throw new RuntimeError(`${m.why}: cannot mount ${m.kind === 'bind' ? m.source : m.type} on ${m.destination}: ${messageOf(e)}`, { cause: e });
-  }
+/** Where under /proc the destination may lead once symlinks are followed (checkProcMount's rules). */
+function allowedUnderProc(m: MountStep): string[] {
+  const ok = [...PROC_BIND_ALLOWED, m.destination];
+  if (m.kind === 'bind' || (m.kind === 'fs' && m.type === 'proc')) ok.push('/proc');
+  return ok;
 }
 
-function afterTmpfs(rootfs: string, m: MountStep, before: fs.Stats | null, copyFrom: number | null): void {
-  withTarget(rootfs, m, false, (target) => {
-    if (copyFrom !== null) {
-      // Entry by entry: the magic link itself would be copied as a symlink.
-      const from = fdPath(copyFrom);
-      for (const name of fs.readdirSync(from)) {
-        fs.cpSync(path.join(from, name), path.join(target, name), { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
-      }
-    }
-    // The tmpfs takes the mode of the directory it covers, unless mode= says otherwise (runc).
-    if (before && !/(^|,)mode=/.test(m.data ?? '')) fs.chmodSync(target, before.mode & 0o7777);
-    if (m.remountFlags) remount(target, m.remountFlags, m.clearedFlags, target, `${m.why} (read-only, once filled)`, m.data);
+/**
+ * Opens the destination inside the rootfs (made if missing) into a slot,
+ * and checks where symlinks led it: a link must not carry a mount into
+ * /proc (runc checks the resolved destination).
+ */
+export function openTarget(b: ProgramBuilder, rootfs: string, m: MountStep, errmsg: string): Slot {
+  const special = m.kind === 'fs' && (m.type === 'proc' || m.type === 'sysfs');
+  // A bind's destination is made as its source is, which the init looks at
+  // when it gets there: an earlier mount may be what made the source.
+  const how = m.kind === 'bind' ? { like: m.source } : 'mkdir';
+  const fd = b.openInRoot(rootfs, m.destination, how, { noSymlinks: special }, {
+    why: m.why,
+    errmsg,
+    on: m.kind === 'bind'
+      ? [{ on: 'ENOENT', to: 'fail', message: `${m.why}: the bind source ${m.source} does not exist` }]
+      : special
+      ? [
+          { on: 'ELOOP', to: 'fail', message: `${m.why}: ${m.destination} must be a directory, not a symlink (${m.type} is never mounted through one)` },
+          { on: 'ENOTDIR', to: 'fail', message: `${m.why}: ${m.destination} must be a directory to mount ${m.type} on` },
+        ]
+      : [],
   });
+  b.checkUnder(fd, rootfs, '/proc', allowedUnderProc(m), { why: m.why, errmsg: m.why });
+  return fd;
+}
+
+/** The steps of one mount, in the init, before pivot_root: every destination opened inside the rootfs first. */
+export function emitMount(b: ProgramBuilder, rootfs: string, m: MountStep, host: MountHostView): void {
+  const errmsg = `${m.why}: cannot mount ${m.kind === 'bind' ? m.source : m.type} on ${m.destination}`;
+  const o = { why: m.why, errmsg };
+  if (m.kind === 'cgroup') {
+    const t = openTarget(b, rootfs, m, errmsg);
+    emitCgroupMount(b, rootfs, t, m, host.cgroupSubmounts());
+    b.close(t);
+  } else if (m.kind === 'bind') {
+    if (m.destination === '/proc' && host.statfsType(m.source) !== PROC_SUPER_MAGIC) {
+      throw new RuntimeError(`${m.source} cannot be mounted on /proc: it is not a procfs`, { code: 'EINVAL' });
+    }
+    let t = openTarget(b, rootfs, m, errmsg);
+    b.mount(m.source, { slot: t }, null, m.flags, null, o);
+    b.close(t);
+    if (m.remountFlags) {
+      // The fd opened before the bind names what is under it: open the destination again.
+      t = openTarget(b, rootfs, m, errmsg);
+      b.remount({ slot: t }, m.remountFlags, m.clearedFlags, m.source, null, 0, { why: `${m.why} (options)`, errmsg });
+      b.close(t);
+    }
+  } else {
+    let t = openTarget(b, rootfs, m, errmsg);
+    const tmpfs = m.type === 'tmpfs';
+    const keepMode = tmpfs && !/(^|,)mode=/.test(m.data ?? '');
+    if (keepMode) b.statMode({ slot: t }, { why: `${m.why}: a tmpfs keeps the mode of the directory it covers`, errmsg });
+    const copyFrom = tmpfs && m.copyUp ? b.open({ slot: t }, 0o200000 /* O_DIRECTORY */, 0, `${m.destination} before the tmpfs`, { why: `${m.why} (tmpcopyup)`, errmsg }) : null;
+    b.mount(m.source, { slot: t }, m.type, m.flags, m.data, o);
+    b.close(t);
+    if (tmpfs && (copyFrom !== null || keepMode || m.remountFlags)) {
+      t = openTarget(b, rootfs, m, errmsg);
+      if (copyFrom !== null) {
+        b.copyTree({ slot: copyFrom }, { slot: t }, { why: `${m.why} (tmpcopyup)`, errmsg });
+        b.close(copyFrom);
+      }
+      if (keepMode) b.chmod({ slot: t }, null, { why: `${m.why}: the mode of the directory it covers`, errmsg });
+      if (m.remountFlags) b.remount({ slot: t }, m.remountFlags, m.clearedFlags, { slot: t }, m.data, 0, { why: `${m.why} (read-only, once filled)`, errmsg });
+      b.close(t);
+    }
+  }
+  if (m.propagation.length > 0 || m.recursive) {
+    const t = openTarget(b, rootfs, m, errmsg);
+    for (const p of m.propagation) b.mount(null, { slot: t }, null, p, null, { why: `${m.why} (propagation)`, errmsg });
+    if (m.recursive) b.mountSetattr({ slot: t }, 0x8000 /* AT_RECURSIVE */, m.recursive.set, m.recursive.clear, { why: `${m.why} (recursive options)`, errmsg });
+    b.close(t);
+  }
 }

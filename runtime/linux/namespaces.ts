@@ -127,8 +127,5 @@ export function planNamespaces(spec: Spec): NamespacePlan {
   } else if ((spec.linux?.uidMappings?.length ?? 0) > 0 || (spec.linux?.gidMappings?.length ?? 0) > 0) {
     throw new RuntimeError('linux.uidMappings: mappings need a new user namespace in linux.namespaces', { code: 'EINVAL' });
   }
-  if (!seen.has('mount')) {
-    throw new RuntimeError('linux.namespaces: a mount namespace is required', { code: 'EINVAL' });
-  }
   return plan;
 }

@@ -1,5 +1,5 @@
 // The container process: what `process` asks for, as a plan, and the last
-// steps of the init before execve(2): rlimits, oom score, umask, cwd,
+// steps the init takes before execve(2): rlimits, oom score, umask, cwd,
 // capabilities and credentials, no_new_privs, signals, fds.
 
 import * as fs from 'node:fs';
@@ -7,8 +7,8 @@ import * as path from 'node:path';
 import type { Spec } from '../spec/generated/config';
 import { RLIMITS } from '../sys/constants';
 import { RuntimeError } from '../sys/errors';
-import * as sys from '../sys/libc';
-import { applyCapabilities, dropBounding, planCapabilities, type CapabilityPlan } from './capabilities';
+import type { ProgramBuilder } from '../sys/program';
+import { emitApplyCapabilities, emitDropBounding, lastCap, planCapabilities, type CapabilityPlan } from './capabilities';
 import { compileSeccomp, type SeccompPlan } from './seccomp';
 
 export interface ProcessPlan {
@@ -93,103 +93,103 @@ function hasCapSysResource(): boolean {
   return m ? ((BigInt('0x' + m[1]) >> 24n) & 1n) === 1n : false;
 }
 
-/** PATH lookup inside the container's root, done by the init after pivot_root, like execvp. */
-export function resolveExecutable(args0: string, env: readonly string[]): string {
-  const check = (p: string): boolean => {
-    try {
-      const st = fs.statSync(p);
-      return st.isFile() && (st.mode & 0o111) !== 0;
-    } catch {
-      return false;
-    }
-  };
-  // The wording matters: podman maps "no such file or directory" and
-  // "executable file not found" to exit 127, "permission denied" to 126, as with runc.
+/**
+ * The PATH lookup of process.args[0], done by the init after pivot_root,
+ * like execvp: the candidates in order, and what to say when none is an
+ * executable file. The wording matters: podman maps "no such file or
+ * directory" and "executable file not found" to exit 127, "permission
+ * denied" to 126, as with runc.
+ */
+export function emitFindExecutable(b: ProgramBuilder, args0: string, env: readonly string[]): void {
+  const why = 'process.args[0]';
   if (args0.includes('/')) {
-    if (check(args0)) return args0;
-    if (fs.existsSync(args0)) {
-      throw new RuntimeError(`process.args[0]: exec "${args0}": permission denied (not an executable file)`, { code: 'EACCES' });
-    }
-    throw new RuntimeError(`process.args[0]: exec "${args0}": stat ${args0}: no such file or directory`, { code: 'ENOENT' });
+    b.findExec([args0], {
+      why,
+      on: [
+        { on: 'EACCES', to: 'fail', message: `process.args[0]: exec "${args0}": permission denied (not an executable file)` },
+        { on: 'ENOENT', to: 'fail', message: `process.args[0]: exec "${args0}": stat ${args0}: no such file or directory` },
+      ],
+    });
+    return;
   }
   const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-  for (const dir of pathVar.split(':')) {
-    const p = path.join(dir || '.', args0);
-    if (check(p)) return p;
+  const notFound = `process.args[0]: "${args0}": executable file not found in $PATH (${pathVar})`;
+  b.findExec(pathVar.split(':').map((dir) => path.posix.join(dir || '.', args0)), { why, on: [{ on: 'any', to: 'fail', message: notFound }] });
+}
+
+/** What the runtime reads on the host for the last steps. */
+export interface ProcessHostView {
+  /** False in a user namespace whose gid map was written unprivileged (/proc/PID/setgroups "deny"). */
+  setgroupsAllowed: boolean;
+  /** The highest capability the kernel knows. */
+  lastCap: number;
+  /** Where the AppArmor exec profile is written; null when the host has no AppArmor. */
+  apparmorAttr: string | null;
+}
+
+/** The host's answers for the init PID (which must have its id maps written). */
+export function processHostView(pid: number): ProcessHostView {
+  let setgroupsAllowed = true;
+  try {
+    setgroupsAllowed = fs.readFileSync(`/proc/${pid}/setgroups`, 'utf8').trim() !== 'deny';
+  } catch {
+    // kernels before 3.19 have no such file
   }
-  throw new RuntimeError(`process.args[0]: "${args0}": executable file not found in $PATH (${pathVar})`, { code: 'ENOENT' });
+  const apparmor = fs.existsSync('/sys/kernel/security/apparmor');
+  return {
+    setgroupsAllowed,
+    lastCap: lastCap(),
+    apparmorAttr: !apparmor ? null : fs.existsSync('/proc/self/attr/apparmor/exec') ? '/proc/self/attr/apparmor/exec' : '/proc/self/attr/exec',
+  };
 }
 
 /**
- * The last steps before execve, in the init's main thread. The order matters:
+ * The last steps before execve, in the init. The order matters:
  * rlimits and oom score need privileges we are about to drop; the bounding
  * set needs CAP_SETPCAP, so it goes before setuid; KEEPCAPS keeps the
  * permitted set across setuid; capset comes after, then no_new_privs.
  */
-export function finalizeProcess(plan: ProcessPlan): void {
-  for (const r of plan.rlimits) sys.setrlimit(r.resource, BigInt(r.soft), BigInt(r.hard), `process.rlimits ${r.type}`, r.type);
-  if (plan.oomScoreAdj !== null) {
-    fs.writeFileSync('/proc/self/oom_score_adj', String(plan.oomScoreAdj));
-  }
-  if (plan.umask !== null) sys.umask(plan.umask, 'process.user.umask');
+export function emitFinalizeProcess(b: ProgramBuilder, plan: ProcessPlan, host: ProcessHostView): void {
+  for (const r of plan.rlimits) b.setrlimit(r.resource, r.type, BigInt(r.soft), BigInt(r.hard), { why: `process.rlimits ${r.type}` });
+  if (plan.oomScoreAdj !== null) b.writeFile('/proc/self/oom_score_adj', String(plan.oomScoreAdj), { why: 'process.oomScoreAdj' });
+  if (plan.umask !== null) b.umask(plan.umask, { why: 'process.user.umask' });
   // The runc CVE-2024-21626 lesson: make sure no fd of ours leaks into the
   // container, and chdir only after every host fd is closed-on-exec.
-  // Preserved fds move down to 3.. (over the sync channel, which is done).
+  // Preserved fds move down to 3.. (the init moved its channel out of the way).
   const keep = plan.preserveFds ?? 0;
-  for (let k = 0; k < keep; k++) sys.dup2(PRESERVED_FDS_AT + k, 3 + k, '--preserve-fds');
-  sys.cloexecFrom(3 + keep, 'no runtime fd may leak into the container');
-  for (let k = 0; k < keep; k++) sys.setCloexec(3 + k, false, '--preserve-fds');
-  for (const fd of [0, 1, 2]) sys.setCloexec(fd, false, 'stdio is inherited by the process');
-  try {
-    sys.chdir(plan.cwd, 'process.cwd');
-  } catch (e) {
-    throw new RuntimeError(`process.cwd: cannot chdir to "${plan.cwd}": ${(e as Error).message}`, { cause: e });
-  }
+  for (let k = 0; k < keep; k++) b.dup2(PRESERVED_FDS_AT + k, 3 + k, { why: '--preserve-fds' });
+  b.cloexecFrom(3 + keep, { why: 'no runtime fd may leak into the container' });
+  for (let k = 0; k < keep; k++) b.setCloexec(3 + k, false, { why: '--preserve-fds' });
+  for (const fd of [0, 1, 2]) b.setCloexec(fd, false, { why: 'stdio is inherited by the process' });
+  b.chdir(plan.cwd, { why: 'process.cwd', errmsg: `process.cwd: cannot chdir to "${plan.cwd}"` });
   // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while
   // we still have it (runc does the same); the profile must then allow the
   // credential calls below.
-  if (plan.seccomp && !plan.noNewPrivileges) loadSeccomp(plan.seccomp);
-  dropBounding(plan.capabilities);
-  sys.prctl(sys.PR.SET_KEEPCAPS, 1, 'keep the permitted set across setuid', 'PR_SET_KEEPCAPS');
-  if (setgroupsAllowed()) sys.setgroups(plan.additionalGids, 'process.user.additionalGids');
+  if (plan.seccomp && !plan.noNewPrivileges) emitSeccomp(b, plan.seccomp);
+  emitDropBounding(b, plan.capabilities, host.lastCap);
+  b.prctl(PR_SET_KEEPCAPS, 1, 0, 'PR_SET_KEEPCAPS, 1', { why: 'keep the permitted set across setuid' });
+  if (host.setgroupsAllowed) b.setgroups(plan.additionalGids, { why: 'process.user.additionalGids' });
   else if (plan.additionalGids.length > 0) {
     throw new RuntimeError(`process.user.additionalGids: cannot set [${plan.additionalGids.join(', ')}]: setgroups is denied in this user namespace (a rootless gid map of one id; map /etc/subgid ranges through newgidmap)`, { code: 'EPERM' });
   }
-  sys.setresgid(plan.gid, 'process.user.gid');
-  sys.setresuid(plan.uid, 'process.user.uid');
-  sys.prctl(sys.PR.SET_KEEPCAPS, 0, 'done with setuid', 'PR_SET_KEEPCAPS');
-  applyCapabilities(plan.capabilities);
-  if (plan.noNewPrivileges) sys.prctl(sys.PR.SET_NO_NEW_PRIVS, 1, 'process.noNewPrivileges', 'PR_SET_NO_NEW_PRIVS');
-  if (plan.apparmorProfile) applyApparmor(plan.apparmorProfile);
-  sys.resetSignals('Node ignores SIGPIPE; ignored signals would survive execve');
+  b.setresgid(plan.gid, { why: 'process.user.gid' });
+  b.setresuid(plan.uid, { why: 'process.user.uid' });
+  b.prctl(PR_SET_KEEPCAPS, 0, 0, 'PR_SET_KEEPCAPS, 0', { why: 'done with setuid' });
+  emitApplyCapabilities(b, plan.capabilities);
+  if (plan.noNewPrivileges) b.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 'PR_SET_NO_NEW_PRIVS, 1', { why: 'process.noNewPrivileges' });
+  if (plan.apparmorProfile && host.apparmorAttr) {
+    // The profile the program gets at execve, as runc's apparmor.ApplyProfile.
+    // Without AppArmor on the host there is nothing to apply, as with runc.
+    b.writeFile(host.apparmorAttr, `exec ${plan.apparmorProfile}`, { why: 'process.apparmorProfile', errmsg: `process.apparmorProfile: cannot apply "${plan.apparmorProfile}" (${host.apparmorAttr})` });
+  }
+  b.resetSignals({ why: 'signals the init ignored would survive execve' });
   // As late as possible: only execve follows.
-  if (plan.seccomp && plan.noNewPrivileges) loadSeccomp(plan.seccomp);
+  if (plan.seccomp && plan.noNewPrivileges) emitSeccomp(b, plan.seccomp);
 }
 
-/** False in a user namespace whose gid map was written unprivileged (/proc/self/setgroups "deny"). */
-function setgroupsAllowed(): boolean {
-  try {
-    return fs.readFileSync('/proc/self/setgroups', 'utf8').trim() !== 'deny';
-  } catch {
-    return true; // kernels before 3.19 have no such file
-  }
-}
+const PR_SET_KEEPCAPS = 8;
+const PR_SET_NO_NEW_PRIVS = 38;
 
-/**
- * The AppArmor profile the program gets at execve ("exec NAME" on the
- * thread's attr file, as runc's apparmor.ApplyProfile). Without AppArmor on
- * the host there is nothing to apply, as with runc.
- */
-function applyApparmor(profile: string): void {
-  if (!fs.existsSync('/sys/kernel/security/apparmor')) return;
-  const attr = fs.existsSync('/proc/thread-self/attr/apparmor/exec') ? '/proc/thread-self/attr/apparmor/exec' : '/proc/thread-self/attr/exec';
-  try {
-    fs.writeFileSync(attr, `exec ${profile}`);
-  } catch (e) {
-    throw new RuntimeError(`process.apparmorProfile: cannot apply "${profile}" (${attr}): ${(e as Error).message}`, { cause: e });
-  }
-}
-
-function loadSeccomp(s: SeccompPlan): void {
-  sys.seccompFilter(Buffer.from(s.program, 'base64'), s.flags, `linux.seccomp: ${s.rules} rules, default ${s.defaultAction}`);
+function emitSeccomp(b: ProgramBuilder, s: SeccompPlan): void {
+  b.seccomp(s.flags, Buffer.from(s.program, 'base64'), { why: `linux.seccomp: ${s.rules} rules, default ${s.defaultAction}` });
 }

@@ -1,29 +1,28 @@
 // The container's root filesystem: a pure plan made from `root`, `mounts`,
 // `linux.devices`, `linux.maskedPaths`, `linux.readonlyPaths` and
-// `linux.rootfsPropagation`, and the three steps the init performs with it,
-// in its main thread, with synchronous calls only (after unshare(CLONE_NEWNS)
-// libuv's pool threads would not see our mounts):
+// `linux.rootfsPropagation`, and the three stages of steps the runtime writes
+// from it into the init's program (native/src/init.c performs them):
 //
-//   prepareRootfs  host root still ours: / made rslave (or rootfsPropagation)
-//                  so nothing reaches the host, the rootfs bound on itself,
-//                  every mount in order (mounts.ts), /dev (devices.ts)
-//   enterRootfs    pivot_root(".", ".") and detach the old root; or with
-//                  --no-pivot, MS_MOVE onto / and chroot
-//   finishRootfs   read-only and masked paths, /dev and / read-only,
-//                  rootfsPropagation on the new /
+//   emitPrepareRootfs  host root still ours: / made rslave (or rootfsPropagation)
+//                      so nothing reaches the host, the rootfs bound on itself,
+//                      every mount in order (mounts.ts), /dev (devices.ts)
+//   emitEnterRootfs    pivot_root(".", ".") and detach the old root; or with
+//                      --no-pivot, MS_MOVE onto / and chroot
+//   emitFinishRootfs   read-only and masked paths, /dev and / read-only,
+//                      rootfsPropagation on the new /
 //
-// Every destination is resolved inside the rootfs by the kernel
-// (securejoin.ts), so a symlink in the image cannot send a mount to the host.
+// Every destination is resolved inside the rootfs by the kernel (openat2
+// RESOLVE_IN_ROOT, as securejoin.ts does in TypeScript), so a symlink in the
+// image cannot send a mount to the host.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Spec } from '../spec/generated/config';
 import { MNT_DETACH, MS, PROPAGATION_OPTIONS, msFlagNames } from '../sys/constants';
-import { RuntimeError, messageOf } from '../sys/errors';
-import * as sys from '../sys/libc';
-import { DEFAULT_DEVICES, makeDevLinks, makeDevice, planDevices, type DeviceNode } from './devices';
-import { parseMountOptions, performMount, planMount, type MountStep } from './mounts';
-import { remount } from './remount';
+import { RuntimeError } from '../sys/errors';
+import type { ProgramBuilder } from '../sys/program';
+import { DEFAULT_DEVICES, emitDevLinks, emitDevice, planDevices, type DeviceNode } from './devices';
+import { emitMount, parseMountOptions, planMount, type MountHostView, type MountStep } from './mounts';
 
 export { parseMountOptions, type MountStep } from './mounts';
 export type { DeviceNode } from './devices';
@@ -37,6 +36,12 @@ export interface PathStep {
 export interface RootfsPlan {
   /** root.path, absolute and with symlinks resolved. */
   rootfs: string;
+  /**
+   * linux.namespaces has a mount namespace (new or joined). Without one the
+   * container shares the host's mounts: nothing is mounted (it would show on
+   * the host), and the init only chroots into the rootfs, as runc does.
+   */
+  mountNamespace: boolean;
   /** root.readonly. */
   readonly: boolean;
   /** --no-pivot: MS_MOVE + chroot instead of pivot_root. */
@@ -109,6 +114,7 @@ export function planRootfs(spec: Spec, bundleDir: string, opts: RootfsOptions): 
   const propagation = planPropagation(spec.linux?.rootfsPropagation);
   return {
     rootfs,
+    mountNamespace: namespaces.some((n) => n.type === 'mount'),
     readonly: spec.root?.readonly ?? false,
     noPivot: opts.noPivot,
     rootPropagation: propagation || MS.SLAVE | MS.REC,
@@ -123,43 +129,36 @@ export function planRootfs(spec: Spec, bundleDir: string, opts: RootfsOptions): 
   };
 }
 
-function errnoCode(e: unknown): string | undefined {
-  return (e as { code?: string }).code;
-}
+/** What the runtime reads on the host to write the rootfs steps (see mounts.ts). */
+export type RootfsHostView = MountHostView;
 
 /**
- * runc's rootfsParentMountPrivate: the mount holding the rootfs becomes
- * private, so the bind below cannot propagate to its peers (and pivot_root
- * accepts it). EINVAL means "not a mount point": try the parent directory.
+ * In the init, before pivot_root: / made rslave (or rootfsPropagation) so
+ * nothing reaches the host, the mount holding the rootfs made private
+ * (runc's rootfsParentMountPrivate: EINVAL means "not a mount point", so
+ * the parent directory is tried), the rootfs bound on itself, every mount
+ * in order, /dev.
  */
-function makeParentMountPrivate(rootfs: string): void {
-  for (let p = rootfs; ; p = path.dirname(p)) {
-    try {
-      sys.mount(null, p, null, MS.PRIVATE, null, 'root.path: the mount holding the rootfs must not be shared');
-      return;
-    } catch (e) {
-      if (errnoCode(e) !== 'EINVAL' || p === '/') throw e;
-    }
+export function emitPrepareRootfs(b: ProgramBuilder, plan: RootfsPlan, host: RootfsHostView): void {
+  if (!plan.mountNamespace) return;
+  const errmsg = `root.path: cannot prepare the rootfs ${plan.rootfs}`;
+  b.mount(null, '/', null, plan.rootPropagation, null, { why: plan.propagation ? 'linux.rootfsPropagation' : 'no mount may reach the host (rslave, as runc)', errmsg });
+  const privateDone = b.label();
+  for (let p = plan.rootfs; ; p = path.dirname(p)) {
+    const last = p === '/';
+    b.mount(null, p, null, MS.PRIVATE, null, {
+      why: 'root.path: the mount holding the rootfs must not be shared',
+      errmsg,
+      on: last ? [] : [{ on: 'success', to: privateDone }, { on: 'EINVAL', to: 'next' }],
+    });
+    if (last) break;
   }
-}
-
-/** In the init, before pivot_root: mounts, /dev. */
-export function prepareRootfs(plan: RootfsPlan): void {
-  try {
-    sys.mount(null, '/', null, plan.rootPropagation, null, plan.propagation ? 'linux.rootfsPropagation' : 'no mount may reach the host (rslave, as runc)');
-    makeParentMountPrivate(plan.rootfs);
-    sys.mount(plan.rootfs, plan.rootfs, null, MS.BIND | MS.REC, null, 'root.path: the rootfs becomes a mount point (pivot_root needs one)');
-  } catch (e) {
-    throw new RuntimeError(`root.path: cannot prepare the rootfs ${plan.rootfs}: ${messageOf(e)}`, { cause: e });
-  }
-  for (const m of plan.mounts) performMount(plan.rootfs, m);
+  b.place(privateDone);
+  b.mount(plan.rootfs, plan.rootfs, null, MS.BIND | MS.REC, null, { why: 'root.path: the rootfs becomes a mount point (pivot_root needs one)', errmsg });
+  for (const m of plan.mounts) emitMount(b, plan.rootfs, m, host);
   if (plan.setupDev) {
-    for (const d of plan.devices) makeDevice(plan.rootfs, d, plan.bindDevices);
-    try {
-      makeDevLinks(plan.rootfs);
-    } catch (e) {
-      throw new RuntimeError(`default /dev: ${messageOf(e)}`, { cause: e });
-    }
+    for (const d of plan.devices) emitDevice(b, plan.rootfs, d, plan.bindDevices);
+    emitDevLinks(b, plan.rootfs);
   }
 }
 
@@ -180,111 +179,82 @@ export function hostProcSysMounts(mountinfo: string, rootfs: string): string[] {
   return out;
 }
 
-/** In the init: the rootfs becomes "/". */
-export function enterRootfs(plan: RootfsPlan): void {
-  try {
-    if (plan.noPivot) enterWithMove(plan.rootfs);
-    else enterWithPivot(plan.rootfs);
-  } catch (e) {
-    throw new RuntimeError(`root.path: cannot make ${plan.rootfs} the root${plan.noPivot ? ' (--no-pivot)' : ''}: ${messageOf(e)}`, { cause: e });
+/**
+ * In the init: the rootfs becomes "/". With --no-pivot, `hostProcSys` is
+ * what hostProcSysMounts found in the init's mountinfo once the mounts were
+ * made.
+ */
+export function emitEnterRootfs(b: ProgramBuilder, plan: RootfsPlan, hostProcSys: readonly string[]): void {
+  const errmsg = `root.path: cannot make ${plan.rootfs} the root${plan.noPivot ? ' (--no-pivot)' : ''}`;
+  if (!plan.mountNamespace) {
+    b.chdir(plan.rootfs, { why: 'root.path: no mount namespace, so no pivot_root', errmsg });
+    b.chroot('.', { why: 'root.path: no mount namespace: chroot into the rootfs', errmsg });
+    b.chdir('/', { why: 'root.path', errmsg });
+    return;
   }
-}
-
-function enterWithPivot(rootfs: string): void {
+  if (plan.noPivot) {
+    b.chdir(plan.rootfs, { why: '--no-pivot: into the rootfs', errmsg });
+    // chroot leaves the host's /proc and /sys reachable in this mount
+    // namespace, and the kernel lets a new proc or sysfs mount see through
+    // masks only if no full one is visible: hide them (runc's msMoveRoot).
+    for (const mp of hostProcSys) {
+      const next = b.label();
+      const cover = b.label();
+      b.mount(null, mp, null, MS.SLAVE | MS.REC, null, { why: '--no-pivot: hiding the host\'s proc and sysfs must not propagate', errmsg, on: [{ on: 'ENOENT', to: next }] });
+      b.umount2(mp, MNT_DETACH, { why: '--no-pivot: hide the host\'s proc and sysfs', errmsg, on: [{ on: 'success', to: next }, { on: 'EINVAL', to: cover }, { on: 'EPERM', to: cover }] });
+      b.place(cover);
+      b.mount('tmpfs', mp, 'tmpfs', 0, null, { why: '--no-pivot: cover the host\'s proc or sysfs', errmsg });
+      b.place(next);
+    }
+    b.mount(plan.rootfs, '/', null, MS.MOVE, null, { why: '--no-pivot: move the rootfs onto /', errmsg });
+    b.chroot('.', { why: '--no-pivot: chroot instead of pivot_root', errmsg });
+    b.chdir('/', { why: '--no-pivot', errmsg });
+    return;
+  }
   // runc's trick: with new_root and put_old both ".", the old root ends up
   // stacked on top of the new one; detaching it leaves the new root alone.
-  const oldroot = sys.open('/', sys.O.DIRECTORY | sys.O.RDONLY | sys.O.CLOEXEC, 0, 'pivot_root: the old root');
-  try {
-    const newroot = sys.open(rootfs, sys.O.DIRECTORY | sys.O.RDONLY | sys.O.CLOEXEC, 0, 'pivot_root: the new root');
-    try {
-      sys.fchdir(newroot, 'pivot_root: into the new root');
-      sys.pivotRoot('.', '.', 'root.path: the rootfs becomes / (the old root stacked on top)');
-    } finally {
-      sys.close(newroot);
-    }
-    // Into the old root itself: "." looked up from the new root's dentry
-    // would name the new root (mount(2) does not cross onto the mount
-    // stacked there), and rslave would then flatten the container's mounts.
-    sys.fchdir(oldroot, 'pivot_root: into the old root, to detach it');
-  } finally {
-    sys.close(oldroot);
-  }
-  sys.mount(null, '.', null, MS.SLAVE | MS.REC, null, 'pivot_root: unmounting the old root must not propagate');
-  sys.umount2('.', MNT_DETACH, 'pivot_root: detach the old root (the host)');
-  sys.chdir('/', 'pivot_root');
+  const oldroot = b.open('/', O_DIRECTORY, 0, 'the old root', { why: 'pivot_root: the old root', errmsg });
+  const newroot = b.open(plan.rootfs, O_DIRECTORY, 0, 'the new root', { why: 'pivot_root: the new root', errmsg });
+  b.fchdir(newroot, { why: 'pivot_root: into the new root', errmsg });
+  b.pivotRoot('.', '.', { why: 'root.path: the rootfs becomes / (the old root stacked on top)', errmsg });
+  b.close(newroot);
+  // Into the old root itself: "." looked up from the new root's dentry
+  // would name the new root (mount(2) does not cross onto the mount
+  // stacked there), and rslave would then flatten the container's mounts.
+  b.fchdir(oldroot, { why: 'pivot_root: into the old root, to detach it', errmsg });
+  b.close(oldroot);
+  b.mount(null, '.', null, MS.SLAVE | MS.REC, null, { why: 'pivot_root: unmounting the old root must not propagate', errmsg });
+  b.umount2('.', MNT_DETACH, { why: 'pivot_root: detach the old root (the host)', errmsg });
+  b.chdir('/', { why: 'pivot_root', errmsg });
 }
 
-function enterWithMove(rootfs: string): void {
-  sys.chdir(rootfs, '--no-pivot: into the rootfs');
-  // chroot leaves the host's /proc and /sys reachable in this mount
-  // namespace, and the kernel lets a new proc or sysfs mount see through
-  // masks only if no full one is visible: hide them (runc's msMoveRoot).
-  for (const mp of hostProcSysMounts(fs.readFileSync('/proc/self/mountinfo', 'utf8'), rootfs)) {
-    try {
-      sys.mount(null, mp, null, MS.SLAVE | MS.REC, null, '--no-pivot: hiding the host\'s proc and sysfs must not propagate');
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') continue; // under one already detached
-      throw e;
-    }
-    try {
-      sys.umount2(mp, MNT_DETACH, '--no-pivot: hide the host\'s proc and sysfs');
-    } catch (e) {
-      if (errnoCode(e) !== 'EINVAL' && errnoCode(e) !== 'EPERM') throw e;
-      sys.mount('tmpfs', mp, 'tmpfs', 0, null, '--no-pivot: cover the host\'s proc or sysfs');
-    }
-  }
-  sys.mount(rootfs, '/', null, MS.MOVE, null, '--no-pivot: move the rootfs onto /');
-  sys.chroot('.', '--no-pivot: chroot instead of pivot_root');
-  sys.chdir('/', '--no-pivot');
-}
+const O_DIRECTORY = 0o200000;
 
-/** In the init, after enterRootfs (and sysctls): what needs the container's own /proc, /dev and /. */
-export function finishRootfs(plan: RootfsPlan): void {
-  for (const p of plan.readonlyPaths) readonlyPath(p);
-  for (const p of plan.maskedPaths) maskPath(p);
-  try {
-    if (plan.devReadonlyFlags) sys.mount(null, '/dev', null, plan.devReadonlyFlags, null, 'mounts /dev: read-only, once filled');
-    if (plan.readonly) remount('/', MS.BIND | MS.REMOUNT | MS.RDONLY, 0, '/', 'root.readonly');
-    if (plan.propagation) sys.mount(null, '/', null, plan.propagation, null, 'linux.rootfsPropagation');
-  } catch (e) {
-    throw new RuntimeError(`cannot finish the rootfs: ${messageOf(e)}`, { cause: e });
+/** In the init, after the rootfs became / (and sysctls): what needs the container's own /proc, /dev and /. */
+export function emitFinishRootfs(b: ProgramBuilder, plan: RootfsPlan): void {
+  if (!plan.mountNamespace) return;
+  for (const p of plan.readonlyPaths) {
+    // runc's readonlyPath: bound onto itself, remounted read-only keeping nosuid, nodev, noexec. Missing paths are skipped.
+    const skip = b.label();
+    const errmsg = `${p.why}: cannot make ${p.path} read-only`;
+    b.mount(p.path, p.path, null, MS.BIND | MS.REC, null, { why: p.why, errmsg, on: [{ on: 'ENOENT', to: skip }] });
+    b.remount(p.path, MS.BIND | MS.REMOUNT | MS.RDONLY, 0, p.path, null, MS.NOSUID | MS.NODEV | MS.NOEXEC, { why: `${p.why} (read-only)`, errmsg });
+    b.place(skip);
   }
-}
-
-/** runc's readonlyPath: bind onto itself, then remount read-only keeping nosuid, nodev, noexec. Missing paths are skipped. */
-function readonlyPath(p: PathStep): void {
-  try {
-    try {
-      sys.mount(p.path, p.path, null, MS.BIND | MS.REC, null, p.why);
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return;
-      throw e;
-    }
-    const keep = statfsKeep(p.path, p.why);
-    sys.mount(null, p.path, null, MS.BIND | MS.REMOUNT | MS.RDONLY | keep, null, `${p.why} (read-only)`);
-  } catch (e) {
-    throw new RuntimeError(`${p.why}: cannot make ${p.path} read-only: ${messageOf(e)}`, { cause: e });
+  for (const p of plan.maskedPaths) {
+    // runc's maskPath: /dev/null bound over a file, a read-only tmpfs over a directory. Missing paths are skipped.
+    const done = b.label();
+    const dir = b.label();
+    const errmsg = `${p.why}: cannot mask ${p.path}`;
+    b.mount('/dev/null', p.path, null, MS.BIND, null, { why: p.why, errmsg, on: [{ on: 'success', to: done }, { on: 'ENOENT', to: done }, { on: 'ENOTDIR', to: dir }] });
+    b.place(dir);
+    b.mount('tmpfs', p.path, 'tmpfs', MS.RDONLY, null, { why: `${p.why} (a directory: an empty read-only tmpfs)`, errmsg });
+    b.place(done);
   }
-}
-
-function statfsKeep(p: string, why: string): number {
-  const f = sys.statfs(p, why).flags;
-  return (f & 2n ? MS.NOSUID : 0) | (f & 4n ? MS.NODEV : 0) | (f & 8n ? MS.NOEXEC : 0);
-}
-
-/** runc's maskPath: /dev/null bound over a file, a read-only tmpfs over a directory. Missing paths are skipped. */
-function maskPath(p: PathStep): void {
-  try {
-    sys.mount('/dev/null', p.path, null, MS.BIND, null, p.why);
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return;
-    if (errnoCode(e) !== 'ENOTDIR') throw new RuntimeError(`${p.why}: cannot mask ${p.path}: ${messageOf(e)}`, { cause: e });
-    try {
-      sys.mount('tmpfs', p.path, 'tmpfs', MS.RDONLY, null, `${p.why} (a directory: an empty read-only tmpfs)`);
-    } catch (e2) {
-      throw new RuntimeError(`${p.why}: cannot mask ${p.path}: ${messageOf(e2)}`, { cause: e2 });
-    }
-  }
+  const errmsg = 'cannot finish the rootfs';
+  if (plan.devReadonlyFlags) b.mount(null, '/dev', null, plan.devReadonlyFlags, null, { why: 'mounts /dev: read-only, once filled', errmsg });
+  if (plan.readonly) b.remount('/', MS.BIND | MS.REMOUNT | MS.RDONLY, 0, '/', null, 0, { why: 'root.readonly', errmsg });
+  if (plan.propagation) b.mount(null, '/', null, plan.propagation, null, { why: 'linux.rootfsPropagation', errmsg });
 }
 
 // ---------------------------------------------------------------- explain
@@ -310,12 +280,28 @@ function describeMount(m: MountStep, w: (s: string, why: string) => void): void 
   if (m.recursive) w(`  mount_setattr(${at}, AT_RECURSIVE, {set=0x${m.recursive.set.toString(16)}, clr=0x${m.recursive.clear.toString(16)}})`, `${m.why}: recursive options`);
 }
 
+/** What a config without a mount namespace asks for that is not done (planContainer warns). */
+export function ignoredWithoutMountNamespace(plan: RootfsPlan): string[] {
+  if (plan.mountNamespace) return [];
+  const fields: string[] = [];
+  if (plan.mounts.length > 0) fields.push('mounts');
+  if (plan.maskedPaths.length > 0) fields.push('linux.maskedPaths');
+  if (plan.readonlyPaths.length > 0) fields.push('linux.readonlyPaths');
+  if (plan.readonly) fields.push('root.readonly');
+  if (plan.propagation) fields.push('linux.rootfsPropagation');
+  return fields;
+}
+
 /** One line per step, for `explain`. */
 export function describeRootfs(plan: RootfsPlan): string[] {
   const out: string[] = [];
   const w = (s: string, why: string): void => {
     out.push(`${s}   # ${why}`);
   };
+  if (!plan.mountNamespace) {
+    w(`chdir(${q(plan.rootfs)}); chroot("."); chdir("/")`, 'root.path: no mount namespace');
+    return out;
+  }
   w(`mount(NULL, "/", NULL, ${msFlagNames(plan.rootPropagation)}, NULL)`, plan.propagation ? 'linux.rootfsPropagation' : 'no mount may reach the host');
   w(`mount(NULL, <the mount holding ${q(plan.rootfs)}>, NULL, MS_PRIVATE, NULL)`, 'root.path: the bind must not propagate');
   w(`mount(${q(plan.rootfs)}, ${q(plan.rootfs)}, NULL, MS_BIND|MS_REC, NULL)`, 'root.path');

@@ -107,8 +107,8 @@ export function spawnInit(req: SpawnRequest): SpawnedInit {
 }
 
 /**
- * The init runs the host's node binary inside the container until it
- * execs. So that no container process can write that binary through
+ * The init runs the host's init binary (native/build/mycontainer-init)
+ * inside the container until it execs. So that no container process can write that binary through
  * /proc/<pid>/exe (CVE-2019-5736), it is executed from a read-only bind
  * mount in the new, private mount namespace: opening it for writing gives
  * EROFS, and once pivot_root detaches the old root, the container cannot
@@ -116,7 +116,7 @@ export function spawnInit(req: SpawnRequest): SpawnedInit {
  * host's namespace.
  */
 function sealExecutable(execPath: string, sealDir: string): string {
-  const why = 'protect the host node binary from /proc/self/exe writes (CVE-2019-5736)';
+  const why = 'protect the host\'s init binary from /proc/self/exe writes (CVE-2019-5736)';
   // Only the mount that holds sealDir turns slave, so the seal's tmpfs does
   // not reach the host; the rest keeps its propagation until the init
   // applies linux.rootfsPropagation (rslave by default), so that a
@@ -130,7 +130,7 @@ function sealExecutable(execPath: string, sealDir: string): string {
     }
   }
   sys.mount('tmpfs', sealDir, 'tmpfs', MS.NOSUID | MS.NODEV, 'size=16k,mode=711', why);
-  const target = sealDir + '/node';
+  const target = sealDir + '/init';
   fs.writeFileSync(target, '');
   sys.mount(execPath, target, null, MS.BIND, null, why);
   sys.mount(null, target, null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV, null, why);
@@ -146,10 +146,10 @@ function sealExecutable(execPath: string, sealDir: string): string {
  * root can remount it writable.
  */
 function innerSeal(execPath: string, sealDir: string): { target: string; flags: number } {
-  const target = path.join(sealDir, 'node');
+  const target = path.join(sealDir, 'init');
   fs.writeFileSync(target, '', { mode: 0o500 });
   // A bind remount must keep the flags the kernel locked on the source's mount (copied from a more privileged namespace).
-  const src = statfsToMs(sys.statfs(execPath, 'the node binary\'s mount flags, which the read-only remount must keep').flags);
+  const src = statfsToMs(sys.statfs(execPath, 'the init binary\'s mount flags, which the read-only remount must keep').flags);
   let flags = MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | (src & (MS.NOEXEC | MS.NOATIME | MS.RELATIME | MS.NODIRATIME));
   if (!(src & (MS.NOATIME | MS.RELATIME))) flags |= MS.STRICTATIME;
   return { target, flags };

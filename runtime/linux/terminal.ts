@@ -4,7 +4,7 @@
 // and stdio of the process.
 
 import * as sys from '../sys/libc';
-import { RuntimeError, messageOf } from '../sys/errors';
+import type { ProgramBuilder, Slot } from '../sys/program';
 
 /** The fd number at which the init finds the console socket. */
 export const CONSOLE_FD = 4;
@@ -22,29 +22,18 @@ export function setWinsize(fd: number, size: ConsoleSize, why: string): void {
 }
 
 /**
- * Opens a new pty in the container's /dev/ptmx, sends the master over the
- * console socket (fd CONSOLE_FD) and returns the slave, to become stdio.
+ * In the init, after pivot_root: a new pty in the container's own devpts,
+ * its master sent over the console socket (fd CONSOLE_FD), the slave kept
+ * in a slot until emitAttachConsole makes it the controlling terminal and
+ * fds 0, 1, 2.
  */
-export function setupConsole(size: ConsoleSize | null): number {
-  let master: number;
-  try {
-    master = sys.open('/dev/ptmx', sys.O.RDWR | sys.O.NOCTTY | sys.O.CLOEXEC, 0, 'process.terminal: a new pty in the container\'s devpts');
-  } catch (e) {
-    throw new RuntimeError(`process.terminal: cannot open /dev/ptmx in the container (is /dev/pts mounted?): ${messageOf(e)}`, { cause: e });
-  }
-  sys.ioctlPtr(master, sys.TIOCSPTLCK, Buffer.alloc(4), 'unlockpt', 'TIOCSPTLCK');
-  const n = sys.ioctlPtr(master, sys.TIOCGPTN, Buffer.alloc(4), 'ptsname', 'TIOCGPTN').readUInt32LE(0);
-  const slave = sys.open(`/dev/pts/${n}`, sys.O.RDWR | sys.O.NOCTTY | sys.O.CLOEXEC, 0, 'process.terminal: the pty slave becomes stdio');
-  if (size) setWinsize(master, size, 'process.consoleSize');
-  sys.sendFd(CONSOLE_FD, '/dev/ptmx', master, '--console-socket: hand the pty master to the caller');
-  sys.close(master);
-  sys.close(CONSOLE_FD);
-  return slave;
+export function emitConsole(b: ProgramBuilder, size: ConsoleSize | null): Slot {
+  return b.console(CONSOLE_FD, size?.height ?? 0, size?.width ?? 0, {
+    why: 'process.terminal: a new pty in the container\'s devpts, the master to --console-socket',
+    errmsg: 'process.terminal: cannot set up the pty in the container (is /dev/pts mounted?)',
+  });
 }
 
-/** The slave becomes the controlling terminal and fds 0, 1, 2. */
-export function attachConsole(slave: number): void {
-  sys.ioctlInt(slave, sys.TIOCSCTTY, 0, 'process.terminal: controlling terminal', 'TIOCSCTTY');
-  for (const fd of [0, 1, 2]) sys.dup2(slave, fd, 'process.terminal: stdio is the pty');
-  if (slave > 2) sys.close(slave);
+export function emitAttachConsole(b: ProgramBuilder, slave: Slot): void {
+  b.attachConsole(slave, { why: 'process.terminal: the pty is the controlling terminal and stdio' });
 }

@@ -1,24 +1,33 @@
-// The rootfs module on its own, against the real kernel: a child node
-// process (test/fixtures/rootfs-child.ts) made PID 1 in new mount, pid, ipc,
-// uts and net namespaces by util-linux `unshare` performs prepareRootfs,
-// enterRootfs and finishRootfs on a busybox rootfs, then runs a script with
-// the container's /bin/sh. What the script prints (mountinfo, stat, readlink)
-// is checked here. Everything happens in the child's mount namespace: after
-// each test no mount may remain under the test's directories on the host.
+// The rootfs steps on their own, against the real kernel: the container's
+// init (native/build/mycontainer-init), made PID 1 in new mount, pid, ipc,
+// uts and net namespaces by util-linux `unshare`, runs the steps rootfs.ts
+// writes (prepare, enter, finish) on a busybox rootfs, then execs a script
+// with the container's /bin/sh. What the script prints (mountinfo, stat,
+// readlink) is checked here. Everything happens in the init's mount
+// namespace: after each test no mount may remain under the test's
+// directories on the host.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { planRootfs, type RootfsOptions, type RootfsPlan } from '../../runtime/linux/rootfs';
+import { execFileSync, spawn } from 'node:child_process';
+import { emitEnterRootfs, emitFinishRootfs, emitPrepareRootfs, hostProcSysMounts, planRootfs, type RootfsOptions, type RootfsPlan } from '../../runtime/linux/rootfs';
+import { cgroupSubmountsOf } from '../../runtime/linux/cgroupmount';
+import { InitExecutor } from '../../runtime/init/executor';
+import { ProgramBuilder } from '../../runtime/sys/program';
+import { CLONE } from '../../runtime/sys/constants';
+import * as sys from '../../runtime/sys/libc';
+import { formatTrace, setTraceSink } from '../../runtime/sys/trace';
+import { messageOf } from '../../runtime/sys/errors';
+import { projectFile } from '../../runtime/project';
 import { detectCgroups, parseProcCgroup } from '../../runtime/cgroups/detect';
 import type { Spec } from '../../runtime/spec/generated/config';
 import { makeBusyboxRootfs, mountsUnder } from '../helpers/bundle';
 import { runcSpec } from '../fixtures/rootfs-runc-spec';
 
-const FIXTURE = path.join(__dirname, '..', 'fixtures', 'rootfs-child.js');
+const INIT = projectFile('native/build/mycontainer-init') as string;
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root';
 
@@ -67,17 +76,87 @@ interface ChildResult {
   trace: string[];
 }
 
-function runChild(ctx: Ctx, plan: RootfsPlan, script: string, extra: { cgroupDirs?: string[]; cgroupns?: boolean; trace?: boolean; unshare?: string[] } = {}): ChildResult {
-  const input = path.join(ctx.base, 'input.json');
-  fs.writeFileSync(input, JSON.stringify({ plan, script, ...extra }));
-  const flags = extra.unshare ?? ['--mount', '--pid', '--fork', '--ipc', '--uts', '--net', '--propagation', 'unchanged'];
-  const r = spawnSync('unshare', [...flags, '--', process.execPath, FIXTURE, input], { encoding: 'utf8', timeout: 60_000 });
-  const line = r.stdout.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(line) as ChildResult;
-  } catch {
-    assert.fail(`the child printed no result (status ${r.status}, signal ${r.signal}):\n${r.stdout}\n${r.stderr}`);
+/** The deepest process of a chain of single children (unshare, sh, unshare, ... the init). */
+function deepest(pid: number): number {
+  for (;;) {
+    let kids: string[] = [];
+    try {
+      kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    } catch {
+      return pid;
+    }
+    if (kids.length !== 1) return pid;
+    pid = Number(kids[0]);
   }
+}
+
+/**
+ * Runs the init under `unshare` (or the command `extra.unshare` gives, which
+ * must exec INIT with fd 3 kept), drives it through the rootfs steps, and
+ * has it exec `/bin/sh -c script`. `step` names the stage that failed.
+ */
+async function runChild(ctx: Ctx, plan: RootfsPlan, script: string, extra: { cgroupDirs?: string[]; cgroupns?: boolean; trace?: boolean; unshare?: string[] } = {}): Promise<ChildResult> {
+  const traced: string[] = [];
+  if (extra.trace) setTraceSink((e) => traced.push(formatTrace(e)));
+  for (const d of extra.cgroupDirs ?? []) {
+    fs.mkdirSync(d, { recursive: true });
+    // A new v1 cpuset cgroup is empty: nothing can join it until it has cpus and mems.
+    for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+      if (fs.existsSync(`${d}/${f}`) && fs.readFileSync(`${d}/${f}`, 'utf8').trim() === '') {
+        fs.writeFileSync(`${d}/${f}`, fs.readFileSync(`${d}/../${f}`, 'utf8').trim());
+      }
+    }
+  }
+  const [ours, theirs] = sys.socketpair('test: the init\'s channel');
+  const flags = extra.unshare ?? ['--mount', '--pid', '--fork', '--ipc', '--uts', '--net', '--propagation', 'unchanged', '--', INIT];
+  const child = spawn('unshare', flags, { stdio: ['ignore', 'pipe', 'pipe', theirs] });
+  fs.closeSync(theirs);
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number>((resolve) => child.on('close', (code, signal) => resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0))));
+  const ex = new InitExecutor(ours, '');
+  let step = 'cgroup';
+  try {
+    const b = new ProgramBuilder();
+    for (const d of extra.cgroupDirs ?? []) b.writeFile(`${d}/cgroup.procs`, '0', { why: 'test: join the cgroup' });
+    if (extra.cgroupns) b.unshare(CLONE.NEWCGROUP, { why: 'test: linux.namespaces (cgroup)' });
+    b.sync('joined');
+    ex.run(b.take());
+    await ex.until('joined');
+    step = 'prepare';
+    const pid = deepest(child.pid as number);
+    emitPrepareRootfs(b, plan, {
+      statfsType: (p) => sys.statfs(p).type,
+      cgroupSubmounts: () => cgroupSubmountsOf(pid),
+    });
+    b.sync('prepared');
+    ex.run(b.take());
+    await ex.until('prepared');
+    step = 'enter';
+    emitEnterRootfs(b, plan, plan.noPivot ? hostProcSysMounts(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8'), plan.rootfs) : []);
+    b.report('entered');
+    emitFinishRootfs(b, plan);
+    b.findExec(['/bin/sh'], { why: 'test: the script' });
+    b.report('finished');
+    b.cloexecFrom(3, { why: 'test: nothing leaks' });
+    b.execve(['/bin/sh', '-c', script], ['PATH=/bin'], { why: 'test: the script' });
+    ex.run(b.take());
+    await ex.until('entered');
+    step = 'finish';
+    await ex.until('finished');
+  } catch (e) {
+    child.kill('SIGKILL');
+    ex.close();
+    await exited;
+    setTraceSink(undefined);
+    return { ok: false, step, error: messageOf(e), trace: traced };
+  }
+  ex.close();
+  const status = await exited;
+  setTraceSink(undefined);
+  return { ok: true, status, out, err, trace: traced };
 }
 
 function plan(ctx: Ctx, adjust: (s: Spec) => void = () => {}, opts: Partial<RootfsOptions> = {}): RootfsPlan {
@@ -123,10 +202,10 @@ function ok(r: ChildResult): string {
   return r.out ?? '';
 }
 
-test('runc spec\'s config: the mounts, /dev, masked and read-only paths, a read-only root', { skip }, (t) => {
+test('runc spec\'s config: the mounts, /dev, masked and read-only paths, a read-only root', { skip }, async (t) => {
   const ctx = setup(t);
   const p = plan(ctx, (s) => (s.root!.readonly = true));
-  const out = ok(runChild(ctx, p, [
+  const out = ok(await runChild(ctx, p, [
     'cat /proc/self/mountinfo',
     'echo ---; for d in null zero full random urandom tty; do stat -c "%n %F %t:%T %a %u:%g" /dev/$d; done',
     'echo ---; for l in fd stdin stdout stderr ptmx core; do echo "$l -> $(readlink /dev/$l)"; done',
@@ -183,7 +262,7 @@ test('runc spec\'s config: the mounts, /dev, masked and read-only paths, a read-
   assert.equal(fs.readdirSync(path.join(ctx.rootfs, 'dev')).length, 0, 'the nodes went to the tmpfs, not the image');
 });
 
-test('custom mounts: bind ro of a dir and a file, tmpfs ro with data, tmpcopyup, rro, propagation, devices', { skip }, (t) => {
+test('custom mounts: bind ro of a dir and a file, tmpfs ro with data, tmpcopyup, rro, propagation, devices', { skip }, async (t) => {
   const ctx = setup(t);
   const src = path.join(ctx.base, 'src');
   fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
@@ -207,7 +286,7 @@ test('custom mounts: bind ro of a dir and a file, tmpfs ro with data, tmpcopyup,
       { path: '/dev/fifo', type: 'p', fileMode: 0o600 },
     ];
   });
-  const out = ok(runChild(ctx, p, [
+  const out = ok(await runChild(ctx, p, [
     'cat /proc/self/mountinfo',
     'echo ---; cat /data/hello /etc/hello; touch /data/x 2>&1; { echo y > /etc/hello; } 2>&1; touch /scratch/x 2>&1; stat -c %a /scratch; cat /etc/skel/profile; stat -c %a /etc/skel; touch /rec/sub/x 2>&1',
     'echo ---; stat -c "%n %F %t:%T %a %u:%g" /dev/mydev /dev/sub/myblk /dev/fifo',
@@ -238,7 +317,7 @@ test('custom mounts: bind ro of a dir and a file, tmpfs ro with data, tmpcopyup,
   assert.deepEqual(fs.readdirSync(src).sort(), ['hello', 'sub']);
 });
 
-test('destinations that escape through symlinks (absolute and ../..) land inside the rootfs', { skip }, (t) => {
+test('destinations that escape through symlinks (absolute and ../..) land inside the rootfs', { skip }, async (t) => {
   const ctx = setup(t);
   fs.symlinkSync(ctx.host, path.join(ctx.rootfs, 'evil-abs'));
   fs.symlinkSync(`../../../../../../../..${ctx.host}`, path.join(ctx.rootfs, 'evil-rel'));
@@ -252,7 +331,7 @@ test('destinations that escape through symlinks (absolute and ../..) land inside
       { destination: '/evil-file', type: 'bind', source: hostFile, options: ['bind'] },
     );
   });
-  const out = ok(runChild(ctx, p, `cat /proc/self/mountinfo; echo ---; ls -d ${ctx.host}/x ${ctx.host}/y/z; cat /etc/passwd-link-target`));
+  const out = ok(await runChild(ctx, p, `cat /proc/self/mountinfo; echo ---; ls -d ${ctx.host}/x ${ctx.host}/y/z; cat /etc/passwd-link-target`));
   const [mi, rest] = sections(out) as [string, string];
   const m = mountinfo(mi);
   assert.equal(at(m, `${ctx.host}/x`).fstype, 'tmpfs', 'inside the container, the link leads to <rootfs><host>/x');
@@ -263,43 +342,43 @@ test('destinations that escape through symlinks (absolute and ../..) land inside
   assert.ok(fs.statSync(path.join(ctx.rootfs, 'etc/passwd-link-target')).isFile());
 });
 
-test('proc and sysfs are refused on a symlink, with the field named; nothing leaks', { skip }, (t) => {
+test('proc and sysfs are refused on a symlink, with the field named; nothing leaks', { skip }, async (t) => {
   const ctx = setup(t);
   fs.rmSync(path.join(ctx.rootfs, 'proc'), { recursive: true });
   fs.symlinkSync('/tmp', path.join(ctx.rootfs, 'proc'));
-  const r = runChild(ctx, plan(ctx), 'true');
+  const r = await runChild(ctx, plan(ctx), 'true');
   assert.equal(r.ok, false);
   assert.equal(r.step, 'prepare');
   assert.match(r.error ?? '', /^mounts\[0\] \/proc: \/proc must be a directory, not a symlink/);
   assert.equal(fs.readdirSync(path.join(ctx.rootfs, 'tmp')).length, 0);
 });
 
-test('a symlink cannot carry a mount into /proc, and a missing bind source is named', { skip }, (t) => {
+test('a symlink cannot carry a mount into /proc, and a missing bind source is named', { skip }, async (t) => {
   const ctx = setup(t);
   fs.symlinkSync('/proc/sys/kernel', path.join(ctx.rootfs, 'etc/kernel'));
   const file = path.join(ctx.base, 'pattern');
   fs.writeFileSync(file, '|/evil\n');
-  const r = runChild(ctx, plan(ctx, (s) => s.mounts!.push({ destination: '/etc/kernel/core_pattern', type: 'bind', source: file, options: ['bind'] })), 'true');
+  const r = await runChild(ctx, plan(ctx, (s) => s.mounts!.push({ destination: '/etc/kernel/core_pattern', type: 'bind', source: file, options: ['bind'] })), 'true');
   assert.equal(r.ok, false);
   assert.match(r.error ?? '', /^mounts\[7\] \/etc\/kernel\/core_pattern \(resolved to \/proc\/sys\/kernel\/core_pattern\): .* inside \/proc/);
-  const missing = runChild(ctx, plan(ctx, (s) => s.mounts!.push({ destination: '/x', type: 'bind', source: '/nonexistent', options: ['bind'] })), 'true');
+  const missing = await runChild(ctx, plan(ctx, (s) => s.mounts!.push({ destination: '/x', type: 'bind', source: '/nonexistent', options: ['bind'] })), 'true');
   assert.match(missing.error ?? '', /^mounts\[7\] \/x: the bind source \/nonexistent does not exist/);
 });
 
-test('a read-only tmpfs /dev is filled first, then made read-only', { skip }, (t) => {
+test('a read-only tmpfs /dev is filled first, then made read-only', { skip }, async (t) => {
   const ctx = setup(t);
   const p = plan(ctx, (s) => s.mounts!.find((m) => m.destination === '/dev')!.options!.push('ro'));
-  const out = ok(runChild(ctx, p, 'awk \'$5 == "/dev"\' /proc/self/mountinfo; stat -c "%n %t:%T" /dev/null; touch /dev/x 2>&1; true'));
+  const out = ok(await runChild(ctx, p, 'awk \'$5 == "/dev"\' /proc/self/mountinfo; stat -c "%n %t:%T" /dev/null; touch /dev/x 2>&1; true'));
   assert.match(out, / \/dev ro,nosuid/);
   assert.match(out, /size=65536k/);
   assert.match(out, /^\/dev\/null 1:3$/m);
   assert.match(out, /touch: \/dev\/x: Read-only file system/);
 });
 
-test('--no-pivot: MS_MOVE and chroot, the host\'s proc and sysfs hidden', { skip }, (t) => {
+test('--no-pivot: MS_MOVE and chroot, the host\'s proc and sysfs hidden', { skip }, async (t) => {
   const ctx = setup(t);
   const p = plan(ctx, () => {}, { noPivot: true });
-  const r = runChild(ctx, p, 'cat /proc/self/mountinfo; echo ---; ls /', { trace: true });
+  const r = await runChild(ctx, p, 'cat /proc/self/mountinfo; echo ---; ls /', { trace: true });
   const [mi, ls] = sections(ok(r)) as [string, string];
   for (const hidden of ['/proc', '/sys']) {
     assert.ok(r.trace.some((l) => l.startsWith(`umount2("${hidden}", MNT_DETACH) = 0`)), `the host's ${hidden} detached:\n${r.trace.join('\n')}`);
@@ -312,12 +391,12 @@ test('--no-pivot: MS_MOVE and chroot, the host\'s proc and sysfs hidden', { skip
   assert.doesNotMatch(ls, /\bwork\b/);
 });
 
-test('linux.rootfsPropagation: shared and private on the container\'s /', { skip }, (t) => {
+test('linux.rootfsPropagation: shared and private on the container\'s /', { skip }, async (t) => {
   const ctx = setup(t);
   const root = 'awk \'$5 == "/"\' /proc/self/mountinfo';
-  const shared = ok(runChild(ctx, plan(ctx, (s) => (s.linux!.rootfsPropagation = 'shared')), root));
+  const shared = ok(await runChild(ctx, plan(ctx, (s) => (s.linux!.rootfsPropagation = 'shared')), root));
   assert.match(shared, /shared:\d+/);
-  const priv = ok(runChild(ctx, plan(ctx, (s) => (s.linux!.rootfsPropagation = 'private')), root));
+  const priv = ok(await runChild(ctx, plan(ctx, (s) => (s.linux!.rootfsPropagation = 'private')), root));
   assert.doesNotMatch(priv, /shared:|master:/);
 });
 
@@ -343,11 +422,11 @@ function testCgroups(t: { after: (fn: () => void) => void }, name: string): stri
   return dirs;
 }
 
-test('cgroup mount without a cgroup namespace: the init\'s own cgroup of each hierarchy, read-only', { skip }, (t) => {
+test('cgroup mount without a cgroup namespace: the init\'s own cgroup of each hierarchy, read-only', { skip }, async (t) => {
   const ctx = setup(t);
   const name = `mc-rootfs-it-${process.pid}-a`;
   const dirs = testCgroups(t, name);
-  const out = ok(runChild(ctx, plan(ctx, () => {}, { cgroupNamespace: false }), 'cat /proc/self/mountinfo; echo ---; ls /sys/fs/cgroup; echo ---; cat /sys/fs/cgroup/pids/cgroup.procs', { cgroupDirs: dirs }));
+  const out = ok(await runChild(ctx, plan(ctx, () => {}, { cgroupNamespace: false }), 'cat /proc/self/mountinfo; echo ---; ls /sys/fs/cgroup; echo ---; cat /sys/fs/cgroup/pids/cgroup.procs', { cgroupDirs: dirs }));
   const [mi, ls, procs] = sections(out) as [string, string, string];
   const m = mountinfo(mi);
   for (const h of ['memory', 'pids', 'cpu', 'systemd']) {
@@ -359,10 +438,10 @@ test('cgroup mount without a cgroup namespace: the init\'s own cgroup of each hi
   assert.match(procs, /^1$/m, 'the init is in the bound cgroup (pids as the container sees them)');
 });
 
-test('cgroup mount in a cgroup namespace: each hierarchy mounted, rooted at the container\'s cgroup', { skip }, (t) => {
+test('cgroup mount in a cgroup namespace: each hierarchy mounted, rooted at the container\'s cgroup', { skip }, async (t) => {
   const ctx = setup(t);
   const dirs = testCgroups(t, `mc-rootfs-it-${process.pid}-b`);
-  const out = ok(runChild(ctx, plan(ctx, () => {}, { cgroupNamespace: true }), 'cat /proc/self/mountinfo; echo ---; cat /proc/self/cgroup', { cgroupDirs: dirs, cgroupns: true }));
+  const out = ok(await runChild(ctx, plan(ctx, () => {}, { cgroupNamespace: true }), 'cat /proc/self/mountinfo; echo ---; cat /proc/self/cgroup', { cgroupDirs: dirs, cgroupns: true }));
   const [mi, self] = sections(out) as [string, string];
   const m = mountinfo(mi);
   for (const h of ['memory', 'pids', 'systemd']) {
@@ -374,7 +453,7 @@ test('cgroup mount in a cgroup namespace: each hierarchy mounted, rooted at the 
   assert.match(self, /^\d+:memory:\/$/m, 'the container sees itself at its cgroup namespace\'s root');
 });
 
-test('in a user namespace: device nodes are bound from the host, locked flags are kept on a ro remount', { skip }, (t) => {
+test('in a user namespace: device nodes are bound from the host, locked flags are kept on a ro remount', { skip }, async (t) => {
   const ctx = setup(t);
   const src = path.join(ctx.base, 'locked');
   fs.mkdirSync(src);
@@ -386,9 +465,8 @@ test('in a user namespace: device nodes are bound from the host, locked flags ar
   }, { userNamespace: true });
   // The outer, private mount namespace gets a nosuid,nodev tmpfs on src; the
   // inner one, owned by a new user namespace, sees it with those flags locked.
-  const input = path.join(ctx.base, 'input.json');
-  const inner = ['unshare', '--user', '--map-root-user', '--mount', '--pid', '--fork', '--ipc', '--uts', '--net', '--', process.execPath, FIXTURE, input].map((a) => `'${a}'`).join(' ');
-  const r = runChild(ctx, p, 'cat /proc/self/mountinfo; echo ---; stat -c "%n %t:%T" /dev/null /dev/fuse', {
+  const inner = ['unshare', '--user', '--map-root-user', '--mount', '--pid', '--fork', '--ipc', '--uts', '--net', '--', INIT].map((a) => `'${a}'`).join(' ');
+  const r = await runChild(ctx, p, 'cat /proc/self/mountinfo; echo ---; stat -c "%n %t:%T" /dev/null /dev/fuse', {
     trace: true,
     unshare: ['--mount', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o nosuid,nodev,size=1m tmpfs '${src}' && exec ${inner}`],
   });

@@ -64,13 +64,36 @@ test('exec into a stopped container, or an unknown one, is refused', () => {
   assert.equal(mc(root, ['delete', 'x3']).status, 0);
 });
 
-test('the exec init runs node from a read-only bind, like the container\'s init', () => {
+test('the exec init runs from a read-only bind, like the container\'s init', () => {
   const b = bundle(() => {}, { args: ['sleep', '100'] });
   assert.equal(mc(root, ['run', '-d', '--bundle', b, 'x4']).status, 0);
   const r = mc(root, ['--debug', 'exec', 'x4', 'true']);
   assert.equal(r.status, 0, r.stderr);
   // The same sealing as create (runtime/linux/spawn.ts): tmpfs, bind, read-only remount, then spawn from there.
-  assert.match(r.stderr, /mount\("[^"]*node", "[^"]*\/exec-[^"/]*\/node", NULL, MS_BIND, NULL\) = 0/);
-  assert.match(r.stderr, /mount\(NULL, "[^"]*\/exec-[^"/]*\/node", NULL, MS_RDONLY\|MS_NOSUID\|MS_NODEV\|MS_REMOUNT\|MS_BIND, NULL\) = 0/);
+  assert.match(r.stderr, /mount\("[^"]*mycontainer-init", "[^"]*\/exec-[^"/]*\/init", NULL, MS_BIND, NULL\) = 0/);
+  assert.match(r.stderr, /mount\(NULL, "[^"]*\/exec-[^"/]*\/init", NULL, MS_RDONLY\|MS_NOSUID\|MS_NODEV\|MS_REMOUNT\|MS_BIND, NULL\) = 0/);
+  // What the exec init did, traced with the field behind each step.
+  assert.match(r.stderr, /\[exec\] setns\(open\("\/proc\/\d+\/ns\/mnt"\), CLONE_NEWNS\) = 0 {2}# exec: join the container's mount namespace/);
   assert.equal(mc(root, ['delete', '--force', 'x4']).status, 0);
+});
+
+test('exec -d hands the process over: the caller\'s subreaper reaps it with its exit status, however quick it is', (t) => {
+  // As conmon and containerd's shim are: the runtime must never reap the
+  // process it leaves behind (a Node runtime's libuv would, for its own child).
+  const sys = require('../../runtime/sys/libc') as typeof import('../../runtime/sys/libc');
+  sys.prctl(sys.PR.SET_CHILD_SUBREAPER, 1, 'test: adopt what the runtime leaves', 'PR_SET_CHILD_SUBREAPER');
+  t.after(() => sys.prctl(sys.PR.SET_CHILD_SUBREAPER, 0, 'test', 'PR_SET_CHILD_SUBREAPER'));
+  const b = running('x9');
+  for (let i = 0; i < 5; i++) {
+    const pidFile = path.join(b, `exec-${i}.pid`);
+    const r = mc(root, ['exec', '-d', '--pid-file', pidFile, 'x9', 'sh', '-c', `exit ${10 + i}`]);
+    assert.equal(r.status, 0, r.stderr);
+    const fd = sys.pidfdOpen(Number(fs.readFileSync(pidFile, 'utf8')), 'test: the exec process');
+    let status: number | null = null;
+    const end = Date.now() + 5000;
+    while ((status = sys.waitPidfd(fd)) === null && Date.now() < end) execFileSync('sleep', ['0.01']);
+    fs.closeSync(fd);
+    assert.equal(status, 10 + i, 'the exit status came to us, the subreaper');
+  }
+  assert.equal(mc(root, ['delete', '--force', 'x9']).status, 0);
 });

@@ -143,3 +143,23 @@ test('mounts made in the container never appear on the host', () => {
   assert.deepEqual([...mountsUnder(b), ...mountsUnder(root)], []);
   assert.equal(mc(root, ['delete', '--force', 'leak1']).status, 0);
 });
+
+test('without a mount namespace: the host\'s mounts, chrooted into the rootfs, nothing mounted, a warning names what is not applied', () => {
+  // runtime-tools' linux_ns_itype: every namespace inherited from the runtime.
+  const b = bundle((s) => {
+    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'mount');
+  }, { args: ['sleep', '100'] });
+  const r = mc(root, ['run', '-d', '--bundle', b, 'nomnt1']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /no mount namespace: .*mounts, linux\.maskedPaths, linux\.readonlyPaths .*not applied/);
+  const state = JSON.parse(mc(root, ['state', 'nomnt1']).stdout) as { pid: number };
+  assert.equal(fs.readlinkSync(`/proc/${state.pid}/ns/mnt`), fs.readlinkSync('/proc/self/ns/mnt'), 'the host\'s mount namespace');
+  assert.equal(fs.readlinkSync(`/proc/${state.pid}/root`), path.join(b, 'rootfs'), 'chrooted into the rootfs');
+  assert.deepEqual(mountsUnder(b), [], 'nothing mounted on the host');
+  // exec lands in the same root.
+  const e = mc(root, ['exec', 'nomnt1', 'sh', '-c', 'ls /']);
+  assert.equal(e.status, 0, e.stderr);
+  assert.match(e.stdout, /\bbin\b/);
+  assert.doesNotMatch(e.stdout, /\bwork\b|\bboot\b/);
+  assert.equal(mc(root, ['delete', '--force', 'nomnt1']).status, 0);
+});

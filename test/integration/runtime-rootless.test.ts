@@ -124,7 +124,7 @@ after(() => {
 });
 
 /** Runs the runtime as the user (setpriv), with output through files: a created container inherits it. */
-function asUser(args: string[], opts: { xdg?: string | null; node?: string } = {}): CliResult {
+function asUser(args: string[], opts: { xdg?: string | null; node?: string; cli?: string } = {}): CliResult {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-out-'));
   const out = fs.openSync(path.join(dir, 'out'), 'w+');
   const err = fs.openSync(path.join(dir, 'err'), 'w+');
@@ -132,7 +132,7 @@ function asUser(args: string[], opts: { xdg?: string | null; node?: string } = {
   const runtimeDir = opts.xdg === undefined ? xdg : opts.xdg;
   if (runtimeDir !== null) env.push(`XDG_RUNTIME_DIR=${runtimeDir}`);
   try {
-    const r = spawnSync('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--init-groups', 'env', '-i', ...env, opts.node ?? process.execPath, CLI, ...args], {
+    const r = spawnSync('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--init-groups', 'env', '-i', ...env, opts.node ?? process.execPath, opts.cli ?? CLI, ...args], {
       stdio: ['ignore', out, err],
       timeout: 60000,
       cwd: REPO,
@@ -300,38 +300,42 @@ test('cgroup resources without delegation: one warning naming them, and the cont
   assertNothingLeft('rl5');
 });
 
-test('the node binary is sealed inside the user namespace: not writable through /proc/1/exe from the container', (t) => {
+test('the init binary is sealed inside the user namespace: not writable through /proc/1/exe from the container', (t) => {
   deleteAfter(t, ['rl6']);
-  // A node the user owns (as with nvm): the container's root is that user,
-  // so only the read-only bind keeps it from rewriting the runtime. A
-  // startContainer hook (in the container, while PID 1 is still node) keeps
-  // an fd on /proc/1/exe, and once the runtime is gone (no ETXTBSY) writes
-  // through it.
-  const bin = path.join(tmp, 'bin');
-  fs.mkdirSync(bin, { recursive: true });
-  const node = path.join(bin, 'node');
-  fs.copyFileSync(process.execPath, node);
-  fs.chmodSync(node, 0o755);
-  execFileSync('chown', ['-R', `${uid}:${gid}`, bin]);
-  const digest = (): string => crypto.createHash('sha256').update(fs.readFileSync(node)).digest('hex');
+  // A clone the user owns (as a developer's checkout): the container's root
+  // is that user, so only the read-only bind keeps it from rewriting the
+  // runtime's init. A startContainer hook (in the container, while PID 1 is
+  // still the init) keeps an fd on /proc/1/exe, and once the runtime is gone
+  // (no ETXTBSY) writes through it.
+  const clone = path.join(tmp, 'clone');
+  fs.mkdirSync(path.join(clone, 'dist', 'bundle'), { recursive: true });
+  fs.mkdirSync(path.join(clone, 'native', 'build'), { recursive: true });
+  fs.copyFileSync(path.join(REPO, 'dist', 'bundle', 'mycontainer-runtime.js'), path.join(clone, 'dist', 'bundle', 'mycontainer-runtime.js'));
+  for (const f of ['mycontainer-init', 'mycontainer-nsexec']) fs.copyFileSync(path.join(REPO, 'native', 'build', f), path.join(clone, 'native', 'build', f));
+  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(clone, 'node_modules'));
+  const init = path.join(clone, 'native', 'build', 'mycontainer-init');
+  fs.chmodSync(init, 0o755);
+  execFileSync('chown', ['-R', `${uid}:${gid}`, clone]);
+  const cli = path.join(clone, 'dist', 'bundle', 'mycontainer-runtime.js');
+  const digest = (): string => crypto.createHash('sha256').update(fs.readFileSync(init)).digest('hex');
   const before = digest();
   const attack = 'exec 3</proc/1/exe; echo open=$? > /tmp/rc; (sleep 1; echo pwned >> /proc/self/fd/3; echo write=$? >> /tmp/rc) >/dev/null 2>>/tmp/rc &';
   const b = userBundle(['sh', '-c', 'while ! grep -q write= /tmp/rc; do sleep 0.1; done; cat /tmp/rc'], (s) => {
     s.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', attack] }] };
   });
-  const c = asUser(['create', '--bundle', b, 'rl6'], { node });
+  const c = asUser(['create', '--bundle', b, 'rl6'], { cli });
   assert.equal(c.status, 0, c.stderr);
-  assert.equal((JSON.parse(asUser(['state', 'rl6']).stdout) as { status: string }).status, 'created');
-  assert.equal(asUser(['start', 'rl6'], { node }).status, 0);
+  assert.equal((JSON.parse(asUser(['state', 'rl6'], { cli }).stdout) as { status: string }).status, 'created');
+  assert.equal(asUser(['start', 'rl6'], { cli }).status, 0);
   // The container's stdout went to create's (gone) output file: read the result through its rootfs.
   const rc = path.join(b, 'rootfs', 'tmp', 'rc');
   const end = Date.now() + 10000;
   while (!(fs.existsSync(rc) && /write=/.test(fs.readFileSync(rc, 'utf8'))) && Date.now() < end) execFileSync('sleep', ['0.1']);
   const text = fs.readFileSync(rc, 'utf8');
-  assert.match(text, /^open=0$/m, 'the hook could open /proc/1/exe (node) for reading');
+  assert.match(text, /^open=0$/m, 'the hook could open /proc/1/exe (the init) for reading');
   assert.match(text, /Read-only file system/);
   assert.match(text, /^write=1$/m);
-  assert.equal(digest(), before, 'the user\'s node binary is unchanged');
+  assert.equal(digest(), before, 'the user\'s init binary is unchanged');
   const end2 = Date.now() + 5000;
   while ((JSON.parse(asUser(['state', 'rl6']).stdout) as { status: string }).status !== 'stopped' && Date.now() < end2) execFileSync('sleep', ['0.05']);
   assert.equal(asUser(['delete', 'rl6']).status, 0);
