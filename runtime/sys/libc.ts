@@ -1,11 +1,8 @@
-// The one syscall layer: typed wrappers over libc through koffi. Every call
-// is traced (see trace.ts) with a one-line note of why it is made, and every
-// failure becomes a SyscallError naming the call, its arguments and errno.
-//
-// Credentials (setresuid, setresgid, setgroups) go through syscall(2) on
-// purpose: glibc's wrappers broadcast them to every thread of the process,
-// while the kernel applies them to the calling thread only, which is what the
-// init wants right before execve(2).
+// The one syscall layer of the Node side: typed wrappers over libc through
+// koffi. Every call is traced (see trace.ts) with a one-line note of why it
+// is made, and every failure becomes a SyscallError naming the call, its
+// arguments and errno. The container's init makes its calls in C
+// (native/src/init.c) from the ops of program.ts, traced the same way.
 
 import koffi from 'koffi';
 import { SyscallError } from './errors';
@@ -20,26 +17,13 @@ const c = {
   umount2: libc.func('int umount2(const char *, int)'),
   unshare: libc.func('int unshare(int)'),
   setns: libc.func('int setns(int, int)'),
-  chroot: libc.func('int chroot(const char *)'),
   chdir: libc.func('int chdir(const char *)'),
-  fchdir: libc.func('int fchdir(int)'),
-  sethostname: libc.func('int sethostname(const char *, size_t)'),
-  setdomainname: libc.func('int setdomainname(const char *, size_t)'),
   mknod: libc.func('int mknod(const char *, unsigned int, unsigned long)'),
   open: libc.func('int open(const char *, int, unsigned int)'),
   close: libc.func('int close(int)'),
   fcntl: libc.func('int fcntl(int, int, ...)'),
   prctl: libc.func('int prctl(int, unsigned long, unsigned long, unsigned long, unsigned long)'),
-  prlimit: libc.func('int prlimit(int, int, const void *, void *)'),
-  umask: libc.func('unsigned int umask(unsigned int)'),
-  execve: libc.func('int execve(const char *, const char **, const char **)'),
-  poll: libc.func('int poll(void *, unsigned long, int)'),
-  read: libc.func('long read(int, void *, size_t)'),
-  write: libc.func('long write(int, const void *, size_t)'),
-  signal: libc.func('void *signal(int, void *)'),
-  sigprocmask: libc.func('int sigprocmask(int, const void *, void *)'),
   setsid: libc.func('int setsid()'),
-  getpid: libc.func('int getpid()'),
   gettid: libc.func('int gettid()'),
   flock: libc.func('int flock(int, int)'),
   socketpair: libc.func('int socketpair(int, int, int, _Out_ int *)'),
@@ -50,23 +34,12 @@ const c = {
   recvmsg: libc.func('long recvmsg(int, void *, int)'),
   ioctl: libc.func('int ioctl(int, unsigned long, ...)'),
   dup3: libc.func('int dup3(int, int, int)'),
-  statvfs: libc.func('int statvfs(const char *, void *)'),
   statfs: libc.func('int statfs(const char *, void *)'),
   kill: libc.func('int kill(int, int)'),
 };
 
 const SYS = {
-  rt_sigaction: 13,
-  setgroups: 116,
-  setresuid: 117,
-  setresgid: 119,
-  capget: 125,
-  capset: 126,
-  pivot_root: 155,
-  seccomp: 317,
-  close_range: 436,
   openat2: 437,
-  mount_setattr: 442,
   pidfd_open: 434,
   waitid: 247,
 } as const;
@@ -145,31 +118,8 @@ export function setns(fd: number, nstype: number, why?: string): void {
   run('setns', `${fd}, ${cloneFlagNames(nstype)}`, why, () => c.setns(fd, nstype) as number);
 }
 
-export function pivotRoot(newRoot: string, putOld: string, why?: string): void {
-  run('pivot_root', `${q(newRoot)}, ${q(putOld)}`, why, () =>
-    Number(c.syscall(SYS.pivot_root, 'const char *', newRoot, 'const char *', putOld)));
-}
-
-export function chroot(path: string, why?: string): void {
-  run('chroot', q(path), why, () => c.chroot(path) as number);
-}
-
 export function chdir(path: string, why?: string): void {
   run('chdir', q(path), why, () => c.chdir(path) as number);
-}
-
-export function fchdir(fd: number, why?: string): void {
-  run('fchdir', String(fd), why, () => c.fchdir(fd) as number);
-}
-
-export function sethostname(name: string, why?: string): void {
-  const len = Buffer.byteLength(name);
-  run('sethostname', `${q(name)}, ${len}`, why, () => c.sethostname(name, len) as number);
-}
-
-export function setdomainname(name: string, why?: string): void {
-  const len = Buffer.byteLength(name);
-  run('setdomainname', `${q(name)}, ${len}`, why, () => c.setdomainname(name, len) as number);
 }
 
 export function makedev(major: number, minor: number): bigint {
@@ -201,22 +151,10 @@ export function close(fd: number): void {
   c.close(fd);
 }
 
-export function setCloexec(fd: number, on: boolean, why?: string): void {
-  const cur = run('fcntl', `${fd}, F_GETFD`, undefined, () => c.fcntl(fd, F_GETFD, 'int', 0) as number);
-  const next = on ? cur | FD_CLOEXEC : cur & ~FD_CLOEXEC;
-  if (next !== cur) run('fcntl', `${fd}, F_SETFD, ${on ? 'FD_CLOEXEC' : '0'}`, why, () => c.fcntl(fd, F_SETFD, 'int', next) as number);
-}
-
 export function setNonblock(fd: number, on: boolean): void {
   const cur = c.fcntl(fd, F_GETFL, 'int', 0) as number;
   const next = on ? cur | O.NONBLOCK : cur & ~O.NONBLOCK;
   if (next !== cur) run('fcntl', `${fd}, F_SETFL, 0${next.toString(8)}`, undefined, () => c.fcntl(fd, F_SETFL, 'int', next) as number);
-}
-
-/** Marks every fd from `first` up close-on-exec (close_range, CLOSE_RANGE_CLOEXEC). */
-export function cloexecFrom(first: number, why?: string): void {
-  run('close_range', `${first}, ~0U, CLOSE_RANGE_CLOEXEC`, why, () =>
-    Number(c.syscall(SYS.close_range, 'unsigned int', first, 'unsigned int', 0xffffffff, 'unsigned int', 4)));
 }
 
 export function prctl(option: number, arg2: number, why?: string, label?: string): number {
@@ -227,36 +165,7 @@ export function prctl3(option: number, arg2: number, arg3: number, why?: string,
   return run('prctl', `${label ?? option}, ${arg2}, ${arg3}`, why, () => c.prctl(option, arg2, arg3, 0, 0) as number);
 }
 
-export function setrlimit(resource: number, soft: bigint, hard: bigint, why?: string, label?: string): void {
-  const b = Buffer.alloc(16);
-  b.writeBigUInt64LE(soft, 0);
-  b.writeBigUInt64LE(hard, 8);
-  run('prlimit', `0, ${label ?? resource}, {${soft}, ${hard}}, NULL`, why, () => c.prlimit(0, resource, b, null) as number);
-}
-
-export function umask(mask: number, why?: string): void {
-  const old = c.umask(mask) as number;
-  if (tracing()) trace({ kind: 'syscall', call: `umask(0${mask.toString(8)})`, result: `= 0${old.toString(8)}`, why });
-}
-
 // Credentials, per thread (see the note at the top).
-export function setgroups(gids: readonly number[], why?: string): void {
-  const b = Buffer.alloc(4 * Math.max(gids.length, 1));
-  gids.forEach((g, i) => b.writeUInt32LE(g, i * 4));
-  run('setgroups', `${gids.length}, [${gids.join(', ')}]`, why, () =>
-    Number(c.syscall(SYS.setgroups, 'long', gids.length, 'void *', b)));
-}
-
-export function setresgid(gid: number, why?: string): void {
-  run('setresgid', `${gid}, ${gid}, ${gid}`, why, () =>
-    Number(c.syscall(SYS.setresgid, 'long', gid, 'long', gid, 'long', gid)));
-}
-
-export function setresuid(uid: number, why?: string): void {
-  run('setresuid', `${uid}, ${uid}, ${uid}`, why, () =>
-    Number(c.syscall(SYS.setresuid, 'long', uid, 'long', uid, 'long', uid)));
-}
-
 export interface CapSets {
   effective: bigint;
   permitted: bigint;
@@ -265,68 +174,8 @@ export interface CapSets {
 
 const CAP_V3 = 0x20080522;
 
-export function capget(): CapSets {
-  const hdr = Buffer.alloc(8);
-  hdr.writeUInt32LE(CAP_V3, 0);
-  const data = Buffer.alloc(24);
-  run('capget', '{v3, 0}', undefined, () => Number(c.syscall(SYS.capget, 'void *', hdr, 'void *', data)));
-  const get = (off: number): bigint => BigInt(data.readUInt32LE(off)) | (BigInt(data.readUInt32LE(off + 12)) << 32n);
-  return { effective: get(0), permitted: get(4), inheritable: get(8) };
-}
-
-export function capset(sets: CapSets, why?: string): void {
-  const hdr = Buffer.alloc(8);
-  hdr.writeUInt32LE(CAP_V3, 0);
-  const data = Buffer.alloc(24);
-  const put = (off: number, v: bigint): void => {
-    data.writeUInt32LE(Number(v & 0xffffffffn), off);
-    data.writeUInt32LE(Number((v >> 32n) & 0xffffffffn), off + 12);
-  };
-  put(0, sets.effective);
-  put(4, sets.permitted);
-  put(8, sets.inheritable);
-  const hex = (v: bigint): string => '0x' + v.toString(16);
-  run('capset', `{v3, 0}, {eff=${hex(sets.effective)}, prm=${hex(sets.permitted)}, inh=${hex(sets.inheritable)}}`, why, () =>
-    Number(c.syscall(SYS.capset, 'void *', hdr, 'void *', data)));
-}
-
-/** Resets every signal to its default disposition and unblocks all: ignored signals survive execve. */
-export function resetSignals(why?: string): void {
-  // rt_sigaction(2) itself, not glibc's signal(): glibc refuses 32 and 33
-  // (its own), yet an ignored 32 inherited from our parent must not reach
-  // the container either. An all-zero kernel sigaction is SIG_DFL.
-  const dfl = Buffer.alloc(32);
-  for (let sig = 1; sig < 65; sig++) {
-    if (sig === 9 || sig === 19) continue;
-    c.syscall(SYS.rt_sigaction, 'int', sig, 'void *', dfl, 'void *', null, 'size_t', 8);
-  }
-  c.sigprocmask(2, Buffer.alloc(128), null);
-  if (tracing()) trace({ kind: 'syscall', call: 'rt_sigaction(1..64, SIG_DFL); sigprocmask(SIG_SETMASK, {})', result: '= 0', why });
-}
-
 export function setsid(why?: string): void {
   run('setsid', '', why, () => c.setsid() as number);
-}
-
-/** Blocks until `fd` is readable (or hung up), with a timeout in ms (-1 waits forever). */
-export function pollIn(fd: number, timeoutMs: number, why?: string): number {
-  const pfd = Buffer.alloc(8);
-  pfd.writeInt32LE(fd, 0);
-  pfd.writeInt16LE(1 /* POLLIN */, 4);
-  for (;;) {
-    const r = c.poll(pfd, 1, timeoutMs) as number;
-    if (r < 0 && koffi.errno() === 4 /* EINTR */) continue;
-    run('poll', `[{fd=${fd}, POLLIN}], 1, ${timeoutMs}`, why, () => r);
-    return pfd.readInt16LE(6);
-  }
-}
-
-/** execve(2). Returns only on failure, by throwing. */
-export function execve(path: string, argv: readonly string[], envp: readonly string[], why?: string): never {
-  if (tracing()) trace({ kind: 'syscall', call: `execve(${q(path)}, ${JSON.stringify(argv)}, [${envp.length} vars])`, result: '', why });
-  c.execve(path, [...argv, null], [...envp, null]);
-  const errno = koffi.errno();
-  throw new SyscallError('execve', `execve(${q(path)})`, errno, why);
 }
 
 export function gettid(): number {
@@ -370,10 +219,6 @@ export const TIOCSCTTY = 0x540e;
 export const TIOCSWINSZ = 0x5414;
 export const TIOCGPTN = 0x80045430;
 export const TIOCSPTLCK = 0x40045431;
-
-export function ioctlInt(fd: number, req: number, value: number, why?: string, label?: string): void {
-  run('ioctl', `${fd}, ${label ?? '0x' + req.toString(16)}, ${value}`, why, () => c.ioctl(fd, req, 'int', value) as number);
-}
 
 /** ioctl with a pointer argument; returns the buffer it filled. */
 export function ioctlPtr(fd: number, req: number, buf: Buffer, why?: string, label?: string): Buffer {
@@ -495,13 +340,6 @@ export function waitPidfd(pidfd: number): number | null {
   return code === 1 ? status : 128 + status;
 }
 
-/** statvfs(2)'s f_flag (ST_RDONLY 1, ST_NOSUID 2, ST_NODEV 4, ST_NOEXEC 8, ...) for the mount holding `path`. */
-export function statvfsFlags(path: string): bigint {
-  const buf = Buffer.alloc(128);
-  run('statvfs', q(path), undefined, () => c.statvfs(path, buf) as number);
-  return buf.readBigUInt64LE(72);
-}
-
 /** statfs(2): the filesystem type (f_type, e.g. PROC_SUPER_MAGIC 0x9fa0) and ST_* mount flags of the mount holding `path`. */
 export function statfs(path: string, why?: string): { type: number; flags: bigint } {
   const buf = Buffer.alloc(120);
@@ -512,25 +350,3 @@ export function statfs(path: string, why?: string): { type: number; flags: bigin
 export const AT_RECURSIVE = 0x8000;
 export const AT_EMPTY_PATH = 0x1000;
 
-/**
- * mount_setattr(2) on `path` (dirfd AT_FDCWD), AT_RECURSIVE when asked: the
- * MOUNT_ATTR_* bits in `set` are set and those in `clear` cleared on every
- * mount of the tree (runc's rro, rnosuid, ... options).
- */
-export function mountSetattr(path: string, flags: number, set: number, clear: number, why?: string): void {
-  const attr = Buffer.alloc(32);
-  attr.writeBigUInt64LE(BigInt(set), 0);
-  attr.writeBigUInt64LE(BigInt(clear), 8);
-  run('mount_setattr', `AT_FDCWD, ${q(path)}, ${flags & AT_RECURSIVE ? 'AT_RECURSIVE' : flags}, {set=0x${set.toString(16)}, clr=0x${clear.toString(16)}}`, why, () =>
-    Number(c.syscall(SYS.mount_setattr, 'int', -100, 'const char *', path, 'unsigned int', flags, 'void *', attr, 'size_t', 32)));
-}
-
-/** seccomp(SECCOMP_SET_MODE_FILTER, flags, &{len, program}): the filter applies to this thread and what it execs. */
-export function seccompFilter(program: Buffer, flags: number, why?: string): void {
-  const fprog = Buffer.alloc(16);
-  fprog.writeUInt16LE(program.length / 8, 0);
-  fprog.writeBigUInt64LE(BigInt(koffi.address(program) as unknown as bigint | number), 8);
-  run('seccomp', `SECCOMP_SET_MODE_FILTER, 0x${flags.toString(16)}, {${program.length / 8} insns}`, why, () =>
-    Number(c.syscall(SYS.seccomp, 'unsigned int', 1, 'unsigned int', flags, 'void *', fprog)));
-  void program; // kept alive until the call returned
-}
