@@ -8,7 +8,11 @@ import { logLine, programName } from '../runtime/log';
 export function reportError(e: unknown): never {
   const msg = messageOf(e);
   logLine('error', msg);
-  process.stderr.write(`${programName()}: ${msg}\n`);
+  try {
+    process.stderr.write(`${programName()}: ${msg}\n`);
+  } catch {
+    // stderr may be closed or read-only (a shim's /dev/null): --log has it
+  }
   if (process.env['MYCONTAINER_STACK'] && e instanceof Error) process.stderr.write(`${e.stack ?? ''}\n`);
   process.exit(typeof e === 'object' && e !== null && 'exitCode' in e ? Number((e as { exitCode: number }).exitCode) : 1);
 }

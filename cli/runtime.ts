@@ -9,11 +9,31 @@ import type { Argv } from 'yargs';
 import { runtimeCommands, splitExecArgv } from '../runtime/cli/commands';
 import { commandHelp, helpRequest, invokedName, mainHelp, versionText } from '../runtime/cli/help';
 import { reportError } from './report';
-import { setProgram } from '../runtime/log';
+import { setLog, setProgram } from '../runtime/log';
 import { defaultRoot } from '../runtime/linux/rootless';
+
+/** --log and --log-format, read before anything can fail, so that every failure reaches the file. */
+function earlyLog(argv: readonly string[]): void {
+  const value = (flag: string): string | undefined => {
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i] as string;
+      if (a === flag || a === `-${flag}`) return argv[i + 1];
+      if (a.startsWith(`${flag}=`) || a.startsWith(`-${flag}=`)) return a.slice(a.indexOf('=') + 1);
+    }
+    return undefined;
+  };
+  const format = value('--log-format');
+  setLog(value('--log'), format === 'json' ? 'json' : 'text');
+}
 
 export async function main(argv: string[]): Promise<void> {
   setProgram('mycontainer-runtime');
+  earlyLog(argv);
+  // containerd's shim may hand us a read-only /dev/null as stderr: a write
+  // error there must not kill the runtime, and nothing may fail unlogged.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  process.on('uncaughtException', (e) => reportError(e));
   const asked = helpRequest(argv);
   if (asked.kind === 'version') {
     process.stdout.write(versionText(invokedName()));

@@ -17,6 +17,11 @@ export function programName(): string {
   return program;
 }
 
+/** A --log file was given: warnings then go there only, as runc's do. */
+export function hasLog(): boolean {
+  return logFile !== undefined;
+}
+
 export function setLog(file: string | undefined, format: 'text' | 'json'): void {
   logFile = file;
   logFormat = format;

@@ -42,7 +42,7 @@ export function loadSpec(bundle: string): Spec {
   } catch (e) {
     throw new RuntimeError(`cannot parse ${file}: ${(e as Error).message}`, { code: 'EINVAL', cause: e });
   }
-  const errors = schemaErrors('oci-runtime/config-schema.json', doc);
+  const errors = schemaErrors('oci-runtime/config-schema.json', recursivePropagationAsSchemaKnows(doc));
   if (errors.length > 0) {
     throw new RuntimeError(`invalid ${file} (runtime-spec schema):\n  ${errors.join('\n  ')}`, { code: 'EINVAL' });
   }
@@ -51,6 +51,18 @@ export function loadSpec(bundle: string): Spec {
     throw new RuntimeError(`${file}: ociVersion "${spec.ociVersion}" is not supported (1.x only)`, { code: 'EINVAL' });
   }
   return spec;
+}
+
+/**
+ * containerd writes linux.rootfsPropagation "rslave" or "rshared", which the
+ * published schema does not list but runc (and crun) accept: the schema sees
+ * the flat form, the plan keeps the recursive one.
+ */
+function recursivePropagationAsSchemaKnows(doc: unknown): unknown {
+  const linux = (doc as { linux?: { rootfsPropagation?: unknown } } | null)?.linux;
+  const p = linux?.rootfsPropagation;
+  if (typeof p !== 'string' || !/^r(private|shared|slave|unbindable)$/.test(p)) return doc;
+  return { ...(doc as object), linux: { ...linux, rootfsPropagation: p.slice(1) } };
 }
 
 export function planContainer(spec: Spec, bundle: string, opts: { noPivot: boolean }): ContainerPlan {

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
-import { debugLine, logLine, programName, setLog } from '../log';
+import { debugLine, hasLog, logLine, programName, setLog } from '../log';
 import { setTraceSink, formatTrace } from '../sys/trace';
 import type { RuntimeContext } from '../container';
 import { RuntimeError } from '../sys/errors';
@@ -33,9 +33,10 @@ function context(a: Global): RuntimeContext {
   return {
     root: path.resolve(a.root),
     debug: a.debug,
+    // As runc's logrus: to --log when given, else to stderr.
     warn: (msg) => {
-      logLine('warning', msg);
-      process.stderr.write(`${programName()}: warning: ${msg}\n`);
+      if (hasLog()) logLine('warning', msg);
+      else process.stderr.write(`${programName()}: warning: ${msg}\n`);
     },
   };
 }

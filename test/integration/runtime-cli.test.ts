@@ -190,3 +190,25 @@ test('--debug: runc\'s level=debug lines to stderr, or only to --log in its form
     }
   }
 });
+
+test('as containerd\'s shim calls it (stdio a read-only /dev/null): create works, warnings and every failure go to --log as runc writes them', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-shimlike-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'log.json');
+  const ro = fs.openSync('/dev/null', 'r');
+  t.after(() => fs.closeSync(ro));
+  const shimLike = (args: string[]): number | null =>
+    spawnSync(process.execPath, [CLI, '--root', root, '--log', log, '--log-format', 'json', ...args], { stdio: [ro, ro, ro], timeout: 60000 }).status;
+  // A config that warns (an oom_score_adj we may not set), so stderr is written to.
+  const b = bundle((s) => (s.process!.oomScoreAdj = -999), { args: ['sleep', '100'] });
+  assert.equal(shimLike(['create', '--bundle', b, 'shim1']), 0, fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : 'no log');
+  const entries = (): { level: string; msg: string }[] => fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string });
+  assert.ok(entries().some((e) => e.level === 'warning' && /oomScoreAdj/.test(e.msg)), 'the warning is in --log');
+  // Failures of other verbs, each with its cause, at level error.
+  assert.equal(shimLike(['start', 'nosuch']), 1);
+  assert.equal(shimLike(['create', '--bundle', path.join(dir, 'missing'), 'shim2']), 1);
+  const errors = entries().filter((e) => e.level === 'error');
+  assert.ok(errors.some((e) => /nosuch/.test(e.msg) && /does not exist/.test(e.msg)), JSON.stringify(errors));
+  assert.ok(errors.some((e) => /missing/.test(e.msg)), JSON.stringify(errors));
+  assert.equal(mc(root, ['delete', '--force', 'shim1']).status, 0);
+});

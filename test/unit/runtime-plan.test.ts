@@ -108,3 +108,27 @@ test('signals: names with or without SIG, numbers, real-time', () => {
   assert.equal(parseSignal('NOPE'), undefined);
   assert.equal(parseSignal('65'), undefined);
 });
+
+test('linux.rootfsPropagation "rslave" and "rshared" (containerd writes them) are accepted as runc does, and stay recursive', () => {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const os = require('node:os') as typeof import('node:os');
+  const path = require('node:path') as typeof import('node:path');
+  const { loadSpec, planContainer } = require('../../runtime/plan') as typeof import('../../runtime/plan');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-prop-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'rootfs'));
+    for (const [value, flags] of [['rslave', 0x80000 | 0x4000], ['rshared', 0x100000 | 0x4000]] as const) {
+      const s = defaultSpec();
+      (s.linux as Record<string, unknown>)['rootfsPropagation'] = value; // outside the schema's list, as containerd writes it
+      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(s));
+      const plan = planContainer(loadSpec(dir), dir, { noPivot: false });
+      assert.equal(plan.rootfs.propagation, flags, value);
+    }
+    const s = defaultSpec();
+    (s.linux as Record<string, unknown>)['rootfsPropagation'] = 'rbogus';
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(s));
+    assert.throws(() => loadSpec(dir), /linux\.rootfsPropagation/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
