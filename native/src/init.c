@@ -232,7 +232,7 @@ static int take(char **p, char *end, void *out, size_t n) {
   return 0;
 }
 
-/* Strings are NUL-terminated in place: each is followed by at least one byte we own (see read_op). */
+/* Each string is copied out and NUL-terminated. */
 static int take_str(char **p, char *end, char **out, uint32_t *len) {
   uint32_t n;
   if (take(p, end, &n, 4) < 0 || (size_t)(end - *p) < n) return -1;
@@ -858,12 +858,19 @@ static int op_capset(struct op *o) {
 }
 
 static int op_reset_signals(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = SIG_DFL;
-  for (int s = 1; s < NSIG; s++) {
+  /*
+   * The raw syscall: glibc's sigaction refuses 32 and 33 (its own), yet
+   * an ignored 32 inherited from the caller would survive execve too.
+   */
+  struct {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+  } ksa = {SIG_DFL, 0, NULL, 0};
+  for (int s = 1; s <= 64; s++) {
     if (s == SIGKILL || s == SIGSTOP) continue;
-    sigaction(s, &sa, NULL); /* EINVAL for the signals glibc keeps for itself: nothing to reset */
+    syscall(SYS_rt_sigaction, s, &ksa, NULL, sizeof ksa.mask);
   }
   sigset_t none;
   sigemptyset(&none);
