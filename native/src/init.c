@@ -683,6 +683,15 @@ static int op_find_exec(struct op *o) {
 
 /* ------------------------------------------------------------ hooks */
 
+/* Milliseconds left of a timeout started at T0: -1 without one, 0 once it is over. */
+static int ms_left(const struct timespec *t0, int64_t timeout_ms) {
+  if (timeout_ms < 0) return -1;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  int64_t spent = (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+  return spent >= timeout_ms ? 0 : (int)(timeout_ms - spent);
+}
+
 /*
  * HOOK(field, path, args, env, timeout, state): runs an OCI hook with the
  * state on its stdin, and fails (with its stderr) on a non-zero exit, a
@@ -705,7 +714,6 @@ static int op_hook(struct op *o) {
   close(in[0]);
   close(err[1]);
   close(ex[1]);
-  signal(SIGPIPE, SIG_IGN);
   /* A hook that exits without reading its stdin gives EPIPE here: its exit status is what counts. */
   for (size_t off = 0; off < o->a[5].len;) {
     ssize_t n = write(in[1], S(5) + off, o->a[5].len - off);
@@ -716,19 +724,14 @@ static int op_hook(struct op *o) {
   char out[1024];
   size_t got = 0;
   int64_t timeout_ms = I(4) > 0 ? I(4) * 1000 : -1;
-  struct timespec t0, now;
+  struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   int timed_out = 0;
   for (;;) {
-    int wait_ms = -1;
-    if (timeout_ms >= 0) {
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      int64_t spent = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
-      if (spent >= timeout_ms) {
-        timed_out = 1;
-        break;
-      }
-      wait_ms = (int)(timeout_ms - spent);
+    int wait_ms = ms_left(&t0, timeout_ms);
+    if (wait_ms == 0) {
+      timed_out = 1;
+      break;
     }
     struct pollfd p = {err[0], POLLIN, 0};
     int r = poll(&p, 1, wait_ms);
@@ -743,6 +746,14 @@ static int op_hook(struct op *o) {
   }
   close(err[0]);
   int status = 0;
+  /* The hook closed its stderr; it may still run: wait for it, within the timeout. */
+  while (!timed_out) {
+    pid_t w = waitpid(pid, &status, timeout_ms >= 0 ? WNOHANG : 0);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) return -1;
+    if (ms_left(&t0, timeout_ms) == 0) timed_out = 1;
+    else usleep(1000);
+  }
   if (timed_out) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
@@ -750,23 +761,6 @@ static int op_hook(struct op *o) {
     snprintf(detail, sizeof detail, "%s: hook %s timed out after %llds", S(0), S(1), (long long)I(4));
     errno = ETIMEDOUT;
     return -1;
-  }
-  /* The hook closed its stderr; it may still run: wait for it, within the timeout. */
-  for (;;) {
-    pid_t w = waitpid(pid, &status, timeout_ms >= 0 ? WNOHANG : 0);
-    if (w == pid) break;
-    if (w < 0 && errno != EINTR) return -1;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t spent = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
-    if (timeout_ms >= 0 && spent >= timeout_ms) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      close(ex[0]);
-      snprintf(detail, sizeof detail, "%s: hook %s timed out after %llds", S(0), S(1), (long long)I(4));
-      errno = ETIMEDOUT;
-      return -1;
-    }
-    usleep(1000);
   }
   int exec_errno = 0;
   ssize_t en = read(ex[0], &exec_errno, sizeof exec_errno);

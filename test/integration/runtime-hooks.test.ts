@@ -83,6 +83,21 @@ test('a hook timeout is honoured', () => {
   assert.deepEqual(leftovers(root), []);
 });
 
+test('a createContainer hook timeout is honoured by the init, also once the hook has closed its stderr', () => {
+  // The init runs these (native/src/init.c): one hook writes nothing and sleeps, one closes stderr first.
+  for (const [i, script] of ['sleep 30', 'exec 2>&-; sleep 30'].entries()) {
+    const b = bundle((s) => {
+      s.hooks = { createContainer: [{ path: '/bin/sh', args: ['sh', '-c', script], timeout: 1 }] };
+    });
+    const t0 = Date.now();
+    const r = mc(root, ['create', '--bundle', b, `hookslow-in${i}`]);
+    assert.notEqual(r.status, 0);
+    assert.ok(Date.now() - t0 < 15000, 'killed after its timeout, not after 30 s');
+    assert.match(r.stderr, /hooks\.createContainer\[0\]: hook \/bin\/sh timed out after 1s/);
+    assert.deepEqual(leftovers(root), []);
+  }
+});
+
 test('--debug traces syscalls with the config field behind each', () => {
   const b = bundle((s) => {
     s.hostname = 'traced';
