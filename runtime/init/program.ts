@@ -29,7 +29,7 @@ import { emitAttachConsole, emitConsole, type ConsoleSize } from '../linux/termi
 import { emitEnterRootfs, emitFinishRootfs, emitPrepareRootfs, type RootfsHostView, type RootfsPlan } from '../linux/rootfs';
 import { emitHooks } from '../hooks';
 import type { Hook } from '../spec/generated/config';
-import { CLONE } from '../sys/constants';
+import { CLONE, O, PR } from '../sys/constants';
 import type { ProgramBuilder } from '../sys/program';
 
 export interface InitPlan {
@@ -72,13 +72,11 @@ function emitHandOff(b: ProgramBuilder, handOff: boolean): void {
   if (handOff) b.waitEof({ why: 'the runtime exits first, so that only its caller\'s subreaper reaps the process' });
 }
 
-const PR_SET_DUMPABLE = 4;
-const O_RDONLY_NONBLOCK = 0o4000;
 
 /** Stage 1: up to the createRuntime hooks. Returns the exec.fifo slot, which stage 2 waits on. */
 export function writeStage1(b: ProgramBuilder, plan: InitPlan, host: RootfsHostView): ReturnType<ProgramBuilder['open']> {
   // Nothing in the container may ptrace us or open our /proc files before execve.
-  b.prctl(PR_SET_DUMPABLE, 0, 0, 'PR_SET_DUMPABLE, 0', { why: 'hide the init from the container until execve' });
+  b.prctl(PR.SET_DUMPABLE, 0, 0, 'PR_SET_DUMPABLE, 0', { why: 'hide the init from the container until execve' });
   // The runtime has already put us in the container's cgroup, so a new
   // cgroup namespace made now is rooted there.
   if (plan.newCgroupNamespace) b.unshare(CLONE.NEWCGROUP, { why: 'linux.namespaces (cgroup), after joining the cgroup' });
@@ -92,7 +90,7 @@ export function writeStage1(b: ProgramBuilder, plan: InitPlan, host: RootfsHostV
   emitPrepareRootfs(b, plan.rootfs, host);
   // exec.fifo lives on the host; open it before the host disappears.
   // O_RDONLY|O_NONBLOCK succeeds with no writer; poll() then waits for `start`.
-  const fifo = b.open(plan.execFifo, O_RDONLY_NONBLOCK, 0, 'exec.fifo', { why: 'exec.fifo: wait here for `start`' });
+  const fifo = b.open(plan.execFifo, O.RDONLY | O.NONBLOCK, 0, 'exec.fifo', { why: 'exec.fifo: wait here for `start`' });
   b.sync('createRuntime');
   return fifo;
 }
@@ -141,7 +139,7 @@ export function writeStage2(
  * also makes its root our root.
  */
 export function writeExecProgram(b: ProgramBuilder, plan: ExecPlan, host: ProcessHostView): void {
-  b.prctl(PR_SET_DUMPABLE, 0, 0, 'PR_SET_DUMPABLE, 0', { why: 'hide the exec init from the container until execve' });
+  b.prctl(PR.SET_DUMPABLE, 0, 0, 'PR_SET_DUMPABLE, 0', { why: 'hide the exec init from the container until execve' });
   if (plan.mountNamespace) b.setns(plan.mountNamespace, CLONE.NEWNS, { why: 'exec: join the container\'s mount namespace (root and cwd become its /)' });
   if (plan.chroot) {
     b.chroot(plan.chroot, { why: 'exec: the container shares the host\'s mounts, chrooted to its rootfs' });

@@ -1,7 +1,7 @@
 // Capabilities: the five sets of `process.capabilities` as bit masks, and the
 // order in which they are applied right before execve(2).
 
-import { CAPABILITIES } from '../sys/constants';
+import { CAPABILITIES, PR, PR_CAP_AMBIENT_CLEAR_ALL, PR_CAP_AMBIENT_RAISE } from '../sys/constants';
 import { RuntimeError } from '../sys/errors';
 import type { ProgramBuilder } from '../sys/program';
 
@@ -71,22 +71,18 @@ export function emitDropBounding(b: ProgramBuilder, plan: CapabilityPlan, last: 
   const keep = BigInt(plan.bounding);
   for (let i = 0; i <= last; i++) {
     if ((keep >> BigInt(i)) & 1n) continue;
-    b.prctl(PR_CAPBSET_DROP, i, 0, `PR_CAPBSET_DROP, ${CAPABILITIES[i] ?? i}`, { why: 'process.capabilities.bounding' });
+    b.prctl(PR.CAPBSET_DROP, i, 0, `PR_CAPBSET_DROP, ${CAPABILITIES[i] ?? i}`, { why: 'process.capabilities.bounding' });
   }
 }
 
-const PR_CAPBSET_DROP = 24;
-const PR_CAP_AMBIENT = 47;
-const PR_CAP_AMBIENT_RAISE = 2;
-const PR_CAP_AMBIENT_CLEAR_ALL = 4;
 
 /** Sets effective, permitted and inheritable, then raises the ambient ones. Runs after setuid. */
 export function emitApplyCapabilities(b: ProgramBuilder, plan: CapabilityPlan): void {
   b.capset(BigInt(plan.effective), BigInt(plan.permitted), BigInt(plan.inheritable), { why: 'process.capabilities.{effective,permitted,inheritable}' });
-  b.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 'PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL', { why: 'process.capabilities.ambient' });
+  b.prctl(PR.CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 'PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL', { why: 'process.capabilities.ambient' });
   const amb = BigInt(plan.ambient);
   for (let i = 0; i < CAPABILITIES.length; i++) {
     if (!((amb >> BigInt(i)) & 1n)) continue;
-    b.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, i, `PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, ${CAPABILITIES[i]}`, { why: 'process.capabilities.ambient' });
+    b.prctl(PR.CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, i, `PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, ${CAPABILITIES[i]}`, { why: 'process.capabilities.ambient' });
   }
 }

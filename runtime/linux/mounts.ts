@@ -17,7 +17,7 @@
 
 import * as path from 'node:path';
 import type { Mount } from '../spec/generated/config';
-import { MOUNT_OPTIONS, MS, PROPAGATION_OPTIONS } from '../sys/constants';
+import { AT_RECURSIVE, MOUNT_OPTIONS, MS, O, PROPAGATION_OPTIONS } from '../sys/constants';
 import { RuntimeError, messageOf } from '../sys/errors';
 import type { ProgramBuilder, Slot } from '../sys/program';
 import { emitCgroupMount, type CgroupSubmount } from './cgroupmount';
@@ -275,7 +275,7 @@ export function emitMount(b: ProgramBuilder, rootfs: string, m: MountStep, host:
     const tmpfs = m.type === 'tmpfs';
     const keepMode = tmpfs && !/(^|,)mode=/.test(m.data ?? '');
     if (keepMode) b.statMode({ slot: t }, { why: `${m.why}: a tmpfs keeps the mode of the directory it covers`, errmsg });
-    const copyFrom = tmpfs && m.copyUp ? b.open({ slot: t }, 0o200000 /* O_DIRECTORY */, 0, `${m.destination} before the tmpfs`, { why: `${m.why} (tmpcopyup)`, errmsg }) : null;
+    const copyFrom = tmpfs && m.copyUp ? b.open({ slot: t }, O.DIRECTORY, 0, `${m.destination} before the tmpfs`, { why: `${m.why} (tmpcopyup)`, errmsg }) : null;
     b.mount(m.source, { slot: t }, m.type, m.flags, m.data, o);
     b.close(t);
     if (tmpfs && (copyFrom !== null || keepMode || m.remountFlags)) {
@@ -292,7 +292,7 @@ export function emitMount(b: ProgramBuilder, rootfs: string, m: MountStep, host:
   if (m.propagation.length > 0 || m.recursive) {
     const t = openTarget(b, rootfs, m, errmsg);
     for (const p of m.propagation) b.mount(null, { slot: t }, null, p, null, { why: `${m.why} (propagation)`, errmsg });
-    if (m.recursive) b.mountSetattr({ slot: t }, 0x8000 /* AT_RECURSIVE */, m.recursive.set, m.recursive.clear, { why: `${m.why} (recursive options)`, errmsg });
+    if (m.recursive) b.mountSetattr({ slot: t }, AT_RECURSIVE, m.recursive.set, m.recursive.clear, { why: `${m.why} (recursive options)`, errmsg });
     b.close(t);
   }
 }

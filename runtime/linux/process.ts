@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Spec } from '../spec/generated/config';
-import { RLIMITS } from '../sys/constants';
+import { PR, RLIMITS } from '../sys/constants';
 import { RuntimeError } from '../sys/errors';
 import type { ProgramBuilder } from '../sys/program';
 import { emitApplyCapabilities, emitDropBounding, lastCap, planCapabilities, type CapabilityPlan } from './capabilities';
@@ -167,16 +167,16 @@ export function emitFinalizeProcess(b: ProgramBuilder, plan: ProcessPlan, host: 
   // credential calls below.
   if (plan.seccomp && !plan.noNewPrivileges) emitSeccomp(b, plan.seccomp);
   emitDropBounding(b, plan.capabilities, host.lastCap);
-  b.prctl(PR_SET_KEEPCAPS, 1, 0, 'PR_SET_KEEPCAPS, 1', { why: 'keep the permitted set across setuid' });
+  b.prctl(PR.SET_KEEPCAPS, 1, 0, 'PR_SET_KEEPCAPS, 1', { why: 'keep the permitted set across setuid' });
   if (host.setgroupsAllowed) b.setgroups(plan.additionalGids, { why: 'process.user.additionalGids' });
   else if (plan.additionalGids.length > 0) {
     throw new RuntimeError(`process.user.additionalGids: cannot set [${plan.additionalGids.join(', ')}]: setgroups is denied in this user namespace (a rootless gid map of one id; map /etc/subgid ranges through newgidmap)`, { code: 'EPERM' });
   }
   b.setresgid(plan.gid, { why: 'process.user.gid' });
   b.setresuid(plan.uid, { why: 'process.user.uid' });
-  b.prctl(PR_SET_KEEPCAPS, 0, 0, 'PR_SET_KEEPCAPS, 0', { why: 'done with setuid' });
+  b.prctl(PR.SET_KEEPCAPS, 0, 0, 'PR_SET_KEEPCAPS, 0', { why: 'done with setuid' });
   emitApplyCapabilities(b, plan.capabilities);
-  if (plan.noNewPrivileges) b.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 'PR_SET_NO_NEW_PRIVS, 1', { why: 'process.noNewPrivileges' });
+  if (plan.noNewPrivileges) b.prctl(PR.SET_NO_NEW_PRIVS, 1, 0, 'PR_SET_NO_NEW_PRIVS, 1', { why: 'process.noNewPrivileges' });
   if (plan.apparmorProfile && host.apparmorAttr) {
     // The profile the program gets at execve, as runc's apparmor.ApplyProfile.
     // Without AppArmor on the host there is nothing to apply, as with runc.
@@ -187,8 +187,6 @@ export function emitFinalizeProcess(b: ProgramBuilder, plan: ProcessPlan, host: 
   if (plan.seccomp && plan.noNewPrivileges) emitSeccomp(b, plan.seccomp);
 }
 
-const PR_SET_KEEPCAPS = 8;
-const PR_SET_NO_NEW_PRIVS = 38;
 
 function emitSeccomp(b: ProgramBuilder, s: SeccompPlan): void {
   b.seccomp(s.flags, Buffer.from(s.program, 'base64'), { why: `linux.seccomp: ${s.rules} rules, default ${s.defaultAction}` });

@@ -18,7 +18,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Spec } from '../spec/generated/config';
-import { MNT_DETACH, MS, PROPAGATION_OPTIONS, msFlagNames } from '../sys/constants';
+import { MNT_DETACH, MS, O, PROPAGATION_OPTIONS, msFlagNames } from '../sys/constants';
 import { RuntimeError } from '../sys/errors';
 import type { ProgramBuilder } from '../sys/program';
 import { DEFAULT_DEVICES, emitDevLinks, emitDevice, planDevices, type DeviceNode } from './devices';
@@ -213,8 +213,8 @@ export function emitEnterRootfs(b: ProgramBuilder, plan: RootfsPlan, hostProcSys
   }
   // runc's trick: with new_root and put_old both ".", the old root ends up
   // stacked on top of the new one; detaching it leaves the new root alone.
-  const oldroot = b.open('/', O_DIRECTORY, 0, 'the old root', { why: 'pivot_root: the old root', errmsg });
-  const newroot = b.open(plan.rootfs, O_DIRECTORY, 0, 'the new root', { why: 'pivot_root: the new root', errmsg });
+  const oldroot = b.open('/', O.DIRECTORY, 0, 'the old root', { why: 'pivot_root: the old root', errmsg });
+  const newroot = b.open(plan.rootfs, O.DIRECTORY, 0, 'the new root', { why: 'pivot_root: the new root', errmsg });
   b.fchdir(newroot, { why: 'pivot_root: into the new root', errmsg });
   b.pivotRoot('.', '.', { why: 'root.path: the rootfs becomes / (the old root stacked on top)', errmsg });
   b.close(newroot);
@@ -227,8 +227,6 @@ export function emitEnterRootfs(b: ProgramBuilder, plan: RootfsPlan, hostProcSys
   b.umount2('.', MNT_DETACH, { why: 'pivot_root: detach the old root (the host)', errmsg });
   b.chdir('/', { why: 'pivot_root', errmsg });
 }
-
-const O_DIRECTORY = 0o200000;
 
 /** In the init, after the rootfs became / (and sysctls): what needs the container's own /proc, /dev and /. */
 export function emitFinishRootfs(b: ProgramBuilder, plan: RootfsPlan): void {

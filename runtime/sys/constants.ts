@@ -171,3 +171,35 @@ export function parseSignal(s: string): number | undefined {
   }
   return SIGNALS[name];
 }
+
+/** open(2) flags: the runtime's own calls (libc.ts) and the init's (program.ts). */
+export const O = {
+  RDONLY: 0o0,
+  WRONLY: 0o1,
+  RDWR: 0o2,
+  CREAT: 0o100,
+  NOCTTY: 0o400,
+  NONBLOCK: 0o4000,
+  DIRECTORY: 0o200000,
+  NOFOLLOW: 0o400000,
+  CLOEXEC: 0o2000000,
+  PATH: 0o10000000,
+} as const;
+
+/** prctl(2) options. */
+export const PR = {
+  SET_PDEATHSIG: 1,
+  SET_CHILD_SUBREAPER: 36,
+  SET_DUMPABLE: 4,
+  SET_KEEPCAPS: 8,
+  SET_NAME: 15,
+  CAPBSET_READ: 23,
+  CAPBSET_DROP: 24,
+  SET_NO_NEW_PRIVS: 38,
+  CAP_AMBIENT: 47,
+} as const;
+export const PR_CAP_AMBIENT_RAISE = 2;
+export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
+
+/** mount_setattr(2): apply to the whole tree. */
+export const AT_RECURSIVE = 0x8000;

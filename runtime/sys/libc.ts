@@ -7,7 +7,9 @@
 import koffi from 'koffi';
 import { SyscallError } from './errors';
 import { trace, tracing } from './trace';
-import { cloneFlagNames, msFlagNames } from './constants';
+import { cloneFlagNames, msFlagNames, O, PR } from './constants';
+
+export { AT_RECURSIVE, O, PR, PR_CAP_AMBIENT_CLEAR_ALL, PR_CAP_AMBIENT_RAISE } from './constants';
 
 const libc = koffi.load('libc.so.6');
 
@@ -44,18 +46,6 @@ const SYS = {
   waitid: 247,
 } as const;
 
-export const O = {
-  RDONLY: 0o0,
-  WRONLY: 0o1,
-  RDWR: 0o2,
-  CREAT: 0o100,
-  NOCTTY: 0o400,
-  NONBLOCK: 0o4000,
-  DIRECTORY: 0o200000,
-  NOFOLLOW: 0o400000,
-  CLOEXEC: 0o2000000,
-  PATH: 0o10000000,
-} as const;
 
 export const RESOLVE = {
   NO_XDEV: 0x01,
@@ -71,19 +61,6 @@ const F_GETFL = 3;
 const F_SETFL = 4;
 const FD_CLOEXEC = 1;
 
-export const PR = {
-  SET_PDEATHSIG: 1,
-  SET_CHILD_SUBREAPER: 36,
-  SET_DUMPABLE: 4,
-  SET_KEEPCAPS: 8,
-  SET_NAME: 15,
-  CAPBSET_READ: 23,
-  CAPBSET_DROP: 24,
-  SET_NO_NEW_PRIVS: 38,
-  CAP_AMBIENT: 47,
-} as const;
-export const PR_CAP_AMBIENT_RAISE = 2;
-export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
 
 const q = (s: string | null): string => (s === null ? 'NULL' : JSON.stringify(s));
 
@@ -347,6 +324,5 @@ export function statfs(path: string, why?: string): { type: number; flags: bigin
   return { type: Number(buf.readBigInt64LE(0)), flags: buf.readBigUInt64LE(80) };
 }
 
-export const AT_RECURSIVE = 0x8000;
 export const AT_EMPTY_PATH = 0x1000;
 

@@ -9,7 +9,7 @@
 // has exited, the init writes it to stderr itself).
 
 import { constants } from 'node:os';
-import { CLONE, msFlagNames } from './constants';
+import { AT_RECURSIVE, MNT_DETACH, cloneFlagNames, msFlagNames } from './constants';
 
 /** Same numbers as the OP_* defines of native/src/init.c (test/unit/init-ops.test.ts compares them). */
 export const OP = {
@@ -158,11 +158,11 @@ export class ProgramBuilder {
   }
 
   unshare(flags: number, o: OpOptions): void {
-    this.push(OP.UNSHARE, `unshare(${cloneNames(flags)})`, [int(flags)], o);
+    this.push(OP.UNSHARE, `unshare(${cloneFlagNames(flags)})`, [int(flags)], o);
   }
 
   setns(path: string, nstype: number, o: OpOptions): void {
-    this.push(OP.SETNS, `setns(open(${q(path)}), ${cloneNames(nstype)})`, [str(path), int(nstype)], o);
+    this.push(OP.SETNS, `setns(open(${q(path)}), ${cloneFlagNames(nstype)})`, [str(path), int(nstype)], o);
   }
 
   writeFile(path: PathArg, content: string, o: OpOptions): void {
@@ -178,7 +178,7 @@ export class ProgramBuilder {
 
   umount2(target: PathArg, flags: number, o: OpOptions): void {
     const t = this.path(target);
-    this.push(OP.UMOUNT2, `umount2(${t.text}, ${flags === 2 ? 'MNT_DETACH' : flags})`, [t.arg, int(flags)], o);
+    this.push(OP.UMOUNT2, `umount2(${t.text}, ${flags === MNT_DETACH ? 'MNT_DETACH' : flags})`, [t.arg, int(flags)], o);
   }
 
   /** MS_REMOUNT with `flags` | (the target's current flags & keep); on EPERM again with lockSource's locked flags (remount.ts). */
@@ -193,7 +193,7 @@ export class ProgramBuilder {
 
   mountSetattr(target: PathArg, atFlags: number, set: number, clear: number, o: OpOptions): void {
     const t = this.path(target);
-    this.push(OP.MOUNT_SETATTR, `mount_setattr(AT_FDCWD, ${t.text}, ${atFlags & 0x8000 ? 'AT_RECURSIVE' : atFlags}, {set=0x${set.toString(16)}, clr=0x${clear.toString(16)}})`, [t.arg, int(atFlags), int(set), int(clear)], o);
+    this.push(OP.MOUNT_SETATTR, `mount_setattr(AT_FDCWD, ${t.text}, ${atFlags & AT_RECURSIVE ? 'AT_RECURSIVE' : atFlags}, {set=0x${set.toString(16)}, clr=0x${clear.toString(16)}})`, [t.arg, int(atFlags), int(set), int(clear)], o);
   }
 
   /**
@@ -390,11 +390,6 @@ export class ProgramBuilder {
   execve(args: readonly string[], env: readonly string[], o: OpOptions): void {
     this.push(OP.EXECVE, `execve(<found>, ${JSON.stringify(args)}, [${env.length} vars])`, [list(args), list(env)], o);
   }
-}
-
-function cloneNames(flags: number): string {
-  const names = Object.entries(CLONE).filter(([, v]) => flags & v).map(([k]) => `CLONE_${k}`);
-  return names.length ? names.join('|') : '0';
 }
 
 // ---------------------------------------------------------------- encoding
