@@ -10,8 +10,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { CLI, containerSuite, leftovers, makeBusyboxRootfs, mc } from '../helpers/bundle';
+import { recvtty } from '../helpers/recvtty';
 import type { Spec } from '../../runtime/spec/generated/config';
 
 const { root, bundle } = containerSuite('cli');
@@ -55,25 +56,6 @@ test('spec and spec --rootless match runc spec field for field (but ociVersion, 
   assert.deepEqual(comparable(specIn(['--rootless'])), comparable(specIn(['--rootless'], RUNC)));
 });
 
-const RECVTTY = `
-import socket, os, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(sys.argv[1]); s.listen(1)
-print("listening", flush=True)
-c, _ = s.accept()
-msg, fds, _, _ = socket.recv_fds(c, 4096, 1)
-out = b""
-while True:
-    try:
-        d = os.read(fds[0], 4096)
-    except OSError:
-        break
-    if not d:
-        break
-    out += d
-sys.stdout.write(out.decode(errors="replace").replace("\\r\\n", "\\n"))
-`;
-
 test('a bundle from `spec`, as bats uses it: --console-socket accepted, a cgroup namespace added once, no ambient warning', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-cli-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -86,20 +68,16 @@ test('a bundle from `spec`, as bats uses it: --console-socket accepted, a cgroup
   s.linux!.namespaces!.push({ type: 'cgroup' });
   fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(s));
   const sock = path.join(dir, 'console.sock');
-  const server = spawn('python3', ['-c', RECVTTY, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = await recvtty(sock);
   t.after(() => server.kill());
-  let out = '';
-  server.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const closed = new Promise((r) => server.on('exit', r));
-  const end = Date.now() + 5000;
-  while (!out.includes('listening') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
   const c = mc(root, ['create', '--console-socket', sock, '--bundle', b, 'spec1']);
   assert.equal(c.status, 0, c.stderr);
   assert.equal(c.stderr, '', 'nothing on stderr: no warning about the ambient set');
   const st = mc(root, ['start', 'spec1']);
   assert.equal(st.status, 0, st.stderr);
   assert.equal(st.stderr, '');
-  await Promise.race([closed, new Promise((r) => setTimeout(r, 10000))]);
+  await server.closed(10000);
+  const out = server.output();
   assert.match(out, /^\/dev\/pts\/\d+$/m);
   assert.match(out, /^cgroup:\[\d+\]$/m);
   assert.notEqual(/^cgroup:\[\d+\]$/m.exec(out)?.[0], fs.readlinkSync('/proc/self/ns/cgroup'), 'its own cgroup namespace');

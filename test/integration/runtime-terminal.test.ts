@@ -7,45 +7,17 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { spawnSync, execFileSync } from 'node:child_process';
 import { CLI, containerSuite, leftovers, mc } from '../helpers/bundle';
+import { recvtty } from '../helpers/recvtty';
 
 const { root, bundle } = containerSuite('terminal');
-
-// A console-socket server (like runc's recvtty): accepts one connection,
-// receives the pty master over SCM_RIGHTS, prints the payload and everything
-// read from the master until the pty closes.
-const RECVTTY = `
-import socket, os, sys
-path = sys.argv[1]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(path); s.listen(1)
-print("listening", flush=True)
-c, _ = s.accept()
-msg, fds, _, _ = socket.recv_fds(c, 4096, 1)
-print("name=" + msg.decode(), flush=True)
-out = b""
-while True:
-    try:
-        d = os.read(fds[0], 4096)
-    except OSError:
-        break
-    if not d:
-        break
-    out += d
-sys.stdout.write(out.decode(errors="replace").replace("\\r\\n", "\\n"))
-`;
 
 test('--console-socket receives the pty master; the process has a tty of the configured size', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-tty-'));
   const sock = path.join(dir, 'console.sock');
-  const server = spawn('python3', ['-c', RECVTTY, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  server.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const closed = new Promise((r) => server.on('exit', r));
+  const server = await recvtty(sock);
   try {
-    const end = Date.now() + 5000;
-    while (!out.includes('listening') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     const b = bundle((s) => {
       s.process!.terminal = true;
       s.process!.consoleSize = { height: 25, width: 100 };
@@ -53,7 +25,8 @@ test('--console-socket receives the pty master; the process has a tty of the con
     const c = mc(root, ['create', '--console-socket', sock, '--bundle', b, 'tty1']);
     assert.equal(c.status, 0, c.stderr);
     assert.equal(mc(root, ['start', 'tty1']).status, 0);
-    await Promise.race([closed, new Promise((r) => setTimeout(r, 10000))]);
+    await server.closed(10000);
+    const out = server.output();
     assert.match(out, /name=\/dev\/ptmx/);
     assert.match(out, /^\/dev\/pts\/\d+$/m);
     assert.match(out, /^25 100$/m);
