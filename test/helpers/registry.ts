@@ -7,6 +7,7 @@ import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_pro
 import { promisify } from 'node:util';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -167,4 +168,33 @@ export function signToken(key: crypto.KeyObject, kid: string, claims: { issuer: 
   const body = enc({ iss: claims.issuer, sub: claims.sub, aud: claims.service, exp: now + 300, nbf: now - 10, iat: now, jti: crypto.randomBytes(8).toString('hex'), access: claims.access });
   const sig = crypto.sign('sha256', Buffer.from(`${head}.${body}`), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
   return `${head}.${body}.${sig}`;
+}
+
+/** A proxy in front of the registry; `hook` may take over a response. */
+export async function startProxy(
+  upstream: RegistryHandle,
+  hook: (req: http.IncomingMessage, up: http.IncomingMessage, res: http.ServerResponse) => boolean,
+): Promise<{ host: string; requests: http.IncomingMessage[]; close(): Promise<void> }> {
+  const requests: http.IncomingMessage[] = [];
+  const srv = http.createServer((req, res) => {
+    requests.push(req);
+    const up = http.request({ host: '127.0.0.1', port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
+      if (hook(req, ur, res)) return;
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      ur.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
+  return {
+    host: `127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise<void>((r) => {
+        srv.closeAllConnections();
+        srv.close(() => r());
+      }),
+  };
 }

@@ -20,7 +20,7 @@ import { parseReference } from '../../images/reference';
 import { MediaType } from '../../images/manifest';
 import { findImage } from '../../images/image';
 import { REPO } from '../helpers/bundle';
-import { startRegistry, skopeoPush, makeTokenKey, signToken, freePort, type RegistryHandle } from '../helpers/registry';
+import { startRegistry, skopeoPush, makeTokenKey, signToken, freePort, startProxy, type RegistryHandle } from '../helpers/registry';
 
 const BUILD = path.join(REPO, 'scripts', 'build-busybox-image.sh');
 const have = fs.existsSync('/usr/bin/docker-registry') && fs.existsSync('/usr/bin/skopeo') && fs.existsSync('/usr/bin/umoci') && fs.existsSync('/bin/busybox');
@@ -169,35 +169,6 @@ test('zstd layers (pushed with our client)', { skip: skip || (!fs.existsSync('/u
   assert.equal(r.manifest.layers[0]!.mediaType, MediaType.ociLayerZstd);
   assert.ok(fs.existsSync(path.join(new Snapshots(store.root).dir(r.config.rootfs.diff_ids[0]!), 'bin', 'busybox')));
 });
-
-/** A proxy in front of the registry; `hook` may take over a response. */
-async function startProxy(
-  upstream: RegistryHandle,
-  hook: (req: http.IncomingMessage, up: http.IncomingMessage, res: http.ServerResponse) => boolean,
-): Promise<{ host: string; requests: http.IncomingMessage[]; close(): Promise<void> }> {
-  const requests: http.IncomingMessage[] = [];
-  const srv = http.createServer((req, res) => {
-    requests.push(req);
-    const up = http.request({ host: '127.0.0.1', port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
-      if (hook(req, ur, res)) return;
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      ur.pipe(res);
-    });
-    up.on('error', () => res.destroy());
-    req.pipe(up);
-  });
-  const port = await freePort();
-  await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
-  return {
-    host: `127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((r) => {
-        srv.closeAllConnections();
-        srv.close(() => r());
-      }),
-  };
-}
 
 test('a connection dropped mid-blob is resumed with Range', { skip }, async (t) => {
   const layer = (await pull(newStore(), `${reg!.host}/test/busybox:latest`, { registry: quick, unpack: false })).manifest.layers[0]!;

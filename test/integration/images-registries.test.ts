@@ -14,7 +14,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO, front } from '../helpers/bundle';
-import { startRegistry, skopeoPush, freePort, makeTokenKey, signToken, type RegistryHandle } from '../helpers/registry';
+import { startRegistry, skopeoPush, freePort, makeTokenKey, signToken, startProxy, type RegistryHandle } from '../helpers/registry';
 import { ContentStore } from '../../images/store';
 import { findLocal, findOrPull, loadRegistriesConf } from '../../images/resolve';
 import { parseRegistriesConf } from '../../images/registries';
@@ -169,36 +169,23 @@ test('bundle busybox finds localhost/busybox (podman short names); --insecure-re
 
 /** A mirror in front of the registry that can alter manifests fetched by digest. */
 async function startMirror(upstream: RegistryHandle, tamper: () => boolean): Promise<{ host: string; requests: string[]; close(): Promise<void> }> {
-  const requests: string[] = [];
-  const srv = http.createServer((req, res) => {
-    requests.push(req.url ?? '');
-    const up = http.request({ host: '127.0.0.1', port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
-      if (tamper() && /\/manifests\/sha256:/.test(req.url ?? '') && ur.statusCode === 200) {
-        const chunks: Buffer[] = [];
-        ur.on('data', (d: Buffer) => chunks.push(d));
-        ur.on('end', () => {
-          const body = Buffer.concat([Buffer.concat(chunks), Buffer.from(' ')]); // still JSON, another digest
-          res.writeHead(200, { 'content-type': ur.headers['content-type'] ?? '', 'content-length': String(body.length) });
-          res.end(body);
-        });
-        return;
-      }
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      ur.pipe(res);
+  const proxy = await startProxy(upstream, (req, ur, res) => {
+    if (!(tamper() && /\/manifests\/sha256:/.test(req.url ?? '') && ur.statusCode === 200)) return false;
+    const chunks: Buffer[] = [];
+    ur.on('data', (d: Buffer) => chunks.push(d));
+    ur.on('end', () => {
+      const body = Buffer.concat([Buffer.concat(chunks), Buffer.from(' ')]); // still JSON, another digest
+      res.writeHead(200, { 'content-type': ur.headers['content-type'] ?? '', 'content-length': String(body.length) });
+      res.end(body);
     });
-    up.on('error', () => res.destroy());
-    req.pipe(up);
+    return true;
   });
-  const port = await freePort();
-  await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
   return {
-    host: `127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((r) => {
-        srv.closeAllConnections();
-        srv.close(() => r());
-      }),
+    host: proxy.host,
+    get requests() {
+      return proxy.requests.map((r) => r.url ?? '');
+    },
+    close: proxy.close,
   };
 }
 
