@@ -16,13 +16,18 @@ export interface CapabilityPlan {
 
 const capIndex = new Map<string, number>(CAPABILITIES.map((c, i) => [c, i]));
 
-/** The highest capability the running kernel knows. */
+let knownLastCap: number | undefined;
+
+/** The highest capability the running kernel knows (read once: planning asks for every name of every set). */
 export function lastCap(): number {
-  try {
-    return Number(require('node:fs').readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
-  } catch {
-    return CAPABILITIES.length - 1;
+  if (knownLastCap === undefined) {
+    try {
+      knownLastCap = Number(require('node:fs').readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+    } catch {
+      knownLastCap = CAPABILITIES.length - 1;
+    }
   }
+  return knownLastCap;
 }
 
 function mask(names: readonly string[] | undefined, field: string, warnings: string[]): bigint {
