@@ -55,6 +55,11 @@ export class FrameReader {
 
   constructor(private readonly onFrame: (type: number, payload: Buffer) => void) {}
 
+  /** Bytes of a frame not yet whole. */
+  get partial(): number {
+    return this.buf.length;
+  }
+
   push(chunk: Buffer): void {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     while (this.buf.length >= 5) {

@@ -291,6 +291,7 @@ export async function startContainer(paths: Paths, id: string, opts: { attach: b
   const job = {
     root: paths.root, runroot: paths.runroot, id, attach: opts.attach, debug: opts.debug === true,
     timing: process.env['MYCONTAINER_TIMING'] !== undefined,
+    handOffMs: handOffMs(),
   };
   pipe.write(JSON.stringify(job) + '\n');
   const line = await new Promise<string>((resolve) => {
@@ -317,6 +318,17 @@ export async function startContainer(paths: Paths, id: string, opts: { attach: b
     throw err;
   }
   return store.read(id);
+}
+
+/**
+ * How long a container runs under the Node monitor before
+ * native/mycontainer-monitor takes over (engine/monitor.ts): long enough that
+ * a short-lived container never pays a second Node start for its exit.
+ * MYCONTAINER_MONITOR_HANDOFF_MS sets it (-1: keep Node).
+ */
+function handOffMs(): number {
+  const v = process.env['MYCONTAINER_MONITOR_HANDOFF_MS'];
+  return v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : 1000;
 }
 
 /** Whether the record says `done` (true too once the record is gone: --rm). */

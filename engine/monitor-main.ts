@@ -3,10 +3,13 @@
 // reads its container from fd 3 (one JSON line: root, runroot, id, attach,
 // debug), points its stderr at the container's monitor.log, and runs. EOF
 // on fd 3 first means the CLI gave up (a failed create): it exits.
+// `monitor.js --exited JOB ...` is native/mycontainer-monitor execing Node
+// back when the container has exited (engine/monitor.ts, Resumed).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Monitor } from './monitor';
+import { parseResumed, type Resumed } from './handoff';
 import { Paths } from './containers';
 import { messageOf } from '../runtime/sys/errors';
 import * as sys from '../runtime/sys/libc';
@@ -18,6 +21,8 @@ interface Job {
   attach: boolean;
   debug: boolean;
   timing: boolean;
+  /** When the container has run this long, native/mycontainer-monitor takes over (<0: never). */
+  handOffMs?: number;
 }
 
 /** One line from fd 3, read synchronously: nothing else is to be done until it comes. */
@@ -50,21 +55,40 @@ function readJob(): Job | null {
   }
 }
 
-if (process.argv[2] !== '--standby') {
+/** `--exited JOB ...`: mycontainer-monitor's return (engine/handoff.ts). */
+function parseExited(argv: string[]): { job: Job; resumed: Resumed } {
+  return { job: JSON.parse(argv[0] ?? '') as Job, resumed: parseResumed(argv.slice(1)) };
+}
+
+/** How to start this script again: the bundle through its loader (code cache), or the compiled module. */
+function scriptArgs(): string[] {
+  const script = process.argv[1]!;
+  const loader = path.join(path.dirname(script), '..', '..', 'bin', 'lib', 'load.js');
+  return path.basename(path.dirname(script)) === 'bundle' && fs.existsSync(loader) ? [loader, script] : [script];
+}
+
+let job: Job | null;
+let resumed: Resumed | undefined;
+if (process.argv[2] === '--standby') {
+  job = readJob();
+  if (!job) process.exit(0);
+  const log = fs.openSync(path.join(job.root, 'containers', job.id, 'monitor.log'), 'a', 0o600);
+  sys.dup2(log, 2, 'the monitor\'s diagnostics go to the container\'s monitor.log');
+  fs.closeSync(log);
+} else if (process.argv[2] === '--exited') {
+  // stderr is monitor.log already: mycontainer-monitor kept it
+  ({ job, resumed } = parseExited(process.argv.slice(3)));
+} else {
   process.stderr.write('usage: monitor --standby (the container comes on fd 3)\n');
   process.exit(2);
 }
-const job = readJob();
-if (!job) process.exit(0);
 if (job.debug) process.env['MYCONTAINER_DEBUG'] = '1';
 if (job.timing) process.env['MYCONTAINER_TIMING'] = '1';
-const log = fs.openSync(path.join(job.root, 'containers', job.id, 'monitor.log'), 'a', 0o600);
-sys.dup2(log, 2, 'the monitor\'s diagnostics go to the container\'s monitor.log');
-fs.closeSync(log);
 process.title = `mycontainer-monitor ${job.id.slice(0, 12)}`;
 // Signals for the container reach it through `kill`; the monitor itself ignores them.
 for (const s of ['SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(s, () => {});
-const m = new Monitor(new Paths(job.root, job.runroot), job.id, job.attach);
+const exitCommand = [process.execPath, ...process.execArgv, ...scriptArgs(), '--exited', JSON.stringify(job)];
+const m = new Monitor(new Paths(job.root, job.runroot), job.id, { attachFirst: job.attach, handOffMs: job.handOffMs ?? -1, exitCommand, resumed });
 m.main().then(
   () => process.exit(0),
   (e: unknown) => {

@@ -17,6 +17,16 @@
 // container, and one JSON line back says it is created (with attach: the
 // monitor then waits for a client's HELLO before start) or running, or why
 // it failed.
+//
+// Node costs ~15 MB per idle container; conmon 0.3 MB. So once the container
+// has run a moment (`handOffMs`), this process execs native/mycontainer-monitor
+// in its place (handOff below): the same pid, the init still its child, the
+// stdio, the log and the attach socket and clients handed over as fds. That
+// small C program holds the idle container, and when the init exits it execs
+// Node back (`monitor.js --exited`, `Resumed`), which goes on from the exit:
+// records it, deletes the runtime's container, restarts or cleans up, as
+// conmon's exit command runs `podman container cleanup`. --debug keeps Node
+// throughout, so its trace stays whole.
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -27,7 +37,11 @@ import { CriLogWriter, type Stream } from './logs';
 import { F, FrameReader, frame, type ExitInfo, type Hello } from './attach';
 import { messageOf } from '../runtime/sys/errors';
 import * as sys from '../runtime/sys/libc';
-import { procStat } from '../runtime/state';
+import { procStat, StateDir } from '../runtime/state';
+import { projectFile } from '../runtime/project';
+import { fdOf, handOffCommand, type HandOffStdio, type Resumed } from './handoff';
+
+export type { Resumed } from './handoff';
 import type { RuntimeContext } from '../runtime/container';
 import { mark } from './timing';
 
@@ -39,6 +53,17 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 interface Client {
   sock: net.Socket;
   hello: Hello | null;
+  reader: FrameReader;
+}
+
+export interface MonitorOptions {
+  attachFirst: boolean;
+  /** How long the container runs before this process becomes mycontainer-monitor; <0: never. */
+  handOffMs: number;
+  /** The argv that brings this monitor back (mycontainer-monitor appends --status and the fds). */
+  exitCommand: string[];
+  /** Set when this process is that return. */
+  resumed?: Resumed | undefined;
 }
 
 export class Monitor {
@@ -56,7 +81,17 @@ export class Monitor {
   /** --debug lines made before any client attached: the first one gets them. */
   private debugBacklog: string[] | null = null;
 
-  constructor(readonly paths: Paths, readonly id: string, readonly attachFirst: boolean) {
+  readonly attachFirst: boolean;
+  private resumed: Resumed | null;
+  /** The restart backoff (docker's: 100 ms, doubling, reset after 10 s of running), and when this life began. */
+  private delay: number;
+  private began = 0;
+
+  constructor(readonly paths: Paths, readonly id: string, readonly opts: MonitorOptions) {
+    this.attachFirst = opts.attachFirst;
+    this.resumed = opts.resumed ?? null;
+    this.delay = this.resumed?.delay ?? 100;
+    if (this.resumed) this.readyFd = -1; // the CLI had its answer before the hand-off
     this.store = new ContainerStore(paths);
     const debug = process.env['MYCONTAINER_DEBUG'] === '1';
     this.ctx = {
@@ -103,43 +138,58 @@ export class Monitor {
     this.broadcast(stream === 'stdout' ? F.STDOUT : F.STDERR, d);
   }
 
+  private addClient(sock: net.Socket, hello: Hello | null): void {
+    const client: Client = { sock, hello, reader: new FrameReader((type, payload) => this.onFrame(client, type, payload)) };
+    this.clients.add(client);
+    sock.on('data', (d: Buffer) => client.reader.push(d));
+    sock.on('error', () => {});
+    sock.on('close', () => this.clients.delete(client));
+  }
+
+  private onFrame(client: Client, type: number, payload: Buffer): void {
+    const sock = client.sock;
+    if (type === F.HELLO) {
+      client.hello = JSON.parse(payload.toString()) as Hello;
+      for (const line of this.debugBacklog?.splice(0) ?? []) sock.write(frame(F.DEBUG, line));
+      if (client.hello.start && this.helloWaiter) this.helloWaiter();
+    } else if (type === F.STDIN && client.hello?.stdin) {
+      this.stdinWrite?.(payload);
+    } else if (type === F.STDIN_EOF && client.hello?.stdin) {
+      this.stdinEnd?.();
+    } else if (type === F.REOPEN_LOG) {
+      let err = '';
+      try {
+        this.log?.reopen();
+      } catch (e) {
+        err = messageOf(e);
+      }
+      sock.write(frame(F.LOG_REOPENED, err));
+    } else if (type === F.RESIZE && this.master >= 0) {
+      const { rows, cols } = JSON.parse(payload.toString()) as { rows: number; cols: number };
+      try {
+        require('../runtime/linux/terminal').setWinsize(this.master, { height: rows, width: cols }, 'attach: terminal resize');
+      } catch {
+        // the pty is gone
+      }
+    }
+  }
+
   private listen(): Promise<void> {
     const file = this.paths.attachSocket(this.id);
+    this.server = net.createServer((sock) => this.addClient(sock, null));
+    const back = this.resumed;
+    if (back) {
+      // mycontainer-monitor kept the socket listening and its clients connected
+      for (const c of back.clients) this.addClient(new net.Socket({ fd: c.fd, readable: true, writable: true }), c.hello ? { stdin: c.stdin, start: false } : null);
+      if (back.listenFd >= 0) {
+        return new Promise((resolve, reject) => {
+          this.server!.once('error', reject);
+          this.server!.listen({ fd: back.listenFd }, () => resolve());
+        });
+      }
+    }
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     fs.rmSync(file, { force: true });
-    this.server = net.createServer((sock) => {
-      const client: Client = { sock, hello: null };
-      this.clients.add(client);
-      const reader = new FrameReader((type, payload) => {
-        if (type === F.HELLO) {
-          client.hello = JSON.parse(payload.toString()) as Hello;
-          for (const line of this.debugBacklog?.splice(0) ?? []) sock.write(frame(F.DEBUG, line));
-          if (client.hello.start && this.helloWaiter) this.helloWaiter();
-        } else if (type === F.STDIN && client.hello?.stdin) {
-          this.stdinWrite?.(payload);
-        } else if (type === F.STDIN_EOF && client.hello?.stdin) {
-          this.stdinEnd?.();
-        } else if (type === F.REOPEN_LOG) {
-          let err = '';
-          try {
-            this.log?.reopen();
-          } catch (e) {
-            err = messageOf(e);
-          }
-          sock.write(frame(F.LOG_REOPENED, err));
-        } else if (type === F.RESIZE && this.master >= 0) {
-          const { rows, cols } = JSON.parse(payload.toString()) as { rows: number; cols: number };
-          try {
-            require('../runtime/linux/terminal').setWinsize(this.master, { height: rows, width: cols }, 'attach: terminal resize');
-          } catch {
-            // the pty is gone
-          }
-        }
-      });
-      sock.on('data', (d: Buffer) => reader.push(d));
-      sock.on('error', () => {});
-      sock.on('close', () => this.clients.delete(client));
-    });
     return new Promise((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(file, () => resolve());
@@ -158,6 +208,7 @@ export class Monitor {
     /** Our ends of the stdio, to drop if the container never comes to be. */
     const ends: net.Socket[] = [];
     let consoleOurs = -1;
+    const stdio: HandOffStdio = {};
     let opts: import('../runtime/container').CreateOptions = { id: this.id, bundle, noPivot: false, wait: true };
     if (c.config.tty) {
       const [ours, theirs] = sys.socketpair('the pty master from the init');
@@ -174,12 +225,15 @@ export class Monitor {
         closeAfterCreate.push(inR);
         const w = new net.Socket({ fd: inW, readable: false, writable: true });
         ends.push(w);
+        stdio.stdin = { fd: inW, sock: w };
         w.on('error', () => {});
         this.stdinWrite = (d) => void w.write(d);
         this.stdinEnd = () => void w.end();
       }
       closeAfterCreate.push(outW, errW);
       opts = { ...opts, stdio: [stdin, outW, errW] };
+      stdio.stdout = outR;
+      stdio.stderr = errR;
       for (const [fd, stream] of [[outR, 'stdout'], [errR, 'stderr']] as const) {
         const r = new net.Socket({ fd, readable: true, writable: false });
         ends.push(r);
@@ -205,6 +259,7 @@ export class Monitor {
       this.master = sys.recvFd(consoleOurs, 'the pty master from the init').fd;
       fs.closeSync(consoleOurs);
       const master = this.master;
+      stdio.pty = master;
       this.stdinWrite = (d) => {
         try {
           fs.writeSync(master, d);
@@ -256,7 +311,13 @@ export class Monitor {
       (globalThis as { gc?: () => void }).gc?.();
       mark(`memory ${JSON.stringify(process.memoryUsage())}`);
     }, 200).unref();
-    const exitCode = await created.init.exited;
+    let gone = false;
+    const exited = created.init.exited.then((code) => {
+      gone = true;
+      return code;
+    });
+    this.handOffLater(created.rec.pid, stdio, () => gone);
+    const exitCode = await exited;
     mark('exited');
     // The output that was still in the pipes, then the pty is gone.
     await Promise.race([Promise.all(readers), sleep(2000)]);
@@ -266,7 +327,12 @@ export class Monitor {
     this.stdinWrite = null;
     this.stdinEnd = null;
     mark('drained');
-    const oomKilled = oomKills(created.rec.cgroup?.paths ?? {}) > 0;
+    return this.afterExit(exitCode, created.rec.cgroup?.paths ?? {});
+  }
+
+  /** The init has exited and its output is drained: whether the OOM killer struck, then the runtime's container goes. */
+  private afterExit(exitCode: number, cgroupPaths: Record<string, string>): { exitCode: number; oomKilled: boolean } {
+    const oomKilled = oomKills(cgroupPaths) > 0;
     try {
       rt().remove(this.ctx, this.id, true);
     } catch (e) {
@@ -276,23 +342,81 @@ export class Monitor {
     return { exitCode, oomKilled };
   }
 
+  /** Back from mycontainer-monitor: the init exited while it held the container. */
+  private exitedWhileAway(status: number): { exitCode: number; oomKilled: boolean } {
+    let cgroupPaths: Record<string, string> = {};
+    try {
+      cgroupPaths = new StateDir(this.ctx.root, this.id).read().cgroup?.paths ?? {};
+    } catch {
+      // no runtime record: nothing to delete
+    }
+    return this.afterExit(status, cgroupPaths);
+  }
+
+  /**
+   * Once the container has run `handOffMs`, become native/mycontainer-monitor
+   * (see the top of this file). Waits while a client's frame or our own
+   * writes are half done: those bytes live in this process only.
+   */
+  private handOffLater(pid: number, stdio: HandOffStdio, gone: () => boolean): void {
+    if (this.opts.handOffMs < 0 || this.ctx.debug) return;
+    const bin = projectFile('native/build/mycontainer-monitor');
+    if (!bin) {
+      this.note('native/build/mycontainer-monitor is missing (make native): this Node process stays the monitor');
+      return;
+    }
+    const attempt = (): void => {
+      if (gone()) return;
+      const busy = [...this.clients].some((c) => c.reader.partial > 0 || c.sock.writableLength > 0 || c.sock.connecting) || (stdio.stdin?.sock.writableLength ?? 0) > 0;
+      if (busy) {
+        setTimeout(attempt, 50).unref();
+        return;
+      }
+      try {
+        this.handOff(bin, pid, stdio);
+      } catch (e) {
+        this.note(`cannot hand the container over to mycontainer-monitor: ${messageOf(e)}`);
+      }
+    };
+    setTimeout(attempt, this.opts.handOffMs).unref();
+  }
+
+  private handOff(bin: string, pid: number, stdio: HandOffStdio): never {
+    const log = this.log!;
+    const { argv, keep } = handOffCommand({
+      bin, id: this.id, pid, stdio,
+      listenFd: this.server ? fdOf(this.server) : -1,
+      clients: [...this.clients].map((c) => ({ fd: fdOf(c.sock), hello: c.hello !== null, stdin: c.hello?.stdin === true })),
+      log: { file: log.file, maxSize: log.maxSize, maxFiles: log.maxFiles },
+      exitCommand: this.opts.exitCommand, delay: this.delay, began: this.began,
+    });
+    const why = 'hand the running container to mycontainer-monitor';
+    for (const fd of keep) sys.keepAcrossExec(fd, why);
+    mark('hand-off');
+    return sys.execve(bin, argv, process.env, why);
+  }
+
   async main(): Promise<void> {
     let c = this.store.read(this.id);
     const self = procStat(process.pid);
-    this.store.update(this.id, (x) => {
-      x.state.monitorPid = process.pid;
-      x.state.monitorStartTime = self?.startTime ?? '';
-      x.state.manuallyStopped = false;
-    });
+    // Back from mycontainer-monitor, the pid is the same, and a `stop` meanwhile must hold.
+    if (!this.resumed) {
+      this.store.update(this.id, (x) => {
+        x.state.monitorPid = process.pid;
+        x.state.monitorStartTime = self?.startTime ?? '';
+        x.state.manuallyStopped = false;
+      });
+    }
     this.log = new CriLogWriter(c.hostConfig.logPath || this.paths.log(this.id), c.hostConfig.logMaxSize, c.hostConfig.logMaxFiles);
     await this.listen();
-    let delay = 100;
-    let first = true;
+    let first = !this.resumed;
     let last: ExitInfo = { exitCode: 0 };
     for (;;) {
-      const began = Date.now();
+      this.began = this.resumed?.began ?? Date.now();
       try {
-        const r = await this.runOnce(first);
+        const back = this.resumed;
+        this.resumed = null;
+        const r = back ? this.exitedWhileAway(back.status) : await this.runOnce(first);
         last = { exitCode: r.exitCode };
         this.store.update(this.id, (x) => {
           x.state.status = 'exited';
@@ -323,15 +447,15 @@ export class Monitor {
       this.broadcast(F.EXIT, JSON.stringify(last));
       c = this.store.read(this.id);
       if (!shouldRestart(c, last.exitCode)) break;
-      if (Date.now() - began > 10000) delay = 100;
+      if (Date.now() - this.began > 10000) this.delay = 100;
       this.store.update(this.id, (x) => {
         x.state.status = 'restarting';
         x.state.restartCount += 1;
       });
       // Interruptible: `stop` during the backoff ends it.
-      const until = Date.now() + delay;
+      const until = Date.now() + this.delay;
       while (Date.now() < until && !this.store.read(this.id).state.manuallyStopped) await sleep(Math.min(100, until - Date.now()));
-      delay = Math.min(delay * 2, 60000);
+      this.delay = Math.min(this.delay * 2, 60000);
       if (this.store.read(this.id).state.manuallyStopped) {
         this.store.update(this.id, (x) => {
           x.state.status = 'exited';

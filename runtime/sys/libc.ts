@@ -38,6 +38,7 @@ const c = {
   dup3: libc.func('int dup3(int, int, int)'),
   statfs: libc.func('int statfs(const char *, void *)'),
   kill: libc.func('int kill(int, int)'),
+  execve: libc.func('int execve(const char *, const char **, const char **)'),
 };
 
 const SYS = {
@@ -132,6 +133,19 @@ export function setNonblock(fd: number, on: boolean): void {
   const cur = c.fcntl(fd, F_GETFL, 'int', 0) as number;
   const next = on ? cur | O.NONBLOCK : cur & ~O.NONBLOCK;
   if (next !== cur) run('fcntl', `${fd}, F_SETFL, 0${next.toString(8)}`, undefined, () => c.fcntl(fd, F_SETFL, 'int', next) as number);
+}
+
+/** Lets `fd` survive execve (Node opens everything O_CLOEXEC). */
+export function keepAcrossExec(fd: number, why?: string): void {
+  const cur = c.fcntl(fd, F_GETFD, 'int', 0) as number;
+  if (cur & FD_CLOEXEC) run('fcntl', `${fd}, F_SETFD, 0`, why, () => c.fcntl(fd, F_SETFD, 'int', cur & ~FD_CLOEXEC) as number);
+}
+
+/** execve(2): replaces this process (every thread of it); returns only by throwing. */
+export function execve(file: string, argv: string[], env: Record<string, string | undefined>, why?: string): never {
+  const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
+  run('execve', `${q(file)}, ${JSON.stringify(argv)}`, why, () => c.execve(file, [...argv, null], [...envp, null]) as number);
+  throw new SyscallError('execve', file, 0, why);
 }
 
 export function prctl(option: number, arg2: number, why?: string, label?: string): number {
