@@ -76,8 +76,8 @@ export class FrameReader {
 /** A client's ends: where output goes, what feeds stdin, terminal sizes to pass on. */
 export interface AttachStreams {
   socket: string;
-  /** The monitor waits for this HELLO before it starts the container (run, start -a). */
-  start: boolean;
+  /** Run once our HELLO is sent: the start of a container that waited for us (run, start -a). Its failure ends the attach with that error. */
+  begin?: (() => Promise<void>) | undefined;
   /** Bytes for the container's stdin; null: none. */
   stdin: Readable | null;
   /** Tell the monitor when `stdin` ends: it closes the container's stdin. */
@@ -106,8 +106,10 @@ export function attachStreams(o: AttachStreams): Promise<ExitInfo | null> {
     const cleanups: (() => void)[] = [];
     const done = (): void => {
       for (const c of cleanups.splice(0)) c();
-      resolve(exit);
+      if (failure !== null) reject(failure);
+      else resolve(exit);
     };
+    let failure: unknown = null;
     sock.once('error', (e) => {
       for (const c of cleanups.splice(0)) c();
       reject(e);
@@ -118,7 +120,11 @@ export function attachStreams(o: AttachStreams): Promise<ExitInfo | null> {
       cleanups.push(() => o.signal?.removeEventListener('abort', abort));
     }
     sock.on('connect', () => {
-      sock.write(frame(F.HELLO, JSON.stringify({ stdin: o.stdin !== null, start: o.start } satisfies Hello)));
+      sock.write(frame(F.HELLO, JSON.stringify({ stdin: o.stdin !== null, start: o.begin !== undefined } satisfies Hello)));
+      o.begin?.().catch((e: unknown) => {
+        failure = e;
+        sock.destroy();
+      });
       const resize = (s: { rows: number; cols: number }): void => {
         if (!sock.destroyed) sock.write(frame(F.RESIZE, JSON.stringify({ rows: s.rows, cols: s.cols })));
       };
@@ -157,7 +163,7 @@ export function attachStreams(o: AttachStreams): Promise<ExitInfo | null> {
 export interface AttachOptions {
   socket: string;
   stdin: boolean;
-  start: boolean;
+  begin?: (() => Promise<void>) | undefined;
   tty: boolean;
 }
 
@@ -175,7 +181,7 @@ export async function attach(opts: AttachOptions): Promise<ExitInfo | null> {
   if (raw) process.stdin.setRawMode(true);
   try {
     return await attachStreams({
-      socket: opts.socket, start: opts.start, stdin: opts.stdin ? process.stdin : null, stdinEof: true,
+      socket: opts.socket, begin: opts.begin, stdin: opts.stdin ? process.stdin : null, stdinEof: true,
       stdout: process.stdout, stderr: process.stderr,
       resize: terminal ? resize : undefined, initialSize: terminal ? size() : undefined,
       onDebug: (line) => process.stderr.write(`debug: ${line}\n`),

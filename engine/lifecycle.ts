@@ -5,7 +5,6 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { RuntimeError, messageOf, wrap } from '../runtime/sys/errors';
 import { parseSignal } from '../runtime/sys/constants';
 import type { RuntimeContext } from '../runtime/container';
@@ -236,99 +235,13 @@ export async function restoreContainers(paths: Paths, warn: (msg: string) => voi
   return started;
 }
 
-/** The monitor's script: the bundle through bin/lib/load.js (its code cache), or the compiled module. */
-function monitorScript(): string[] {
-  const bundled = path.join(__dirname, 'monitor.js');
-  const loader = path.join(__dirname, '..', '..', 'bin', 'lib', 'load.js');
-  if (process.env['MYCONTAINER_BUNDLED'] === '1' && fs.existsSync(bundled)) return fs.existsSync(loader) ? [loader, bundled] : [bundled];
-  return [path.join(__dirname, 'monitor-main.js')];
-}
-
 /**
- * A monitor started before its container exists: it boots (a Node start,
- * ~100 ms) while the CLI makes the bundle, then gets its container over fd 3.
- * Closing fd 3 unused (cancel, or the CLI dying) makes it exit.
+ * Starts a container under its monitor (engine/launch.ts): returns once it
+ * runs, or with `attach`, once it is created, with `begin` to start it after
+ * the client's HELLO.
  */
-export interface StandbyMonitor {
-  child: ChildProcess;
-  cancel(): void;
-}
-
-export function standbyMonitor(): StandbyMonitor {
-  // A monitor lives as long as its container: a small young generation and
-  // no optimizing compiler keep it light (it moves bytes, it does not compute).
-  const flags = ['--max-old-space-size=48', '--max-semi-space-size=1', '--no-opt', '--expose-gc'];
-  const child = spawn(process.execPath, [...flags, ...monitorScript(), '--standby'], {
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
-    detached: true, // its own session: it outlives us and our terminal
-    env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
-    cwd: '/',
-  });
-  return {
-    child,
-    cancel: () => {
-      (child.stdio[3] as unknown as { destroy(): void }).destroy();
-      child.unref();
-    },
-  };
-}
-
-/**
- * Starts the container's monitor (or hands the container to a standby one)
- * and waits until the container runs, or, with `attach`, is created and
- * waits for the client's HELLO to start.
- */
-export async function startContainer(paths: Paths, id: string, opts: { attach: boolean; debug?: boolean; standby?: StandbyMonitor }): Promise<Container> {
-  const store = new ContainerStore(paths);
-  const c = store.read(id);
-  const status = liveStatus(c);
-  if (status === 'running' || status === 'paused' || status === 'restarting') {
-    opts.standby?.cancel();
-    throw new RuntimeError(`cannot start container ${c.name}: it is already ${status}`, { code: 'EBUSY' });
-  }
-  const m = opts.standby ?? standbyMonitor();
-  const pipe = m.child.stdio[3] as unknown as NodeJS.ReadWriteStream & { destroy(): void };
-  const job = {
-    root: paths.root, runroot: paths.runroot, id, attach: opts.attach, debug: opts.debug === true,
-    timing: process.env['MYCONTAINER_TIMING'] !== undefined,
-    handOffMs: handOffMs(),
-  };
-  pipe.write(JSON.stringify(job) + '\n');
-  const line = await new Promise<string>((resolve) => {
-    let buf = '';
-    pipe.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
-    });
-    pipe.on('end', () => resolve(buf));
-    pipe.on('error', () => resolve(buf));
-  });
-  pipe.destroy();
-  m.child.unref();
-  let msg: { status?: string; error?: string };
-  try {
-    msg = JSON.parse(line) as typeof msg;
-  } catch {
-    msg = { error: `the monitor exited without a word (see ${path.join(paths.dir(id), 'monitor.log')})` };
-  }
-  if (msg.error) {
-    const err = new RuntimeError(`cannot start container ${c.name}: ${msg.error}`, { code: 'ESTART' });
-    // docker's statuses for a command that cannot run: 127 not found, 126 not executable
-    Object.assign(err, { exitCode: /process\.args\[0\].*(no such file|not found)/.test(msg.error) ? 127 : /process\.args\[0\].*permission denied/.test(msg.error) ? 126 : 125 });
-    throw err;
-  }
-  return store.read(id);
-}
-
-/**
- * How long a container runs under the Node monitor before
- * native/mycontainer-monitor takes over (engine/monitor.ts): long enough that
- * a short-lived container never pays a second Node start for its exit.
- * MYCONTAINER_MONITOR_HANDOFF_MS sets it (-1: keep Node).
- */
-function handOffMs(): number {
-  const v = process.env['MYCONTAINER_MONITOR_HANDOFF_MS'];
-  return v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : 1000;
+export async function startContainer(paths: Paths, id: string, opts: { attach: boolean; debug?: boolean; warn?: (msg: string) => void }): Promise<import('./launch').Launched> {
+  return (require('./launch') as typeof import('./launch')).launchContainer(paths, id, opts);
 }
 
 /** Whether the record says `done` (true too once the record is gone: --rm). */

@@ -1,32 +1,25 @@
-// The monitor: one small process per running container, as conmon is for
-// podman and containerd-shim for docker. It outlives the CLI that started
-// it, and it:
+// A container's monitor after its first life: what runs when the init has
+// exited. The first life is launched by the CLI or the CRI server
+// (engine/launch.ts) under native/mycontainer-monitor, which holds the
+// container's stdio, writes its log and waits for it; when the init exits it
+// execs Node in its place (`monitor.js --exited`, engine/monitor-main.ts):
+// this. The same pid, with the exit status, the attach socket and its
+// clients (engine/handoff.ts Resumed). It then
 //
-//   - owns the container's stdio (pipes, or the pty master with a tty),
-//     writing it to container.log in the CRI format and to attached clients;
-//   - creates and starts the container through the runtime library, in this
-//     process (no runtime CLI to start: one Node start less per container),
-//     so the container's process is its child and its exit status comes
-//     straight from the kernel;
-//   - records the exit code, the time, and whether the OOM killer struck;
+//   - records the exit code, the time, and whether the OOM killer struck,
+//     and deletes the runtime's container;
 //   - applies the restart policy with docker's backoff (100 ms, doubling,
-//     reset after 10 s of running), and removes the container for --rm.
+//     reset after 10 s of running): the next life is created and started
+//     here, through the runtime library, the init this process's child;
+//   - once that life has run `handOffMs`, execs mycontainer-monitor again
+//     (handOff below), so that an idle container never keeps a Node process
+//     (~15 MB; conmon is 0.3 MB, ours 0.1 MB). --debug keeps Node, so its
+//     trace stays whole;
+//   - at the last stop releases the network and the rootfs, and removes the
+//     container for --rm.
 //
-// Started as `node monitor.js --standby` (engine/monitor-main.ts), detached
-// (its own session), with fd 3 a socket to the CLI: the CLI sends which
-// container, and one JSON line back says it is created (with attach: the
-// monitor then waits for a client's HELLO before start) or running, or why
-// it failed.
-//
-// Node costs ~15 MB per idle container; conmon 0.3 MB. So once the container
-// has run a moment (`handOffMs`), this process execs native/mycontainer-monitor
-// in its place (handOff below): the same pid, the init still its child, the
-// stdio, the log and the attach socket and clients handed over as fds. That
-// small C program holds the idle container, and when the init exits it execs
-// Node back (`monitor.js --exited`, `Resumed`), which goes on from the exit:
-// records it, deletes the runtime's container, restarts or cleans up, as
-// conmon's exit command runs `podman container cleanup`. --debug keeps Node
-// throughout, so its trace stays whole.
+// That is conmon's --exit-command (`podman container cleanup`), without a
+// second process.
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -37,7 +30,7 @@ import { CriLogWriter, type Stream } from './logs';
 import { F, FrameReader, frame, type ExitInfo, type Hello } from './attach';
 import { messageOf } from '../runtime/sys/errors';
 import * as sys from '../runtime/sys/libc';
-import { procStat, StateDir } from '../runtime/state';
+import { StateDir } from '../runtime/state';
 import { projectFile } from '../runtime/project';
 import { fdOf, handOffCommand, type HandOffStdio, type Resumed } from './handoff';
 
@@ -57,13 +50,12 @@ interface Client {
 }
 
 export interface MonitorOptions {
-  attachFirst: boolean;
   /** How long the container runs before this process becomes mycontainer-monitor; <0: never. */
   handOffMs: number;
   /** The argv that brings this monitor back (mycontainer-monitor appends --status and the fds). */
   exitCommand: string[];
-  /** Set when this process is that return. */
-  resumed?: Resumed | undefined;
+  /** The exit mycontainer-monitor came back with. */
+  resumed: Resumed;
 }
 
 export class Monitor {
@@ -76,22 +68,15 @@ export class Monitor {
   private stdinWrite: ((d: Buffer) => void) | null = null;
   private stdinEnd: (() => void) | null = null;
   private master = -1;
-  private helloWaiter: (() => void) | null = null;
-  private readyFd = 3;
-  /** --debug lines made before any client attached: the first one gets them. */
-  private debugBacklog: string[] | null = null;
 
-  readonly attachFirst: boolean;
   private resumed: Resumed | null;
   /** The restart backoff (docker's: 100 ms, doubling, reset after 10 s of running), and when this life began. */
   private delay: number;
   private began = 0;
 
   constructor(readonly paths: Paths, readonly id: string, readonly opts: MonitorOptions) {
-    this.attachFirst = opts.attachFirst;
     this.resumed = opts.resumed ?? null;
     this.delay = this.resumed?.delay ?? 100;
-    if (this.resumed) this.readyFd = -1; // the CLI had its answer before the hand-off
     this.store = new ContainerStore(paths);
     const debug = process.env['MYCONTAINER_DEBUG'] === '1';
     this.ctx = {
@@ -101,13 +86,11 @@ export class Monitor {
     };
     if (debug) {
       // `mycontainer --debug run`: every syscall and cgroup write, to monitor.log and to the attached CLI
-      this.debugBacklog = [];
       const { setTraceSink, formatTrace } = require('../runtime/sys/trace') as typeof import('../runtime/sys/trace');
       setTraceSink((e) => {
         const line = formatTrace(e);
         this.note(`debug: ${line}`);
-        if ([...this.clients].some((c) => c.hello)) this.broadcast(F.DEBUG, line);
-        else this.debugBacklog?.push(line);
+        this.broadcast(F.DEBUG, line);
       });
     }
   }
@@ -115,17 +98,6 @@ export class Monitor {
   /** The monitor's own diagnostics go to its stderr, which the CLI pointed at monitor.log. */
   private note(msg: string): void {
     process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
-  }
-
-  private ready(msg: Record<string, unknown>): void {
-    if (this.readyFd < 0) return;
-    try {
-      fs.writeSync(this.readyFd, JSON.stringify(msg) + '\n');
-      fs.closeSync(this.readyFd);
-    } catch {
-      // the CLI is gone: nobody waits
-    }
-    this.readyFd = -1;
   }
 
   private broadcast(type: number, payload: Buffer | string): void {
@@ -150,8 +122,6 @@ export class Monitor {
     const sock = client.sock;
     if (type === F.HELLO) {
       client.hello = JSON.parse(payload.toString()) as Hello;
-      for (const line of this.debugBacklog?.splice(0) ?? []) sock.write(frame(F.DEBUG, line));
-      if (client.hello.start && this.helloWaiter) this.helloWaiter();
     } else if (type === F.STDIN && client.hello?.stdin) {
       this.stdinWrite?.(payload);
     } else if (type === F.STDIN_EOF && client.hello?.stdin) {
@@ -197,7 +167,7 @@ export class Monitor {
   }
 
   /** One life of the container: create, start, pump its output until it exits. */
-  private async runOnce(first: boolean): Promise<{ exitCode: number; oomKilled: boolean }> {
+  private async runOnce(): Promise<{ exitCode: number; oomKilled: boolean }> {
     const c = this.store.read(this.id);
     mark('runOnce');
     await lifecycle().prepareStart(this.paths, c);
@@ -275,18 +245,6 @@ export class Monitor {
         r.on('close', () => resolve());
       }));
     }
-    if (first && this.attachFirst) {
-      this.ready({ status: 'created' });
-      // The client that asked us to wait may die first: start anyway after a while, as docker would.
-      await new Promise<void>((resolve) => {
-        if ([...this.clients].some((cl) => cl.hello?.start)) resolve();
-        else {
-          this.helloWaiter = resolve;
-          setTimeout(resolve, 30000).unref();
-        }
-      });
-      this.helloWaiter = null;
-    }
     try {
       await rt().start(this.ctx, this.id);
     } catch (e) {
@@ -305,7 +263,6 @@ export class Monitor {
       x.state.startedAt = new Date().toISOString();
       x.state.error = '';
     });
-    if (first) this.ready({ status: 'running', pid: created.rec.pid });
     // What create needed (the planner, the schema code, seccomp's compiler) is garbage now.
     setTimeout(() => {
       (globalThis as { gc?: () => void }).gc?.();
@@ -397,26 +354,17 @@ export class Monitor {
   }
 
   async main(): Promise<void> {
+    // The record's monitorPid is this pid already (mycontainer-monitor's), and a `stop` meanwhile must hold.
     let c = this.store.read(this.id);
-    const self = procStat(process.pid);
-    // Back from mycontainer-monitor, the pid is the same, and a `stop` meanwhile must hold.
-    if (!this.resumed) {
-      this.store.update(this.id, (x) => {
-        x.state.monitorPid = process.pid;
-        x.state.monitorStartTime = self?.startTime ?? '';
-        x.state.manuallyStopped = false;
-      });
-    }
     this.log = new CriLogWriter(c.hostConfig.logPath || this.paths.log(this.id), c.hostConfig.logMaxSize, c.hostConfig.logMaxFiles);
     await this.listen();
-    let first = !this.resumed;
     let last: ExitInfo = { exitCode: 0 };
     for (;;) {
       this.began = this.resumed?.began ?? Date.now();
       try {
         const back = this.resumed;
         this.resumed = null;
-        const r = back ? this.exitedWhileAway(back.status) : await this.runOnce(first);
+        const r = back ? this.exitedWhileAway(back.status) : await this.runOnce();
         last = { exitCode: r.exitCode };
         this.store.update(this.id, (x) => {
           x.state.status = 'exited';
@@ -430,20 +378,13 @@ export class Monitor {
         this.note(`start failed: ${msg}`);
         last = { exitCode: 127, error: msg };
         this.store.update(this.id, (x) => {
-          x.state.status = first ? 'created' : 'exited';
+          x.state.status = 'exited';
           x.state.error = msg;
-          x.state.exitCode = first ? 0 : 127;
+          x.state.exitCode = 127;
           x.state.pid = 0;
-          if (!first) x.state.finishedAt = new Date().toISOString();
+          x.state.finishedAt = new Date().toISOString();
         });
-        if (first) {
-          this.ready({ error: msg });
-          // a client attached before start waits for this frame, not for the ready line
-          this.broadcast(F.EXIT, JSON.stringify(last));
-          break;
-        }
       }
-      first = false;
       this.broadcast(F.EXIT, JSON.stringify(last));
       c = this.store.read(this.id);
       if (!shouldRestart(c, last.exitCode)) break;

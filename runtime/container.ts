@@ -55,6 +55,8 @@ export interface CreateOptions {
   stdio?: [number | 'ignore', number | 'ignore', number | 'ignore'];
   /** This process exits right after `start` (`run -d`): the init execs only then (program.ts handOff). */
   handOff?: boolean;
+  /** A process in front of the init that stays its parent: the engine's monitor (linux/spawn.ts Keeper). */
+  keeper?: import('./linux/spawn').Keeper;
 }
 
 /** --preserve-fds N, or systemd's LISTEN_FDS (socket activation), as runc counts them. */
@@ -184,6 +186,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
         stdio: initStdio(childFd, consoleFd, plan.process.preserveFds ?? 0, opts.stdio),
         wait: opts.wait ?? false,
         user: plan.namespaces.user ? { path: plan.namespaces.user.path, uidMap: plan.namespaces.uidMap, gidMap: plan.namespaces.gidMap } : null,
+        keeper: opts.keeper,
       });
     } finally {
       fs.closeSync(childFd);

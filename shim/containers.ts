@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { ContainerStore, initialState, liveStatus, writeJsonAtomic, type Container } from '../engine/containers';
-import { removeContainer, standbyMonitor, startContainer, stopContainer, type StandbyMonitor } from '../engine/lifecycle';
+import { removeContainer, startContainer, stopContainer } from '../engine/lifecycle';
 import { hostBoundingCaps, hostNofileHard, minOomScoreAdj } from '../engine/host';
 import { imageToBundle, removeImageBundle } from '../images/bundle';
 import type { Image } from '../images/image';
@@ -52,36 +52,8 @@ export interface CriInfo {
 export interface ContainerContext extends SandboxContext {
   containers: ContainerStore;
   findImage(name: string): Image;
-  monitors: MonitorPool;
 }
 
-/**
- * One monitor kept booted ahead of need: StartContainer hands its container
- * to it over fd 3 (the engine's standby protocol) instead of waiting for a
- * Node start, and a new one boots in the background. If the server dies,
- * the warm one reads EOF and exits.
- */
-export class MonitorPool {
-  private warm: StandbyMonitor | null = null;
-  private closed = false;
-
-  take(): StandbyMonitor {
-    const m = this.warm && this.warm.child.exitCode === null && this.warm.child.signalCode === null ? this.warm : standbyMonitor();
-    this.warm = null;
-    setImmediate(() => this.refill());
-    return m;
-  }
-
-  refill(): void {
-    if (!this.closed && !this.warm) this.warm = standbyMonitor();
-  }
-
-  close(): void {
-    this.closed = true;
-    this.warm?.cancel();
-    this.warm = null;
-  }
-}
 
 const infoFile = (x: ContainerContext, id: string): string => path.join(x.paths.engine.dir(id), 'cri.json');
 
@@ -258,7 +230,7 @@ export async function startContainerCri(x: ContainerContext, ref: string): Promi
   const sandbox = x.store.get(info.sandboxId);
   if (!sandbox || liveState(sandbox) !== 'SANDBOX_READY') throw precondition(`${op}: its sandbox ${info.sandboxId.slice(0, 13)} is not ready`);
   try {
-    await startContainer(x.paths.engine, c.id, { attach: false, standby: x.monitors.take() });
+    await startContainer(x.paths.engine, c.id, { attach: false, warn: x.warn });
   } catch (e) {
     // the record says why (exited, with the error); kubelet reads it in ContainerStatus
     throw during(op, e);

@@ -22,7 +22,7 @@ import { grpcStatusOf } from './errors';
 import { CriPaths, type CriOptions } from './options';
 import { authorityProxy, backendSocket } from './authority';
 import { SandboxStore } from './sandbox-store';
-import { MonitorPool, type ContainerContext } from './containers';
+import { type ContainerContext } from './containers';
 import type * as img from './images';
 import { KeyedQueue } from './queue';
 import { containerEvents } from './events';
@@ -58,8 +58,7 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
   const containers = new ContainerStore(paths.engine);
   const registries = await loadRegistries(opts.registriesConf, log);
   const findLocal = (name: string): Image => registries.findLocal(images, name);
-  const monitors = new MonitorPool();
-  const x: ContainerContext = { paths, opts, store, runtime, warn: (m) => log(`warning: ${m}`), containers, findImage: findLocal, monitors };
+  const x: ContainerContext = { paths, opts, store, runtime, warn: (m) => log(`warning: ${m}`), containers, findImage: findLocal };
   const imgx: img.ImageContext = {
     store: images,
     findLocal,
@@ -134,14 +133,12 @@ export async function startCriServer(opts: CriOptions, log: (msg: string) => voi
     process.umask(oldMask);
   }
   fs.chmodSync(opts.socket, 0o660);
-  monitors.refill();
   return {
     server,
     socket: opts.socket,
     streaming,
     close: () => new Promise<void>((resolve) => {
       ev.close();
-      monitors.close();
       front.close();
       void streaming.close();
       server.tryShutdown(() => resolve());

@@ -25,7 +25,7 @@ export async function attachStream(x: ContainerContext, id: string, o: StreamOpt
   io.resize.on('resize', (t: { width: number; height: number }) => resize.emit('resize', { rows: t.height, cols: t.width }));
   try {
     await attachStreams({
-      socket: x.paths.engine.attachSocket(c.id), start: false,
+      socket: x.paths.engine.attachSocket(c.id),
       stdin: o.stdin ? io.stdin : null,
       stdinEof: info.stdinOnce === true, // the client's stdin ending closes the process's only with stdin_once, as kubelet
       stdout: o.stdout ? io.stdout : null,

@@ -15,7 +15,8 @@ const L = {
 };
 
 /** Attaches (run, start -a, attach) and returns the container's exit code. */
-export async function attachAndWait(p: Paths, c: Container, opts: { stdin: boolean; start: boolean }): Promise<number> {
+/** Attaches our stdio to the container; `begin` (a start waiting for us) runs once the monitor has our HELLO. */
+export async function attachAndWait(p: Paths, c: Container, opts: { stdin: boolean; begin?: (() => Promise<void>) | undefined }): Promise<number> {
   // docker's --sig-proxy: what we are sent, the container gets (with a tty, ^C is a byte on the pty instead)
   const sigs: NodeJS.Signals[] = c.config.tty ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   const forward = (sig: NodeJS.Signals): void => {
@@ -28,7 +29,7 @@ export async function attachAndWait(p: Paths, c: Container, opts: { stdin: boole
   for (const s of sigs) process.on(s, forward);
   let r: import('../attach').ExitInfo | null;
   try {
-    r = await L.attach().attach({ socket: p.attachSocket(c.id), stdin: opts.stdin, start: opts.start, tty: c.config.tty });
+    r = await L.attach().attach({ socket: p.attachSocket(c.id), stdin: opts.stdin, begin: opts.begin, tty: c.config.tty });
   } finally {
     for (const s of sigs) process.off(s, forward);
   }
@@ -84,7 +85,7 @@ const attachCmd: CommandModule<EngineGlobal, EngineGlobal & { container: string;
   handler: async (a: Args<{ container: string; noStdin: boolean }>) => {
     const p = paths(a);
     const c = L.manage().runningContainer(p, a.container);
-    process.exitCode = await attachAndWait(p, c, { stdin: !a.noStdin && c.config.openStdin, start: false });
+    process.exitCode = await attachAndWait(p, c, { stdin: !a.noStdin && c.config.openStdin });
   },
 };
 

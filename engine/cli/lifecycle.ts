@@ -31,8 +31,8 @@ const start: CommandModule<EngineGlobal, EngineGlobal & Refs & { attach: boolean
     for (const ref of a.containers.map(String)) {
       const c = store.resolve(ref);
       if (a.attach) {
-        await L.lifecycle().startContainer(p, c.id, { attach: true, debug: a.debug });
-        process.exitCode = await attachAndWait(p, c, { stdin: a.interactive, start: true });
+        const launched = await L.lifecycle().startContainer(p, c.id, { attach: true, debug: a.debug });
+        process.exitCode = await attachAndWait(p, c, { stdin: a.interactive, begin: launched.begin });
         return;
       }
       if (liveStatus(c) === 'running') {

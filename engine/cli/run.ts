@@ -161,18 +161,11 @@ const run: CommandModule<EngineGlobal, EngineGlobal & RunFlags> = {
   handler: async (a: Args<RunFlags>) => {
     const p = paths(a);
     mark('run');
-    // The monitor boots while we make the container: one Node start off the critical path.
-    const standby = L.lifecycle().standbyMonitor();
-    let c: Container;
-    try {
-      c = await createFromFlags(a);
-    } catch (e) {
-      standby.cancel();
-      throw e;
-    }
+    const c: Container = await createFromFlags(a);
     mark('created');
+    let launched: import('../launch').Launched;
     try {
-      await L.lifecycle().startContainer(p, c.id, { attach: !a.detach, debug: a.debug, standby });
+      launched = await L.lifecycle().startContainer(p, c.id, { attach: !a.detach, debug: a.debug });
     } catch (e) {
       // a run that cannot start leaves no container behind (docker keeps a Created one)
       try {
@@ -187,7 +180,7 @@ const run: CommandModule<EngineGlobal, EngineGlobal & RunFlags> = {
       out(`${c.id}\n`);
       return;
     }
-    const code = await attachAndWait(p, c, { stdin: a.interactive, start: true });
+    const code = await attachAndWait(p, c, { stdin: a.interactive, begin: launched.begin });
     mark('exit frame');
     process.exitCode = code;
   },

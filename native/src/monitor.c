@@ -15,6 +15,17 @@
  *   --log PATH --log-max-size N --log-max-files N   the CRI log (engine/logs.ts's format)
  *   -- ARGV...              what to exec when the init has exited
  *
+ * Or it is there from the start (--launch): whoever creates the container
+ * (the CLI, the CRI server) spawns it in place of the init, inside the
+ * container's new namespaces, and it forks the init there, goes back to the
+ * host's namespaces (--restore FLAG:FD, the creator's saved namespace fds),
+ * and reports the init's pid ("pid N\n" on the --launch fd). Then the
+ * creator goes on with the runtime's create and start over the init's own
+ * channel, and says "running\n" on --control; EOF before that means the start
+ * failed: the init is killed and nothing runs the exit command. --console FD
+ * is the socket the init sends the pty master over; --diag FD becomes stderr
+ * (monitor.log). The program is the first --launch-argc args after "--".
+ *
  * It writes the CRI log, serves attach clients, and reaps. When the init has
  * exited and its output is drained (or 2 s have passed: a grandchild may hold
  * the pipes), it execs ARGV with --status, --listen and --client appended:
@@ -32,7 +43,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -73,6 +87,9 @@ static int stdin_fd = -1; /* the pipe's write end, or the pty master */
 static int stdin_eof;     /* close stdin once `pending` is written */
 static struct buf pending;
 static int listen_fd = -1;
+static int console_fd = -1; /* where the init sends the pty master (launch mode) */
+static int control_fd = -1; /* the creator: "running\n", or EOF if the start failed */
+static int confirmed = 1;   /* launch mode: 0 until "running" */
 
 static const char *log_path;
 static long long log_max_size, log_max_files = 1, log_size;
@@ -368,6 +385,46 @@ static long long now_ms(void) {
   return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* The pty master from the init (SCM_RIGHTS), as runtime/linux/terminal.ts sends it. */
+static void console_read(void) {
+  char data[256];
+  char ctl[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+  ssize_t n = recvmsg(console_fd, &msg, MSG_CMSG_CLOEXEC);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+  if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+    int master;
+    memcpy(&master, CMSG_DATA(c), sizeof master);
+    fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+    src_fd[0] = stdin_fd = master;
+    is_pty = 1;
+  }
+  close(console_fd);
+  console_fd = -1;
+}
+
+static void control_read(void) {
+  char b[64];
+  ssize_t n = read(control_fd, b, sizeof b);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n > 0 && memmem(b, (size_t)n, "running", 7)) confirmed = 1;
+  if (n > 0 && !confirmed) return;
+  close(control_fd);
+  control_fd = -1;
+  if (confirmed) return;
+  /* The creator gave up (or died) before the start: no container to keep. */
+  if (!exited) kill(child, SIGKILL);
+  while (!exited) {
+    int st;
+    pid_t p = waitpid(-1, &st, 0);
+    if (p < 0 && errno != EINTR) break;
+    if (p == child) exited = 1;
+  }
+  _exit(0);
+}
+
 static int parse_fd(const char *s) {
   char *end;
   long v = strtol(s, &end, 10);
@@ -378,9 +435,99 @@ static int parse_fd(const char *s) {
   return (int)v;
 }
 
+/* Every fd this process keeps, from the command line; the rest (the init's stdio, its channel) is closed after the fork. */
+static int keep_fd(int fd) {
+  if (fd == src_fd[0] || fd == src_fd[1] || fd == stdin_fd || fd == listen_fd || fd == console_fd || fd == control_fd) return 1;
+  for (int i = 0; i < nclients; i++)
+    if (clients[i].fd == fd) return 1;
+  return 0;
+}
+
+/*
+ * --launch: fork the init here, inside the namespaces we were spawned in,
+ * then leave them (so that the init's pivot_root and the pod's network are
+ * not ours) and report its pid.
+ */
+static void launch(char **program, int launch_fd, int diag_fd, const char **restore, int nrestore, const char *pidns) {
+  /* orphans of the container (nsexec forks the init and exits) come to us */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) note("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+  int ours[] = {src_fd[0], src_fd[1], stdin_fd, listen_fd, console_fd, control_fd, launch_fd, diag_fd};
+  for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
+    if (ours[i] >= 0) fcntl(ours[i], F_SETFD, FD_CLOEXEC);
+  for (int i = 0; i < nrestore; i++) fcntl(atoi(strchr(restore[i], ':') + 1), F_SETFD, FD_CLOEXEC);
+  /* The init's pid namespace: the creator cannot enter it for us (its child would be born in it, as PID 1). */
+  int own_pidns = -1;
+  if (pidns) {
+    own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    int r;
+    if (!strcmp(pidns, "new")) r = unshare(CLONE_NEWPID);
+    else {
+      int fd = open(pidns, O_RDONLY | O_CLOEXEC);
+      r = fd < 0 ? -1 : setns(fd, CLONE_NEWPID);
+      if (fd >= 0) close(fd);
+    }
+    if (own_pidns < 0 || r < 0) {
+      dprintf(launch_fd, "error mycontainer-monitor: enter the pid namespace %s: %s\n", pidns, strerror(errno));
+      _exit(1);
+    }
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    dprintf(launch_fd, "error mycontainer-monitor: fork: %s\n", strerror(errno));
+    _exit(1);
+  }
+  /* our later children (none, but the exit command's) are the host's again */
+  if (own_pidns >= 0 && pid > 0) {
+    if (setns(own_pidns, CLONE_NEWPID) < 0) note("setns back to our pid namespace: %s", strerror(errno));
+    close(own_pidns);
+  }
+  if (pid == 0) {
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &(sigset_t){0}, NULL);
+    setsid(); /* the init leads its own session, as runc's does */
+    execv(program[0], program);
+    dprintf(2, "mycontainer-monitor: exec %s: %s\n", program[0], strerror(errno));
+    _exit(127);
+  }
+  child = pid;
+  for (int i = 0; i < nrestore; i++) {
+    long flag = strtol(restore[i], NULL, 0);
+    int fd = atoi(strchr(restore[i], ':') + 1);
+    if (setns(fd, (int)flag) < 0) {
+      dprintf(launch_fd, "error mycontainer-monitor: setns back to the host's namespace 0x%lx: %s\n", flag, strerror(errno));
+      kill(pid, SIGKILL);
+      _exit(1);
+    }
+    close(fd);
+  }
+  if (chdir("/") < 0) note("chdir /: %s", strerror(errno));
+  /* Not the container's stdio: our copies would keep its pipes open. */
+  if (diag_fd >= 0) dup2(diag_fd, 2), close(diag_fd);
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) dup2(null, 0), dup2(null, 1), close(null);
+  dprintf(launch_fd, "pid %d\n", pid);
+  close(launch_fd);
+  DIR *d = opendir("/proc/self/fd");
+  int dfd = d ? dirfd(d) : -1;
+  int doomed[256], ndoomed = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL && ndoomed < 256) {
+    int fd = atoi(e->d_name);
+    if (e->d_name[0] == '.' || fd <= 2 || fd == dfd || keep_fd(fd)) continue;
+    doomed[ndoomed++] = fd;
+  }
+  if (d) closedir(d);
+  for (int i = 0; i < ndoomed; i++) close(doomed[i]);
+}
+
 int main(int argc, char **argv) {
   char **exit_argv = NULL;
   int nexit = 0;
+  int launch_fd = -1, launch_argc = 0, diag_fd = -1, nrestore = 0;
+  const char *restore[16];
+  const char *pidns = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -405,12 +552,32 @@ int main(int argc, char **argv) {
       const char *flags = strchr(v, ':');
       add_client(parse_fd(v), flags && strchr(flags, 'h') != NULL, flags && strchr(flags, 'i') != NULL);
     } else if (!strcmp(a, "--log")) log_path = v;
+    else if (!strcmp(a, "--launch")) launch_fd = parse_fd(v);
+    else if (!strcmp(a, "--launch-argc")) launch_argc = atoi(v);
+    else if (!strcmp(a, "--control")) control_fd = parse_fd(v), confirmed = 0;
+    else if (!strcmp(a, "--console")) console_fd = parse_fd(v);
+    else if (!strcmp(a, "--diag")) diag_fd = parse_fd(v);
+    else if (!strcmp(a, "--pidns")) pidns = v;
+    else if (!strcmp(a, "--restore")) {
+      if (nrestore < 16) restore[nrestore++] = v;
+    }
     else if (!strcmp(a, "--log-max-size")) log_max_size = atoll(v);
     else if (!strcmp(a, "--log-max-files")) log_max_files = atoll(v);
     else {
       dprintf(2, "mycontainer-monitor: unknown option %s\n", a);
       return 2;
     }
+  }
+  char **program = NULL;
+  if (launch_fd >= 0) {
+    if (launch_argc <= 0 || launch_argc >= nexit) {
+      dprintf(2, "mycontainer-monitor: --launch needs --launch-argc N and the program before the exit command\n");
+      return 2;
+    }
+    program = exit_argv;
+    exit_argv += launch_argc;
+    nexit -= launch_argc;
+    child = 1; /* set by launch() */
   }
   if (child <= 0 || !log_path || !exit_argv || nexit == 0) {
     dprintf(2, "usage: mycontainer-monitor --pid N --log PATH [--stdout FD --stderr FD | --pty FD] [--stdin FD] [--listen FD] [--client FD:FLAGS]... -- EXIT-COMMAND...\n");
@@ -424,6 +591,12 @@ int main(int argc, char **argv) {
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
   sigprocmask(SIG_SETMASK, &chld, NULL); /* exactly SIGCHLD blocked, whatever Node's thread had */
+  if (program) {
+    char *prog[launch_argc + 1];
+    memcpy(prog, program, sizeof(char *) * (size_t)launch_argc);
+    prog[launch_argc] = NULL;
+    launch(prog, launch_fd, diag_fd, restore, nrestore, pidns);
+  }
   int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
   if (sfd < 0) {
     note("signalfd: %s", strerror(errno));
@@ -435,17 +608,22 @@ int main(int argc, char **argv) {
     if (src_fd[w] >= 0) fcntl(src_fd[w], F_SETFL, fcntl(src_fd[w], F_GETFL) | O_NONBLOCK), fcntl(src_fd[w], F_SETFD, FD_CLOEXEC);
   if (stdin_fd >= 0) fcntl(stdin_fd, F_SETFL, fcntl(stdin_fd, F_GETFL) | O_NONBLOCK), fcntl(stdin_fd, F_SETFD, FD_CLOEXEC);
   if (listen_fd >= 0) fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK), fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
+  if (console_fd >= 0) fcntl(console_fd, F_SETFL, fcntl(console_fd, F_GETFL) | O_NONBLOCK);
+  if (control_fd >= 0) fcntl(control_fd, F_SETFL, fcntl(control_fd, F_GETFL) | O_NONBLOCK);
   reap(); /* it may have exited before we were exec'd: its zombie waits */
 
   long long drain_until = -1;
   for (;;) {
     if (exited && drain_until < 0) drain_until = now_ms() + 2000;
-    if (exited && ((src_fd[0] < 0 && src_fd[1] < 0) || now_ms() >= drain_until)) break;
-    struct pollfd pf[4 + MAX_CLIENTS];
+    int drained = exited && ((src_fd[0] < 0 && src_fd[1] < 0) || now_ms() >= drain_until);
+    if (drained && confirmed) break;
+    struct pollfd pf[6 + MAX_CLIENTS];
     int n = 0;
     pf[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
     pf[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
-    for (int w = 0; w < 2; w++) pf[n++] = (struct pollfd){.fd = src_fd[w], .events = POLLIN};
+    for (int w = 0; w < 2; w++) pf[n++] = (struct pollfd){.fd = drained ? -1 : src_fd[w], .events = POLLIN};
+    pf[n++] = (struct pollfd){.fd = console_fd, .events = POLLIN};
+    pf[n++] = (struct pollfd){.fd = control_fd, .events = POLLIN};
     int stdin_slot = -1;
     if (stdin_fd >= 0 && (pending.len > 0 || stdin_eof)) {
       stdin_slot = n;
@@ -458,7 +636,7 @@ int main(int argc, char **argv) {
       pf[n++] = (struct pollfd){.fd = clients[i].fd, .events = ev};
     }
     long long left = drain_until - now_ms();
-    int timeout = !exited ? -1 : left > 0 ? (int)left : 0;
+    int timeout = !exited || drained ? -1 : left > 0 ? (int)left : 0;
     if (poll(pf, (nfds_t)n, timeout) < 0) {
       if (errno == EINTR) continue;
       note("poll: %s", strerror(errno));
@@ -472,6 +650,8 @@ int main(int argc, char **argv) {
     }
     for (int w = 0; w < 2; w++)
       if (src_fd[w] >= 0 && pf[2 + w].revents) source_read(w);
+    if (console_fd >= 0 && pf[4].revents) console_read();
+    if (control_fd >= 0 && pf[5].revents) control_read();
     if (stdin_slot >= 0 && stdin_fd >= 0 && pf[stdin_slot].revents) stdin_write();
     /* clients, from the last: drop_client moves the last one into the hole */
     for (int i = nclients - 1; i >= 0; i--) {

@@ -9,6 +9,10 @@
 // whole sequence is synchronous: no other JavaScript runs in between, and
 // libuv's pool threads (async fs) never leave the host's namespaces.
 // (A worker_threads thread would do as well, at ~50 ms more per start.)
+//
+// With a Keeper (the engine's C monitor), the keeper is what gets spawned
+// there: it forks the init inside those namespaces and goes back to ours,
+// so the init is its child and outlives this process (see Keeper).
 
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -41,10 +45,35 @@ export interface SpawnRequest {
   user: { path: string | null; uidMap: string; gidMap: string } | null;
   /** Run the init through this launcher (native/nsexec), given the (sealed) init path. */
   launcher?: (initPath: string) => { file: string; args: string[] };
+  /** A process spawned in front of it all that stays the init's parent (see Keeper). */
+  keeper?: Keeper | undefined;
+}
+
+/**
+ * A keeper: what the engine's monitor is (native/mycontainer-monitor
+ * --launch), as conmon for podman. It is spawned where the init would be,
+ * inside the new namespaces, forks the init there, returns to our
+ * namespaces with the fds we saved of them, and reports the init's pid
+ * ("pid N\n", or "error MSG\n") on `sync`. So the init is its child, and the
+ * container outlives this process without a Node monitor.
+ */
+export interface Keeper {
+  file: string;
+  /** Its own fds, passed to it after the init's. */
+  fds: number[];
+  /**
+   * Its argv: where its fds landed, the sync fd, our namespaces to go back
+   * to (FLAG:FD), the pid namespace it makes ('new') or joins (a path) for
+   * the init (from this thread, the keeper itself would be born in it), and
+   * the program to fork.
+   */
+  args(at: Map<number, number>, sync: number, restore: string[], pidns: string | null, program: string[]): string[];
 }
 
 export interface SpawnedInit {
   pid: number;
+  /** The keeper's pid, when there is one. */
+  keeperPid?: number | undefined;
   /** Resolves with the exit status (128+signal if killed), when `wait` was asked. */
   exited: Promise<number>;
   /** Stop watching the init (detached runs). */
@@ -62,6 +91,16 @@ const NS_FILES: [number, string][] = [
 
 export function spawnInit(req: SpawnRequest): SpawnedInit {
   if (req.user) return spawnInUserNamespace(req, req.user);
+  if (req.keeper) {
+    // The keeper enters the pid namespace itself, just before it forks the init.
+    const pidJoin = req.join.find((j) => j.flag === CLONE.NEWPID);
+    const pidns = req.unshareFlags & CLONE.NEWPID ? 'new' : pidJoin ? pidJoin.path : null;
+    if (pidns) return spawnInitIn({ ...req, unshareFlags: req.unshareFlags & ~CLONE.NEWPID, join: req.join.filter((j) => j !== pidJoin) }, pidns);
+  }
+  return spawnInitIn(req, null);
+}
+
+function spawnInitIn(req: SpawnRequest, pidns: string | null): SpawnedInit {
   const touched = req.unshareFlags | req.join.reduce((f, j) => f | j.flag, 0);
   // Our own namespaces, to come back to.
   const saved = NS_FILES.filter(([flag]) => touched & flag).map(([flag, name]) => ({
@@ -73,6 +112,7 @@ export function spawnInit(req: SpawnRequest): SpawnedInit {
   // paths resolve in the container's view.
   const joins = req.join.map((j) => ({ ...j, fd: sys.open(j.path, sys.O.RDONLY | sys.O.CLOEXEC, 0, j.why) }));
   let child: ReturnType<typeof spawn> | undefined;
+  let kept: { keeper: ReturnType<typeof spawn>; sync: number } | undefined;
   try {
     // setns(CLONE_NEWNS) wants a thread with its own fs_struct; unshare(CLONE_NEWNS) implies that.
     if (touched & CLONE.NEWNS) sys.unshare(CLONE.FS, 'own fs_struct, so this thread may change mount namespace');
@@ -80,12 +120,16 @@ export function spawnInit(req: SpawnRequest): SpawnedInit {
     for (const j of joins) sys.setns(j.fd, j.flag, j.why);
     const initPath = req.sealDir ? sealExecutable(req.execPath, req.sealDir) : req.execPath;
     const { file, args } = req.launcher ? req.launcher(initPath) : { file: initPath, args: req.args };
-    child = spawn(file, args, {
-      stdio: req.stdio,
-      detached: true, // setsid(): the init leads its own session, as runc's does
-      env: req.env,
-      cwd: '/',
-    });
+    if (req.keeper) {
+      kept = spawnKeeper(req.keeper, req, saved, pidns, [file, ...args]);
+    } else {
+      child = spawn(file, args, {
+        stdio: req.stdio,
+        detached: true, // setsid(): the init leads its own session, as runc's does
+        env: req.env,
+        cwd: '/',
+      });
+    }
   } finally {
     for (const j of joins) sys.close(j.fd);
     for (const s of saved) {
@@ -94,7 +138,8 @@ export function spawnInit(req: SpawnRequest): SpawnedInit {
     }
     if (touched & CLONE.NEWNS) process.chdir(cwd);
   }
-  if (child.pid === undefined) {
+  if (kept) return keeperReport(kept.keeper, kept.sync);
+  if (child?.pid === undefined) {
     throw new RuntimeError(`cannot start the container's init (${req.execPath})`, { code: 'ESPAWN' });
   }
   const c = child;
@@ -104,6 +149,44 @@ export function spawnInit(req: SpawnRequest): SpawnedInit {
   });
   if (!req.wait) c.unref();
   return { pid: child.pid, exited, release: () => c.unref() };
+}
+
+/** Spawns the keeper with the init's stdio, then its own fds, the fds of our namespaces, and the sync pipe. */
+function spawnKeeper(k: Keeper, req: SpawnRequest, saved: { flag: number; fd: number }[], pidns: string | null, program: string[]): { keeper: ReturnType<typeof spawn>; sync: number } {
+  const stdio = [...req.stdio];
+  const at = new Map<number, number>();
+  const place = (fd: number): number => {
+    stdio.push(fd);
+    return stdio.length - 1;
+  };
+  for (const fd of k.fds) at.set(fd, place(fd));
+  const restore = saved.map((s) => `0x${s.flag.toString(16)}:${place(s.fd)}`);
+  const [r, w] = sys.pipe('the keeper reports the init\'s pid');
+  const sync = place(w);
+  try {
+    const keeper = spawn(k.file, k.args(at, sync, restore, pidns, program), { stdio, detached: true, env: req.env, cwd: '/' });
+    return { keeper, sync: r };
+  } finally {
+    fs.closeSync(w);
+  }
+}
+
+/** The keeper's "pid N" line: the init's pid. */
+function keeperReport(keeper: ReturnType<typeof spawn>, sync: number): SpawnedInit {
+  let line: string;
+  try {
+    line = lineReader(sync)();
+  } catch {
+    line = 'error the keeper exited without a word';
+  } finally {
+    fs.closeSync(sync);
+  }
+  if (!line.startsWith('pid ')) {
+    keeper.unref();
+    throw new RuntimeError(`cannot start the container's init: ${line.replace(/^error /, '')}`, { code: 'ESPAWN' });
+  }
+  keeper.unref();
+  return { pid: Number(line.slice(4)), keeperPid: keeper.pid, exited: new Promise(() => {}), release: () => {} };
 }
 
 /**
@@ -234,7 +317,7 @@ function spawnInUserNamespace(req: SpawnRequest, user: NonNullable<SpawnRequest[
     // nsexec forked PID 1 and exits; its pid is as seen from our namespace.
     const pid = Number(line.slice(4));
     const exited = req.wait ? watchExit(pid) : Promise.resolve(0);
-    return { pid, exited, release: () => {} };
+    return { pid, keeperPid: child.keeperPid, exited, release: () => {} };
   } catch (e) {
     try {
       process.kill(child.pid, 'SIGKILL');

@@ -32,6 +32,8 @@ const c = {
   pipe2: libc.func('int pipe2(_Out_ int *, int)'),
   socket: libc.func('int socket(int, int, int)'),
   connect: libc.func('int connect(int, const void *, unsigned int)'),
+  bind: libc.func('int bind(int, const void *, unsigned int)'),
+  listen: libc.func('int listen(int, int)'),
   sendmsg: libc.func('long sendmsg(int, const void *, int)'),
   recvmsg: libc.func('long recvmsg(int, void *, int)'),
   ioctl: libc.func('int ioctl(int, unsigned long, ...)'),
@@ -223,6 +225,23 @@ export function dup2(oldfd: number, newfd: number, why?: string): void {
 }
 
 /** socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC) + connect(path). */
+/** A listening unix stream socket bound at `path`: an fd to hand to another process (Node's servers unlink their path when closed). */
+export function listenUnix(path: string, why?: string): number {
+  const fd = run('socket', 'AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0', why, () => c.socket(1, 1 | 0o2000000, 0) as number);
+  const addr = Buffer.alloc(110);
+  addr.writeUInt16LE(1, 0);
+  try {
+    if (Buffer.byteLength(path) > 107) throw new SyscallError('bind', `bind(${q(path)})`, 36 /* ENAMETOOLONG */, why);
+    addr.write(path, 2);
+    run('bind', `${fd}, {AF_UNIX, ${q(path)}}`, why, () => c.bind(fd, addr, 110) as number);
+    run('listen', `${fd}, 64`, why, () => c.listen(fd, 64) as number);
+  } catch (e) {
+    c.close(fd);
+    throw e;
+  }
+  return fd;
+}
+
 export function connectUnix(path: string, why?: string): number {
   const fd = run('socket', 'AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0', why, () => c.socket(1, 1 | 0o2000000, 0) as number);
   const addr = Buffer.alloc(110);

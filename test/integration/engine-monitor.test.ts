@@ -1,6 +1,7 @@
-// What holds an idle container: the Node monitor hands a running container
-// to native/mycontainer-monitor (same pid) and comes back when it exits
-// (engine/monitor.ts). Checked from the host (the process's executable and
+// What holds an idle container: native/mycontainer-monitor, launched by the
+// CLI as the keeper of the container's init (engine/launch.ts), or exec'd by
+// the Node monitor after a restart; Node comes back in the same pid when the
+// init exits (engine/monitor.ts). Checked from the host (the process's executable and
 // memory, the log files, the store) and from inside (what the container
 // reads on stdin, the size its terminal reports).
 
@@ -11,7 +12,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { BUSYBOX, engineMissing, startEngine, waitFor, type Engine } from '../helpers/engine';
-import { REPO } from '../helpers/bundle';
+import { REPO, processesMentioning } from '../helpers/bundle';
 import { F, FrameReader, frame } from '../../engine/attach';
 import { parseCri } from '../../engine/logs';
 
@@ -70,15 +71,20 @@ describe('the idle container\'s monitor (native/mycontainer-monitor)', { skip },
     e?.cleanup();
   });
 
-  it('a container that runs a second is held by mycontainer-monitor in the same pid, under 2 MB; its output goes on to the CRI log; stop brings Node back to clean up', async () => {
-    delete process.env['MYCONTAINER_MONITOR_HANDOFF_MS']; // the default hand-off
+  it('run -d: mycontainer-monitor holds the container from the start, under 2 MB, in the host\'s namespaces; its output goes to the CRI log; stop brings Node back in the same pid to clean up', async () => {
+    delete process.env['MYCONTAINER_MONITOR_HANDOFF_MS'];
     const r = e.mc(['run', '-d', '--name', 'idle', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'echo before; sleep 2; echo after; exec sleep 600']);
     assert.equal(r.status, 0, r.stderr);
     const id = idOf('idle');
-    const first = state(id).monitorPid;
-    assert.ok(first > 0 && !isNative(first), 'Node holds it at first');
-    const pid = await handedOff(id);
-    assert.equal(pid, first, 'the same process: exec, not a new one');
+    const pid = state(id).monitorPid;
+    assert.ok(pid > 0 && isNative(pid), `the monitor is ${exe(pid)}`);
+    // it forked the init inside the container's namespaces and left them
+    for (const ns of ['mnt', 'pid', 'pid_for_children', 'uts', 'ipc', 'net']) {
+      assert.equal(fs.readlinkSync(`/proc/${pid}/ns/${ns}`), fs.readlinkSync(`/proc/self/ns/${ns}`), `the monitor's ${ns} namespace is the host's`);
+    }
+    const init = state(id).pid;
+    assert.equal(fs.readFileSync(`/proc/${init}/stat`, 'utf8').split(') ')[1]!.split(' ')[1], String(pid), 'the init is the monitor\'s child');
+    assert.match(fs.readFileSync(`/proc/${init}/status`, 'utf8'), /^NSpid:\s+\d+\s+1$/m, 'the init is PID 1 of its own pid namespace');
     const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
     const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? NaN);
     assert.ok(kb('Rss') < 2048, `mycontainer-monitor's RSS is ${kb('Rss')} kB`);
@@ -93,8 +99,19 @@ describe('the idle container\'s monitor (native/mycontainer-monitor)', { skip },
     assert.equal(s.status, 'exited');
     assert.equal(s.exitCode, 137, 'SIGKILL after the timeout, reaped by mycontainer-monitor');
     assert.equal(s.monitorPid, 0, 'Node came back, recorded the exit and cleaned up');
+    assert.equal(e.mc(['inspect', '-f', '{{.State.ExitCode}}', 'idle']).stdout.trim(), '137');
     assert.ok(!fs.existsSync(path.join(e.runroot, 'runtime', id)), 'the runtime\'s container is deleted');
     assert.equal(e.mc(['rm', 'idle']).status, 0);
+  });
+
+  it('a command that cannot run: run and run -d exit 127 naming it; the monitor that was launched kills the init and exits, and nothing is left', async () => {
+    for (const detach of [[], ['-d']]) {
+      const r = e.mc(['run', ...detach, '--name', 'bad', '--network', 'none', ...e.flags, BUSYBOX, '/no/such/command']);
+      assert.equal(r.status, 127, r.stderr);
+      assert.match(r.stderr, /\/no\/such\/command/);
+      assert.equal(e.mc(['ps', '-aq']).stdout, '', 'run removes what it could not start');
+      await until('no mycontainer-monitor of this engine', () => (processesMentioning(e.root).some(isNative) ? undefined : true), 5000);
+    }
   });
 
   it('attach -i through mycontainer-monitor: 300 KB of stdin arrive whole, its end ends `cat`, the exit status comes back, --rm removes', async () => {
