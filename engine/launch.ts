@@ -18,6 +18,7 @@
 // is engine/monitor.ts, in the same pid as the C monitor.
 
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { RuntimeError, messageOf } from '../runtime/sys/errors';
 import * as sys from '../runtime/sys/libc';
@@ -27,6 +28,7 @@ import type { Keeper } from '../runtime/linux/spawn';
 import type { RuntimeContext } from '../runtime/container';
 import { ContainerStore, liveStatus, type Container, type Paths } from './containers';
 import { mark } from './timing';
+import { deleteAfterExit, lastStop, recordExit, shouldRestart } from './exit';
 
 const rt = (): typeof import('../runtime/container') => require('../runtime/container') as typeof import('../runtime/container');
 const lifecycle = (): typeof import('./lifecycle') => require('./lifecycle') as typeof import('./lifecycle');
@@ -56,6 +58,13 @@ export interface Launched {
   container: Container;
   /** With `attach`: start the process, once the client has said HELLO (so that no output is lost). */
   begin?: () => Promise<void>;
+  /**
+   * With `attach`, after `begin`: wait for the exit and handle it here (the
+   * record, the runtime delete, the network, --rm), so that a foreground
+   * run pays no Node start for it. Null when the monitor's exit command
+   * handles it instead (a restart policy), or the monitor died.
+   */
+  awaitExit?: () => Promise<number | null>;
 }
 
 /** The fds of one launch: ours to close whatever happens. */
@@ -64,6 +73,9 @@ class Fds {
   add(fd: number): number {
     this.open.add(fd);
     return fd;
+  }
+  forget(fd: number): void {
+    this.open.delete(fd);
   }
   close(fd: number): void {
     if (this.open.delete(fd)) fs.closeSync(fd);
@@ -137,7 +149,7 @@ export async function launchContainer(paths: Paths, id: string, opts: { attach: 
     fs.rmSync(sock, { force: true });
     const listen = fds.add(sys.listenUnix(sock, 'the attach socket, for the monitor to serve'));
     const diag = fds.add(fs.openSync(path.join(paths.dir(id), 'monitor.log'), 'a', 0o600));
-    const [ctlR, ctlW] = sys.pipe('the monitor learns whether the start succeeded');
+    const [ctlR, ctlW] = sys.socketpair('the monitor learns whether the start succeeded; a foreground run learns the exit');
     fds.add(ctlR);
     control = fds.add(ctlW);
     const mine: [string, number][] = [['--listen', listen], ['--diag', diag], ['--control', ctlR]];
@@ -209,13 +221,53 @@ export async function launchContainer(paths: Paths, id: string, opts: { attach: 
       x.state.error = '';
     });
     try {
-      fs.writeSync(control, 'running\n');
+      fs.writeSync(control, opts.attach ? 'running attached\n' : 'running\n');
     } catch {
       // the monitor died: the record reads as exited (reconcile)
     }
+    if (opts.attach) fds.forget(control); // awaitExit's now
     fds.closeAll();
   };
-  if (opts.attach) return { container: store.read(id), begin };
+  if (opts.attach) return { container: store.read(id), begin, awaitExit: () => awaitExit(paths, ctx, id, control) };
   await begin();
   return { container: store.read(id) };
+}
+
+/** The monitor's "exited N" on the control socket; we answer "done" once it is handled, or "yours". */
+function awaitExit(paths: Paths, ctx: RuntimeContext, id: string, control: number): Promise<number | null> {
+  const sock = new net.Socket({ fd: control, readable: true, writable: true });
+  return new Promise((resolve) => {
+    let buf = '';
+    let settled = false;
+    const settle = (code: number | null): void => {
+      if (settled) return;
+      settled = true;
+      resolve(code);
+    };
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /^exited (\d+)\n/.exec(buf);
+      if (!m || settled) return;
+      const status = Number(m[1]);
+      mark('exited');
+      const store = new ContainerStore(paths);
+      if (shouldRestart(store.read(id), status)) {
+        sock.end('yours\n');
+        settle(null);
+        return;
+      }
+      let answer = 'done\n';
+      try {
+        recordExit(store, id, deleteAfterExit(ctx, id, status));
+        lastStop(paths, id, ctx.warn);
+      } catch (e) {
+        ctx.warn(`after the exit: ${messageOf(e)}`);
+        answer = 'yours\n';
+      }
+      sock.end(answer);
+      settle(answer === 'done\n' ? status : null);
+    });
+    sock.on('error', () => settle(null));
+    sock.on('close', () => settle(null));
+  });
 }

@@ -25,12 +25,12 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tty from 'node:tty';
-import { ContainerStore, Paths, type Container } from './containers';
+import { ContainerStore, Paths } from './containers';
 import { CriLogWriter, type Stream } from './logs';
 import { F, FrameReader, frame, type ExitInfo, type Hello } from './attach';
 import { messageOf } from '../runtime/sys/errors';
 import * as sys from '../runtime/sys/libc';
-import { StateDir } from '../runtime/state';
+import { deleteAfterExit, lastStop, recordExit, shouldRestart } from './exit';
 import { projectFile } from '../runtime/project';
 import { fdOf, handOffCommand, type HandOffStdio, type Resumed } from './handoff';
 
@@ -287,27 +287,9 @@ export class Monitor {
     return this.afterExit(exitCode, created.rec.cgroup?.paths ?? {});
   }
 
-  /** The init has exited and its output is drained: whether the OOM killer struck, then the runtime's container goes. */
-  private afterExit(exitCode: number, cgroupPaths: Record<string, string>): { exitCode: number; oomKilled: boolean } {
-    const oomKilled = oomKills(cgroupPaths) > 0;
-    try {
-      rt().remove(this.ctx, this.id, true);
-    } catch (e) {
-      this.note(`cannot delete the runtime's container: ${messageOf(e)}`);
-    }
-    mark('runtime deleted');
-    return { exitCode, oomKilled };
-  }
-
-  /** Back from mycontainer-monitor: the init exited while it held the container. */
-  private exitedWhileAway(status: number): { exitCode: number; oomKilled: boolean } {
-    let cgroupPaths: Record<string, string> = {};
-    try {
-      cgroupPaths = new StateDir(this.ctx.root, this.id).read().cgroup?.paths ?? {};
-    } catch {
-      // no runtime record: nothing to delete
-    }
-    return this.afterExit(status, cgroupPaths);
+  /** The init has exited and its output is drained: the OOM verdict, the runtime's container deleted. */
+  private afterExit(exitCode: number, cgroupPaths?: Record<string, string>): { exitCode: number; oomKilled: boolean } {
+    return deleteAfterExit(this.ctx, this.id, exitCode, cgroupPaths);
   }
 
   /**
@@ -364,15 +346,9 @@ export class Monitor {
       try {
         const back = this.resumed;
         this.resumed = null;
-        const r = back ? this.exitedWhileAway(back.status) : await this.runOnce();
+        const r = back ? this.afterExit(back.status) : await this.runOnce();
         last = { exitCode: r.exitCode };
-        this.store.update(this.id, (x) => {
-          x.state.status = 'exited';
-          x.state.exitCode = r.exitCode;
-          x.state.oomKilled = r.oomKilled;
-          x.state.pid = 0;
-          x.state.finishedAt = new Date().toISOString();
-        });
+        recordExit(this.store, this.id, r);
       } catch (e) {
         const msg = messageOf(e);
         this.note(`start failed: ${msg}`);
@@ -408,62 +384,11 @@ export class Monitor {
   }
 
   private async finish(): Promise<void> {
-    mark('finish');
-    const c = this.store.read(this.id);
-    try {
-      lifecycle().afterStop(this.paths, c);
-    } catch (e) {
-      this.note(`cleanup after stop: ${messageOf(e)}`);
-    }
-    if (c.hostConfig.autoRemove) {
-      try {
-        lifecycle().removeContainer(this.paths, c.id, { fromMonitor: true });
-      } catch (e) {
-        this.note(`--rm: cannot remove the container: ${messageOf(e)}`);
-      }
-    } else {
-      this.store.update(this.id, (x) => {
-        x.state.monitorPid = 0;
-        x.state.monitorStartTime = '';
-      });
-    }
-    mark('cleaned up');
+    lastStop(this.paths, this.id, (m) => this.note(m));
     // EXIT went out when the process ended; with --rm, clients wait for the removal too.
     for (const cl of this.clients) cl.sock.end();
     await Promise.race([new Promise<void>((r) => this.server?.close(() => r())), sleep(1000)]);
-    fs.rmSync(this.paths.attachSocket(this.id), { force: true });
     this.log?.close();
     mark('done');
   }
 }
-
-export function shouldRestart(c: Container, exitCode: number): boolean {
-  if (c.state.manuallyStopped) return false;
-  const p = c.hostConfig.restartPolicy;
-  switch (p.name) {
-    case 'always':
-    case 'unless-stopped':
-      return true;
-    case 'on-failure':
-      return exitCode !== 0 && (p.maximumRetryCount === 0 || c.state.restartCount < p.maximumRetryCount);
-    default:
-      return false;
-  }
-}
-
-/** The OOM killer's count for the container's cgroup (v1 memory.oom_control, v2 memory.events). */
-function oomKills(paths: Record<string, string>): number {
-  const files = [paths['memory'] ? path.join(paths['memory'], 'memory.oom_control') : '', paths['unified'] ? path.join(paths['unified'], 'memory.events') : ''];
-  for (const f of files) {
-    if (!f) continue;
-    try {
-      const m = /^oom_kill (\d+)$/m.exec(fs.readFileSync(f, 'utf8'));
-      if (m) return Number(m[1]);
-    } catch {
-      // no such controller file
-    }
-  }
-  return 0;
-}
-
-

@@ -16,7 +16,15 @@ const L = {
 
 /** Attaches (run, start -a, attach) and returns the container's exit code. */
 /** Attaches our stdio to the container; `begin` (a start waiting for us) runs once the monitor has our HELLO. */
-export async function attachAndWait(p: Paths, c: Container, opts: { stdin: boolean; begin?: (() => Promise<void>) | undefined }): Promise<number> {
+export async function attachAndWait(p: Paths, c: Container, opts: { stdin: boolean; begin?: (() => Promise<void>) | undefined; awaitExit?: (() => Promise<number | null>) | undefined }): Promise<number> {
+  // A foreground run handles the exit itself: its code, once the cleanup is done.
+  let handled: Promise<number | null> = Promise.resolve(null);
+  const begin = opts.begin;
+  const awaitExit = opts.awaitExit;
+  const start = begin && awaitExit ? async (): Promise<void> => {
+    await begin();
+    handled = awaitExit();
+  } : begin;
   // docker's --sig-proxy: what we are sent, the container gets (with a tty, ^C is a byte on the pty instead)
   const sigs: NodeJS.Signals[] = c.config.tty ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   const forward = (sig: NodeJS.Signals): void => {
@@ -29,12 +37,14 @@ export async function attachAndWait(p: Paths, c: Container, opts: { stdin: boole
   for (const s of sigs) process.on(s, forward);
   let r: import('../attach').ExitInfo | null;
   try {
-    r = await L.attach().attach({ socket: p.attachSocket(c.id), stdin: opts.stdin, begin: opts.begin, tty: c.config.tty });
+    r = await L.attach().attach({ socket: p.attachSocket(c.id), stdin: opts.stdin, begin: start, tty: c.config.tty });
   } finally {
     for (const s of sigs) process.off(s, forward);
   }
   if (r?.error) throw new RuntimeError(r.error, { code: 'ESTART' });
   if (r) return r.exitCode;
+  const code = await handled;
+  if (code !== null) return code;
   // The socket closed without an exit frame: read what the record says.
   const fresh = new ContainerStore(p).resolve(c.id);
   return fresh.state.exitCode;

@@ -32,7 +32,7 @@ const start: CommandModule<EngineGlobal, EngineGlobal & Refs & { attach: boolean
       const c = store.resolve(ref);
       if (a.attach) {
         const launched = await L.lifecycle().startContainer(p, c.id, { attach: true, debug: a.debug });
-        process.exitCode = await attachAndWait(p, c, { stdin: a.interactive, begin: launched.begin });
+        process.exitCode = await attachAndWait(p, c, { stdin: a.interactive, begin: launched.begin, awaitExit: launched.awaitExit });
         return;
       }
       if (liveStatus(c) === 'running') {

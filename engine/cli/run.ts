@@ -180,7 +180,7 @@ const run: CommandModule<EngineGlobal, EngineGlobal & RunFlags> = {
       out(`${c.id}\n`);
       return;
     }
-    const code = await attachAndWait(p, c, { stdin: a.interactive, begin: launched.begin });
+    const code = await attachAndWait(p, c, { stdin: a.interactive, begin: launched.begin, awaitExit: launched.awaitExit });
     mark('exit frame');
     process.exitCode = code;
   },

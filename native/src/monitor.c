@@ -90,6 +90,7 @@ static int listen_fd = -1;
 static int console_fd = -1; /* where the init sends the pty master (launch mode) */
 static int control_fd = -1; /* the creator: "running\n", or EOF if the start failed */
 static int confirmed = 1;   /* launch mode: 0 until "running" */
+static int attached;        /* "running attached": the creator waits for the exit and handles it */
 
 static const char *log_path;
 static long long log_max_size, log_max_files = 1, log_size;
@@ -409,10 +410,16 @@ static void control_read(void) {
   char b[64];
   ssize_t n = read(control_fd, b, sizeof b);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n > 0 && memmem(b, (size_t)n, "running", 7)) confirmed = 1;
+  if (n > 0 && !confirmed && memmem(b, (size_t)n, "running", 7)) {
+    confirmed = 1;
+    attached = memmem(b, (size_t)n, "attached", 8) != NULL;
+    if (attached) return; /* keep it: the exit goes back that way */
+  }
   if (n > 0 && !confirmed) return;
+  if (n > 0) return; /* nothing else is said before the exit */
   close(control_fd);
   control_fd = -1;
+  attached = 0; /* the creator is gone: the exit command handles the exit */
   if (confirmed) return;
   /* The creator gave up (or died) before the start: no container to keep. */
   if (!exited) kill(child, SIGKILL);
@@ -675,6 +682,24 @@ int main(int argc, char **argv) {
       if (poll(&p, 1, (int)(flush_until - now_ms())) <= 0 || (p.revents & (POLLERR | POLLHUP))) break;
       client_flush(&clients[i]);
     }
+  }
+  if (attached && control_fd >= 0) {
+    /*
+     * A foreground `run` waits on the other end: it handles the exit in its
+     * own process ("done"), or leaves it to the exit command ("yours", or
+     * EOF if it died), e.g. for a restart policy.
+     */
+    char msg[64];
+    int len = snprintf(msg, sizeof msg, "exited %d\n", status);
+    fcntl(control_fd, F_SETFL, fcntl(control_fd, F_GETFL) & ~O_NONBLOCK);
+    char reply[64] = "";
+    if (write_all(control_fd, msg, (size_t)len) == 0) {
+      ssize_t r;
+      while ((r = read(control_fd, reply, sizeof reply - 1)) < 0 && errno == EINTR) {
+      }
+      reply[r > 0 ? r : 0] = 0;
+    }
+    if (strstr(reply, "done")) return 0;
   }
   char **av = calloc((size_t)nexit + 5 + 2 * (size_t)nclients + 1, sizeof *av);
   char num[3][32];

@@ -114,6 +114,31 @@ describe('the idle container\'s monitor (native/mycontainer-monitor)', { skip },
     }
   });
 
+  it('a foreground run handles the exit in its own process (no Node start for it); with a restart policy it leaves the exit to the monitor, and follows every life', () => {
+    process.env['MYCONTAINER_TIMING'] = '1';
+    try {
+      const r = e.mc(['run', '--name', 'fg', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'echo fg; exit 3']);
+      assert.equal(r.status, 3, r.stderr);
+      assert.equal(r.stdout, 'fg\n');
+      assert.match(r.stderr, /timing: cli runtime deleted/, 'the CLI deleted the runtime\'s container');
+      const id = idOf('fg');
+      assert.doesNotMatch(fs.readFileSync(path.join(e.root, 'containers', id, 'monitor.log'), 'utf8'), /timing: monitor/, 'no Node monitor ran');
+      const s = state(id);
+      assert.equal(s.status, 'exited');
+      assert.equal(s.exitCode, 3);
+      assert.equal(s.monitorPid, 0);
+      assert.equal(e.mc(['rm', 'fg']).status, 0);
+      const again = e.mc(['run', '--name', 'again', '--restart', 'on-failure:2', '--network', 'none', ...e.flags, BUSYBOX, 'sh', '-c', 'echo life; exit 4']);
+      assert.equal(again.status, 4, again.stderr);
+      assert.equal(again.stdout, 'life\nlife\nlife\n', 'attached through the two restarts');
+      assert.match(fs.readFileSync(path.join(e.root, 'containers', idOf('again'), 'monitor.log'), 'utf8'), /timing: monitor/, 'the Node monitor restarted it');
+      assert.equal(e.mc(['inspect', '-f', '{{.RestartCount}}', 'again']).stdout.trim(), '2');
+      assert.equal(e.mc(['rm', 'again']).status, 0);
+    } finally {
+      delete process.env['MYCONTAINER_TIMING'];
+    }
+  });
+
   it('attach -i through mycontainer-monitor: 300 KB of stdin arrive whole, its end ends `cat`, the exit status comes back, --rm removes', async () => {
     process.env['MYCONTAINER_MONITOR_HANDOFF_MS'] = '0';
     const input = Buffer.from(Array.from({ length: 6000 }, (_, i) => `line ${i} ${'x'.repeat(40)}\n`).join(''));

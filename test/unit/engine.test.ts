@@ -14,7 +14,7 @@ import { parsePublish } from '../../engine/network';
 import { ALL_CAPS, DOCKER_DEFAULT_CAPS, capabilities, capsFromMask, engineSpec, hostsFile, resolvConf, INIT_PATH } from '../../engine/spec';
 import { CriLogWriter, parseCri, readAll } from '../../engine/logs';
 import { initialState, type Container } from '../../engine/containers';
-import { shouldRestart } from '../../engine/monitor';
+import { shouldRestart } from '../../engine/exit';
 import { baseSpec } from '../../images/bundle';
 
 function container(over: Partial<Container['hostConfig']> = {}, config: Partial<Container['config']> = {}): Container {
