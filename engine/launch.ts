@@ -67,6 +67,19 @@ export interface Launched {
   awaitExit?: () => Promise<number | null>;
 }
 
+export interface LaunchOptions {
+  /** Return once created, with `begin` (a foreground run, `start -a`). */
+  attach: boolean;
+  /**
+   * This process will outlive the container (the CRI server) and handles its
+   * exit through `awaitExit`; if it dies first, the monitor's exit command
+   * does. Implied by `attach`.
+   */
+  exitHere?: boolean;
+  debug?: boolean;
+  warn?: (msg: string) => void;
+}
+
 /** The fds of one launch: ours to close whatever happens. */
 class Fds {
   private readonly open = new Set<number>();
@@ -97,7 +110,7 @@ function startError(c: Container, msg: string): RuntimeError {
  * it returns once the container runs; with it, once it is created, and
  * `begin` starts it.
  */
-export async function launchContainer(paths: Paths, id: string, opts: { attach: boolean; debug?: boolean; warn?: (msg: string) => void }): Promise<Launched> {
+export async function launchContainer(paths: Paths, id: string, opts: LaunchOptions): Promise<Launched> {
   const store = new ContainerStore(paths);
   let c = store.read(id);
   const status = liveStatus(c);
@@ -221,16 +234,18 @@ export async function launchContainer(paths: Paths, id: string, opts: { attach: 
       x.state.error = '';
     });
     try {
-      fs.writeSync(control, opts.attach ? 'running attached\n' : 'running\n');
+      fs.writeSync(control, exitHere ? 'running attached\n' : 'running\n');
     } catch {
       // the monitor died: the record reads as exited (reconcile)
     }
-    if (opts.attach) fds.forget(control); // awaitExit's now
+    if (exitHere) fds.forget(control); // awaitExit's now
     fds.closeAll();
   };
-  if (opts.attach) return { container: store.read(id), begin, awaitExit: () => awaitExit(paths, ctx, id, control) };
+  const exitHere = opts.attach || opts.exitHere === true;
+  const waitExit = exitHere ? { awaitExit: () => awaitExit(paths, ctx, id, control) } : {};
+  if (opts.attach) return { container: store.read(id), begin, ...waitExit };
   await begin();
-  return { container: store.read(id) };
+  return { container: store.read(id), ...waitExit };
 }
 
 /** The monitor's "exited N" on the control socket; we answer "done" once it is handled, or "yours". */

@@ -240,7 +240,7 @@ export async function restoreContainers(paths: Paths, warn: (msg: string) => voi
  * runs, or with `attach`, once it is created, with `begin` to start it after
  * the client's HELLO.
  */
-export async function startContainer(paths: Paths, id: string, opts: { attach: boolean; debug?: boolean; warn?: (msg: string) => void }): Promise<import('./launch').Launched> {
+export async function startContainer(paths: Paths, id: string, opts: import('./launch').LaunchOptions): Promise<import('./launch').Launched> {
   return (require('./launch') as typeof import('./launch')).launchContainer(paths, id, opts);
 }
 

@@ -338,6 +338,7 @@ export class Monitor {
   async main(): Promise<void> {
     // The record's monitorPid is this pid already (mycontainer-monitor's), and a `stop` meanwhile must hold.
     let c = this.store.read(this.id);
+    if (this.resumed) this.note(`exit command: the init exited with status ${this.resumed.status}`);
     this.log = new CriLogWriter(c.hostConfig.logPath || this.paths.log(this.id), c.hostConfig.logMaxSize, c.hostConfig.logMaxFiles);
     await this.listen();
     let last: ExitInfo = { exitCode: 0 };

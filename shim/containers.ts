@@ -230,7 +230,9 @@ export async function startContainerCri(x: ContainerContext, ref: string): Promi
   const sandbox = x.store.get(info.sandboxId);
   if (!sandbox || liveState(sandbox) !== 'SANDBOX_READY') throw precondition(`${op}: its sandbox ${info.sandboxId.slice(0, 13)} is not ready`);
   try {
-    await startContainer(x.paths.engine, c.id, { attach: false, warn: x.warn });
+    // The server outlives its containers: it records their exits itself (no Node start); if it dies first, each monitor's exit command does.
+    const launched = await startContainer(x.paths.engine, c.id, { attach: false, exitHere: true, warn: x.warn });
+    void launched.awaitExit?.();
   } catch (e) {
     // the record says why (exited, with the error); kubelet reads it in ContainerStatus
     throw during(op, e);

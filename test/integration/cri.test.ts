@@ -195,6 +195,8 @@ describe('CRI server (crictl)', { skip, concurrency: false }, () => {
       while (Date.now() < deadline && !got.some(([id, t]) => id === b && t === 2)) await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(got.filter(([id]) => id === a).map(([, t]) => t), [0, 1, 2, 3], 'created, started, stopped, deleted');
       assert.deepEqual(got.filter(([id]) => id === b).map(([, t]) => t), [0, 1, 2]);
+      const monitorLog = (id: string): string => fs.readFileSync(path.join(cri.engine.root, 'cri', 'containers', id, 'monitor.log'), 'utf8');
+      assert.doesNotMatch(monitorLog(b), /exit command/, 'the server recorded the exit itself: no Node start for it');
       ok(['rmp', '-f', pod]);
     } finally {
       stream.cancel();
@@ -224,6 +226,7 @@ describe('CRI server (crictl)', { skip, concurrency: false }, () => {
     assert.equal(q.status.state, 'CONTAINER_EXITED');
     assert.equal(q.status.exitCode, 7);
     assert.equal(q.status.reason, 'Error');
+    assert.match(fs.readFileSync(path.join(cri.engine.root, 'cri', 'containers', quitter, 'monitor.log'), 'utf8'), /exit command: the init exited with status 7/, 'with the server down, the monitor\'s exit command recorded it');
     assert.equal(JSON.parse(ok(['inspectp', pod])).status.state, 'SANDBOX_READY');
     ok(['rmp', '-f', pod]);
   });
