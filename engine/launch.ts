@@ -25,6 +25,7 @@ import * as sys from '../runtime/sys/libc';
 import { procStat } from '../runtime/state';
 import { projectFile } from '../runtime/project';
 import type { Keeper } from '../runtime/linux/spawn';
+import { tracing } from '../runtime/sys/trace';
 import type { RuntimeContext } from '../runtime/container';
 import { ContainerStore, liveStatus, type Container, type Paths } from './containers';
 import { mark } from './timing';
@@ -197,7 +198,7 @@ export async function launchContainer(paths: Paths, id: string, opts: LaunchOpti
       file: bin,
       fds: mine.map(([, fd]) => fd),
       args: (at, sync, restore, pidns, program) => [
-        '--id', id, '--launch', String(sync), '--launch-argc', String(program.length),
+        '--id', id, '--launch', String(sync), '--launch-argc', String(program.length), '--debug', tracing() ? '1' : '0',
         ...mine.flatMap(([flag, fd]) => [flag, String(at.get(fd))]),
         '--log', log, '--log-max-size', String(c.hostConfig.logMaxSize), '--log-max-files', String(c.hostConfig.logMaxFiles),
         ...restore.flatMap((r) => ['--restore', r]), ...(pidns ? ['--pidns', pidns] : []),

@@ -91,6 +91,22 @@ static int console_fd = -1; /* where the init sends the pty master (launch mode)
 static int control_fd = -1; /* the creator: "running\n", or EOF if the start failed */
 static int confirmed = 1;   /* launch mode: 0 until "running" */
 static int attached;        /* "running attached": the creator waits for the exit and handles it */
+static int debug_fd = -1;   /* --debug: each launch step as "step CALL = RESULT # WHY" on the launch fd */
+
+/* One launch step for the creator's --debug trace (runtime/linux/spawn.ts reads it). */
+static void step(const char *why, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void step(const char *why, int r, const char *fmt, ...) {
+  if (debug_fd < 0) return;
+  int err = errno;
+  char call[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(call, sizeof call, fmt, ap);
+  va_end(ap);
+  if (r < 0) dprintf(debug_fd, "step %s = -1 %s # %s\n", call, strerrorname_np(err) ? strerrorname_np(err) : "?", why);
+  else dprintf(debug_fd, "step %s = %d # %s\n", call, r, why);
+  errno = err;
+}
 
 static const char *log_path;
 static long long log_max_size, log_max_files = 1, log_size;
@@ -457,7 +473,9 @@ static int keep_fd(int fd) {
  */
 static void launch(char **program, int launch_fd, int diag_fd, const char **restore, int nrestore, const char *pidns) {
   /* orphans of the container (nsexec forks the init and exits) come to us */
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) note("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+  int sr = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  step("orphans of the container (nsexec's PID 1) come to the monitor", sr, "prctl(PR_SET_CHILD_SUBREAPER, 1)");
+  if (sr < 0) note("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
   int ours[] = {src_fd[0], src_fd[1], stdin_fd, listen_fd, console_fd, control_fd, launch_fd, diag_fd};
   for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
     if (ours[i] >= 0) fcntl(ours[i], F_SETFD, FD_CLOEXEC);
@@ -467,10 +485,13 @@ static void launch(char **program, int launch_fd, int diag_fd, const char **rest
   if (pidns) {
     own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
     int r;
-    if (!strcmp(pidns, "new")) r = unshare(CLONE_NEWPID);
-    else {
+    if (!strcmp(pidns, "new")) {
+      r = unshare(CLONE_NEWPID);
+      step("linux.namespaces: a new pid namespace, entered here so that only the init is born in it", r, "unshare(CLONE_NEWPID)");
+    } else {
       int fd = open(pidns, O_RDONLY | O_CLOEXEC);
       r = fd < 0 ? -1 : setns(fd, CLONE_NEWPID);
+      step("linux.namespaces: join the pid namespace, here so that only the init is born in it", r, "setns(open(\"%s\"), CLONE_NEWPID)", pidns);
       if (fd >= 0) close(fd);
     }
     if (own_pidns < 0 || r < 0) {
@@ -479,13 +500,16 @@ static void launch(char **program, int launch_fd, int diag_fd, const char **rest
     }
   }
   pid_t pid = fork();
+  if (pid != 0) step("the init, the monitor's child; it setsid()s and execs the program", pid, "fork()");
   if (pid < 0) {
     dprintf(launch_fd, "error mycontainer-monitor: fork: %s\n", strerror(errno));
     _exit(1);
   }
   /* our later children (none, but the exit command's) are the host's again */
   if (own_pidns >= 0 && pid > 0) {
-    if (setns(own_pidns, CLONE_NEWPID) < 0) note("setns back to our pid namespace: %s", strerror(errno));
+    int r = setns(own_pidns, CLONE_NEWPID);
+    step("the monitor's later children are the host's again", r, "setns(own pid namespace, CLONE_NEWPID)");
+    if (r < 0) note("setns back to our pid namespace: %s", strerror(errno));
     close(own_pidns);
   }
   if (pid == 0) {
@@ -502,7 +526,11 @@ static void launch(char **program, int launch_fd, int diag_fd, const char **rest
   for (int i = 0; i < nrestore; i++) {
     long flag = strtol(restore[i], NULL, 0);
     int fd = atoi(strchr(restore[i], ':') + 1);
-    if (setns(fd, (int)flag) < 0) {
+    int r = setns(fd, (int)flag);
+    const char *name = flag == CLONE_NEWNS ? "CLONE_NEWNS" : flag == CLONE_NEWUTS ? "CLONE_NEWUTS" : flag == CLONE_NEWIPC ? "CLONE_NEWIPC"
+                     : flag == CLONE_NEWNET ? "CLONE_NEWNET" : flag == CLONE_NEWCGROUP ? "CLONE_NEWCGROUP" : flag == CLONE_NEWPID ? "CLONE_NEWPID" : "?";
+    step("back to the host's namespace: the container's are the init's alone", r, "setns(%d, %s)", fd, name);
+    if (r < 0) {
       dprintf(launch_fd, "error mycontainer-monitor: setns back to the host's namespace 0x%lx: %s\n", flag, strerror(errno));
       kill(pid, SIGKILL);
       _exit(1);
@@ -510,6 +538,7 @@ static void launch(char **program, int launch_fd, int diag_fd, const char **rest
     close(fd);
   }
   if (chdir("/") < 0) note("chdir /: %s", strerror(errno));
+  debug_fd = -1; /* the rest is no step of the launch */
   /* Not the container's stdio: our copies would keep its pipes open. */
   if (diag_fd >= 0) dup2(diag_fd, 2), close(diag_fd);
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -535,6 +564,7 @@ int main(int argc, char **argv) {
   int launch_fd = -1, launch_argc = 0, diag_fd = -1, nrestore = 0;
   const char *restore[16];
   const char *pidns = NULL;
+  int debug = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -565,6 +595,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--console")) console_fd = parse_fd(v);
     else if (!strcmp(a, "--diag")) diag_fd = parse_fd(v);
     else if (!strcmp(a, "--pidns")) pidns = v;
+    else if (!strcmp(a, "--debug")) debug = atoi(v);
     else if (!strcmp(a, "--restore")) {
       if (nrestore < 16) restore[nrestore++] = v;
     }
@@ -599,6 +630,7 @@ int main(int argc, char **argv) {
   sigaddset(&chld, SIGCHLD);
   sigprocmask(SIG_SETMASK, &chld, NULL); /* exactly SIGCHLD blocked, whatever Node's thread had */
   if (program) {
+    if (debug) debug_fd = launch_fd;
     char *prog[launch_argc + 1];
     memcpy(prog, program, sizeof(char *) * (size_t)launch_argc);
     prog[launch_argc] = NULL;

@@ -25,6 +25,7 @@ import * as sys from '../sys/libc';
 import { isRootless, writeIdMaps } from './rootless';
 import { statfsToMs } from './remount';
 import { projectFile } from '../project';
+import { trace } from '../sys/trace';
 
 export interface SpawnRequest {
   unshareFlags: number;
@@ -171,11 +172,15 @@ function spawnKeeper(k: Keeper, req: SpawnRequest, saved: { flag: number; fd: nu
   }
 }
 
-/** The keeper's "pid N" line: the init's pid. */
+/** The keeper's "pid N" line: the init's pid. Before it, with --debug, its steps ("step CALL = RESULT # WHY"). */
 function keeperReport(keeper: ReturnType<typeof spawn>, sync: number): SpawnedInit {
   let line: string;
   try {
-    line = lineReader(sync)();
+    const next = lineReader(sync);
+    for (line = next(); line.startsWith('step '); line = next()) {
+      const m = /^step (.*) (= .*?) # (.*)$/.exec(line);
+      if (m) trace({ kind: 'syscall', call: `[monitor] ${m[1]}`, result: m[2]!, why: m[3] });
+    }
   } catch {
     line = 'error the keeper exited without a word';
   } finally {

@@ -557,7 +557,9 @@ describe('mycontainer (docker-style front end)', { skip }, () => {
     assert.equal(r.status, 0, explain('--debug run', r));
     assert.equal(r.stdout, 'traced\n', 'the container\'s output is untouched');
     assert.match(r.stderr, /^debug: mount\("overlay", .*# image rootfs$/m, 'the CLI\'s own: the rootfs');
-    assert.match(r.stderr, /^debug: \[cgroup\] write \S+memory\.limit_in_bytes "41943040"\s+# linux\.resources\.memory\.limit$/m, 'the monitor\'s: a cgroup write and its field');
+    assert.match(r.stderr, /^debug: \[cgroup\] write \S+memory\.limit_in_bytes "41943040"\s+# linux\.resources\.memory\.limit$/m, 'a cgroup write and its field');
+    assert.match(r.stderr, /^debug: \[monitor\] fork\(\) = \d+ +# the init, the monitor's child/m, 'mycontainer-monitor\'s launch steps');
+    assert.match(r.stderr, /^debug: \[monitor\] setns\(\d+, CLONE_NEWNS\) = 0 +# back to the host's namespace/m);
     assert.match(r.stderr, /^debug: \[init\] .*pivot_root/m, 'the init\'s, from inside');
   });
 
