@@ -71,6 +71,37 @@ function linkExists(name: string): boolean {
   return spawnSync('ip', ['link', 'show', name], { stdio: 'ignore' }).status === 0;
 }
 
+/** The subnets this store claimed (engine/network.ts writes /run/mycontainer-subnets/A.B.C.D_N with the store's root). */
+function ownSubnets(root: string): { net: number; mask: number }[] {
+  const claims = '/run/mycontainer-subnets';
+  const out: { net: number; mask: number }[] = [];
+  for (const f of fs.existsSync(claims) ? fs.readdirSync(claims) : []) {
+    const m = /^(\d+\.\d+\.\d+\.\d+)_(\d+)$/.exec(f);
+    try {
+      if (!m || fs.readFileSync(path.join(claims, f), 'utf8').trim() !== root) continue;
+    } catch {
+      continue;
+    }
+    const mask = Number(m[2]) === 0 ? 0 : (~0 << (32 - Number(m[2]))) >>> 0;
+    out.push({ net: (ipv4(m[1]!) & mask) >>> 0, mask });
+  }
+  return out;
+}
+
+const ipv4 = (a: string): number => a.split('.').reduce((n, o) => ((n << 8) | Number(o)) >>> 0, 0);
+
+/** CNI's per-container chains whose jump rule (`-s IP ... -j CNI-x`) is for an address in `subnets`. */
+function ownedChains(save: string, subnets: { net: number; mask: number }[]): Set<string> {
+  const out = new Set<string>();
+  for (const line of save.split('\n')) {
+    const m = /^-A \S+ -s (\d+\.\d+\.\d+\.\d+)(?:\/32)? .*-j (CNI-\S+)/.exec(line);
+    if (!m) continue;
+    const ip = ipv4(m[1]!);
+    if (subnets.some((s) => ((ip & s.mask) >>> 0) === s.net)) out.add(m[2]!);
+  }
+  return out;
+}
+
 /** Builds the two images and loads them into the engine's store. */
 function loadImages(e: Engine, work: string): void {
   const bb = path.join(work, 'busybox-oci');
@@ -169,9 +200,13 @@ export function startEngine(name: string): Engine {
       const shared = (c: string): boolean => c.startsWith('CNI-HOSTPORT-');
       // another engine test still running may add a rule any moment: then they stay, for the suite's cleanup
       const othersInUse = now.some((c) => c.startsWith('CNI-') && !shared(c)) || otherEnginesRunning(runroot);
-      const made = now.filter((c) => !chainsBefore.has(c) && c.startsWith('CNI-') && (!shared(c) || !othersInUse));
+      // A container's chain is ours if the rule that jumps to it is for an
+      // address of this store's subnets: test files run side by side, and
+      // another's chains come and go meanwhile.
+      const save = spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout ?? '';
+      const mine = ownedChains(save, ownSubnets(root));
+      const made = now.filter((c) => !chainsBefore.has(c) && c.startsWith('CNI-') && (shared(c) ? !othersInUse : mine.has(c)));
       if (made.length > 0) {
-        const save = spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout ?? '';
         for (const line of save.split('\n')) {
           const m = /^-A (\S+) (.*-j (\S+).*)$/.exec(line);
           // iptables-save quotes comments as a shell would: let sh split the rule
