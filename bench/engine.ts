@@ -174,7 +174,7 @@ function main(): void {
       ['  p95 ms', f(ours.none.p95), theirs ? f(theirs.none.p95) : '-', ratio(ours.none.p95, theirs?.none.p95)],
       ['run --rm true, our bridge (CNI): mean ms', f(ours.bridge.mean), '-', '-'],
       [`${IDLE} idle containers: start all, s`, f(ours.idle.startAllS), theirs ? f(theirs.idle.startAllS) : '-', ratio(ours.idle.startAllS, theirs?.idle.startAllS)],
-      ['  monitor RSS MB (ours node, theirs conmon)', f(ours.idle.monitorRssMB), theirs ? f(theirs.idle.monitorRssMB) : '-', ratio(ours.idle.monitorRssMB, theirs?.idle.monitorRssMB)],
+      ['  monitor RSS MB (ours mycontainer-monitor, theirs conmon)', f(ours.idle.monitorRssMB), theirs ? f(theirs.idle.monitorRssMB) : '-', ratio(ours.idle.monitorRssMB, theirs?.idle.monitorRssMB)],
       ['  monitor PSS MB', f(ours.idle.monitorPssMB), theirs ? f(theirs.idle.monitorPssMB) : '-', ratio(ours.idle.monitorPssMB, theirs?.idle.monitorPssMB)],
       ['  monitor private MB', f(ours.idle.monitorPrivateMB), theirs ? f(theirs.idle.monitorPrivateMB) : '-', ratio(ours.idle.monitorPrivateMB, theirs?.idle.monitorPrivateMB)],
       ['  host MemAvailable drop per container MB', f(ours.idle.hostPerContainerMB), theirs ? f(theirs.idle.hostPerContainerMB) : '-', ratio(ours.idle.hostPerContainerMB, theirs?.idle.hostPerContainerMB)],
