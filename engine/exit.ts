@@ -4,9 +4,7 @@
 // that a short `run --rm` pays no second Node start.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { messageOf } from '../runtime/sys/errors';
-import { StateDir } from '../runtime/state';
 import type { RuntimeContext } from '../runtime/container';
 import { ContainerStore, type Container, type Paths } from './containers';
 import { mark } from './timing';
@@ -29,36 +27,17 @@ export function shouldRestart(c: Container, exitCode: number): boolean {
   }
 }
 
-/** The OOM killer's count for the container's cgroup (v1 memory.oom_control, v2 memory.events). */
-function oomKills(paths: Record<string, string>): number {
-  const files = [paths['memory'] ? path.join(paths['memory'], 'memory.oom_control') : '', paths['unified'] ? path.join(paths['unified'], 'memory.events') : ''];
-  for (const f of files) {
-    if (!f) continue;
-    try {
-      const m = /^oom_kill (\d+)$/m.exec(fs.readFileSync(f, 'utf8'));
-      if (m) return Number(m[1]);
-    } catch {
-      // no such controller file
-    }
-  }
-  return 0;
-}
-
 /**
  * The init has exited and its output is drained: whether the OOM killer
  * struck (its cgroup still counts), then the runtime's container goes.
- * `cgroupPaths` when known; else read from the runtime's state.
  */
-export function deleteAfterExit(ctx: RuntimeContext, id: string, exitCode: number, cgroupPaths?: Record<string, string>): { exitCode: number; oomKilled: boolean } {
-  let paths = cgroupPaths;
-  if (!paths) {
-    try {
-      paths = new StateDir(ctx.root, id).read().cgroup?.paths ?? {};
-    } catch {
-      paths = {}; // no runtime record: nothing to delete
-    }
+export function deleteAfterExit(ctx: RuntimeContext, id: string, exitCode: number): { exitCode: number; oomKilled: boolean } {
+  let oomKilled = false;
+  try {
+    oomKilled = rt().oomKills(ctx, id) > 0;
+  } catch {
+    // no runtime record: nothing to delete either
   }
-  const oomKilled = oomKills(paths) > 0;
   try {
     rt().remove(ctx, id, true);
   } catch (e) {

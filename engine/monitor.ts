@@ -284,12 +284,12 @@ export class Monitor {
     this.stdinWrite = null;
     this.stdinEnd = null;
     mark('drained');
-    return this.afterExit(exitCode, created.rec.cgroup?.paths ?? {});
+    return this.afterExit(exitCode);
   }
 
   /** The init has exited and its output is drained: the OOM verdict, the runtime's container deleted. */
-  private afterExit(exitCode: number, cgroupPaths?: Record<string, string>): { exitCode: number; oomKilled: boolean } {
-    return deleteAfterExit(this.ctx, this.id, exitCode, cgroupPaths);
+  private afterExit(exitCode: number): { exitCode: number; oomKilled: boolean } {
+    return deleteAfterExit(this.ctx, this.id, exitCode);
   }
 
   /**

@@ -167,6 +167,8 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
       ctx.warn(`cgroups: no write access to ${denied} for uid ${process.geteuid?.()} (no cgroup delegation): the container gets no cgroup${fields.length ? `; not applied: ${fields.join(', ')}` : ''}`);
       mgr = null;
     }
+    // A process moved into a frozen cgroup would stop there, and create with it (runc refuses too).
+    if (mgr?.frozen()) throw new RuntimeError(`cannot create container "${opts.id}": container's cgroup unexpectedly frozen (${mgr.paths()['freezer'] ?? mgr.paths()['unified'] ?? ''}): thaw it first`, { code: 'EBUSY' });
     cg = mgr;
     rec.cgroup = mgr ? { driver: mgr.driver, paths: mgr.paths() } : null;
     sd.write(rec); // before any cgroup exists, so `delete --force` can always find it
@@ -600,6 +602,12 @@ export function update(ctx: RuntimeContext, id: string, resources: import('./cgr
 }
 
 /** events --stats: every figure of runc's types.Stats, in its JSON shape. */
+/** The OOM killer's count in the container's cgroup (`events` reports each new one, as runc's "oom" event). */
+export function oomKills(ctx: RuntimeContext, id: string): number {
+  const rec = new StateDir(ctx.root, id).read();
+  return rec.cgroup ? managerFromPaths(rec.cgroup.driver, rec.cgroup.paths).oomKills() : 0;
+}
+
 export function stats(ctx: RuntimeContext, id: string): import('./cgroups/stats').RuncStatsEvent {
   const sd = new StateDir(ctx.root, id);
   const rec = sd.read();

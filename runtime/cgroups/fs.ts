@@ -118,6 +118,21 @@ export class FsManager implements CgroupManager {
     else throw new RuntimeError(`cannot ${frozen ? 'freeze' : 'thaw'} the container: no freezer (neither v1 freezer nor cgroup.freeze)`, { code: 'ENOTSUP' });
   }
 
+  oomKills(): number {
+    const memory = this.dirs['memory'];
+    const unified = this.dirs['unified'];
+    const file = memory !== undefined ? path.join(memory, 'memory.oom_control') : unified !== undefined ? path.join(unified, 'memory.events') : null;
+    const m = file ? /^oom_kill (\d+)$/m.exec(readOr(file) ?? '') : null;
+    return m ? Number(m[1]) : 0;
+  }
+
+  frozen(): boolean {
+    const freezer = this.dirs['freezer'];
+    const unified = this.dirs['unified'];
+    if (freezer !== undefined) return /^(FROZEN|FREEZING)/.test(readOr(path.join(freezer, 'freezer.state')) ?? '');
+    return unified !== undefined && (readOr(path.join(unified, 'cgroup.freeze')) ?? '').trim() === '1';
+  }
+
   destroy(): void {
     const errors: string[] = [];
     const deadline = Date.now() + 2000; // for all of them: exiting processes leave every hierarchy at once

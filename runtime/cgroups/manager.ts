@@ -63,6 +63,10 @@ export interface CgroupManager {
   pids(): number[];
   /** Freezes or thaws every process in the cgroup; waits until done. */
   freeze(frozen: boolean): void;
+  /** How many times the OOM killer struck in the cgroup (v1 memory.oom_control, v2 memory.events oom_kill); 0 without a memory controller. */
+  oomKills(): number;
+  /** Whether the cgroup exists and is frozen (v1 freezer.state FROZEN or FREEZING, v2 cgroup.freeze 1). */
+  frozen(): boolean;
   /** Removes the directories; kills nothing. Missing directories are not an error. */
   destroy(): void;
   /** Current usage (memory, cpu, pids) as far as the controllers are there. */

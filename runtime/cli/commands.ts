@@ -287,17 +287,26 @@ const events: CommandModule<Global, Global & { id: string; stats: boolean; inter
     };
     print();
     if (a.stats) return;
-    // Without --stats, runc streams stats every interval until the container stops.
+    // Without --stats, runc streams stats every interval and an "oom" event
+    // each time the OOM killer strikes, until the container stops (or goes).
+    let ooms = lib().oomKills(ctx, a.id);
+    let next = Date.now() + a.interval * 1000;
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => {
         try {
           if ((lib().state(ctx, a.id) as { status: string }).status === 'stopped') throw new Error('stopped');
-          print();
+          const now = lib().oomKills(ctx, a.id);
+          if (now > ooms) process.stdout.write(JSON.stringify({ type: 'oom', id: a.id }) + '\n');
+          ooms = now;
+          if (Date.now() >= next) {
+            next += a.interval * 1000;
+            print();
+          }
         } catch {
           clearInterval(timer);
           resolve();
         }
-      }, a.interval * 1000);
+      }, 200);
     });
   },
 };

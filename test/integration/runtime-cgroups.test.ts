@@ -84,3 +84,31 @@ test('an invalid resource names the file and the field, and leaves nothing', () 
   assert.deepEqual(leftovers(root), []);
   assert.deepEqual(cgroupDirsNamed(name), []);
 });
+
+test('a cgroup frozen beforehand: create and run -d refuse it at once, as runc ("container\'s cgroup unexpectedly frozen"), and leave the cgroup as it was', () => {
+  const name = `cg-frozen-${process.pid}`;
+  const rel = `/mycontainer-test/${name}`;
+  // the freezer of whichever hierarchy the runtime uses: v1's freezer, else cgroup.freeze
+  const dir = v1 ? path.join('/sys/fs/cgroup/freezer', rel) : path.join('/sys/fs/cgroup', rel);
+  fs.mkdirSync(dir, { recursive: true });
+  try {
+    if (v1) fs.writeFileSync(path.join(dir, 'freezer.state'), 'FROZEN');
+    else fs.writeFileSync(path.join(dir, 'cgroup.freeze'), '1');
+    const b = bundle((s) => {
+      s.linux!.cgroupsPath = rel;
+    }, { args: ['true'] });
+    for (const [verb, args] of [['run -d', ['run', '-d', '--bundle', b, 'frozen1']], ['create', ['create', '--bundle', b, 'frozen2']]] as const) {
+      const t0 = Date.now();
+      const r = mc(root, [...args]);
+      assert.equal(r.status, 1, `${verb}: ${r.stderr}`);
+      assert.match(r.stderr, /container's cgroup unexpectedly frozen/);
+      assert.ok(Date.now() - t0 < 10000, `${verb} answered at once`);
+      assert.notEqual(mc(root, ['state', args[args.length - 1]!]).status, 0, 'no container left');
+    }
+    assert.match(fs.readFileSync(path.join(dir, v1 ? 'freezer.state' : 'cgroup.freeze'), 'utf8'), v1 ? /FROZEN/ : /1/, 'still frozen: not ours to thaw');
+  } finally {
+    if (v1) fs.writeFileSync(path.join(dir, 'freezer.state'), 'THAWED');
+    else fs.writeFileSync(path.join(dir, 'cgroup.freeze'), '0');
+    for (const d of cgroupDirsNamed(name).reverse()) fs.rmdirSync(d);
+  }
+});

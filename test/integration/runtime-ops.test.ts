@@ -118,3 +118,31 @@ test('features prints a document valid against features-schema.json', () => {
   assert.ok(doc.linux.namespaces.includes('pid'));
   assert.ok(doc.mountOptions.includes('rbind'));
 });
+
+test('events streams an "oom" event when the OOM killer strikes, as runc\'s, and exits once the container is gone', { skip: !v1 && 'v1/hybrid' }, async () => {
+  const { spawn } = await import('node:child_process');
+  const { CLI } = await import('../helpers/bundle');
+  const b = bundle((s) => {
+    s.linux!.cgroupsPath = `/mycontainer-test/ops-oom-${process.pid}`;
+    s.linux!.resources = { memory: { limit: 32 * 1024 * 1024, ...(fs.existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes') ? { swap: 32 * 1024 * 1024 } : {}) } };
+  }, { args: ['sleep', '100'] });
+  assert.equal(mc(root, ['run', '-d', '--bundle', b, 'oom1']).status, 0);
+  const events = spawn(CLI, ['--root', root, 'events', '--interval', '1', 'oom1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  events.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => events.on('exit', (c) => resolve(c)));
+  const until = async (what: string, fn: () => boolean, ms: number): Promise<void> => {
+    for (const end = Date.now() + ms; !fn(); await new Promise((r) => setTimeout(r, 100))) if (Date.now() > end) throw new Error(`timed out waiting for ${what}; events printed: ${out.slice(0, 500)}`);
+  };
+  try {
+    await until('the first stats event', () => out.includes('"type":"stats"'), 10000);
+    // busybox tail reads /dev/zero looking for a newline: memory grows until the killer comes
+    assert.equal(mc(root, ['exec', '-d', 'oom1', 'tail', '/dev/zero']).status, 0);
+    await until('the oom event', () => out.includes('{"type":"oom","id":"oom1"}'), 20000);
+  } finally {
+    assert.equal(mc(root, ['delete', '--force', 'oom1']).status, 0);
+  }
+  const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 5000))]);
+  if (code === 'still running') events.kill('SIGKILL');
+  assert.equal(code, 0, 'events exits when the container is gone');
+});
