@@ -124,11 +124,12 @@ export function writeStage2(
   emitFindExecutable(b, plan.process.args[0] as string, plan.process.env);
   b.report('created');
   b.waitFifo(fifo, { why: 'wait for `start` to write exec.fifo' });
-  // In the container, before the program; runc gives them the state "created".
-  emitHooks(b, 'startContainer', plan.hooks.startContainer, state('created'));
   emitHandOff(b, plan.handOff);
   if (slave !== null) emitAttachConsole(b, slave);
   emitFinalizeProcess(b, plan.process, host);
+  // In the container, right before the program, as the process's user and
+  // under its seccomp filter, as runc runs them; runc gives them the state "created".
+  emitHooks(b, 'startContainer', plan.hooks.startContainer, state('created'));
   b.execve(plan.process.args, plan.process.env, { why: 'process.args' });
 }
 

@@ -59,6 +59,26 @@ test('hooks run in order, with the state on stdin, args and env', () => {
   fs.rmSync(path.dirname(log), { recursive: true, force: true });
 });
 
+test('a startContainer hook runs as the process\'s user, with its capabilities and under its seccomp filter, right before the program (as runc)', () => {
+  const b = makeBundle((s) => {
+    s.process!.user = { uid: 1000, gid: 1000 };
+    s.process!.noNewPrivileges = true;
+    // mkdir is refused by the filter: the hook's own mkdir shows whether it runs under it
+    s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] };
+    s.hooks = {
+      startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'mkdir /tmp/byhook 2>/dev/null && echo mkdir-ok > /tmp/hook.out || echo mkdir-refused > /tmp/hook.out; id -u >> /tmp/hook.out; grep CapEff /proc/self/status >> /tmp/hook.out'] }],
+    };
+  }, { args: ['cat', '/tmp/hook.out'] });
+  fs.mkdirSync(path.join(b, 'rootfs', 'tmp'), { recursive: true, mode: 0o1777 });
+  fs.chmodSync(path.join(b, 'rootfs', 'tmp'), 0o1777);
+  const r = mc(root, ['run', '--bundle', b, 'hookseccomp']);
+  assert.equal(r.status, 0, r.stderr);
+  const [mkdir, uid, capEff] = r.stdout.trim().split('\n');
+  assert.equal(mkdir, 'mkdir-refused', 'the filter holds for the hook');
+  assert.equal(uid, '1000');
+  assert.match(capEff ?? '', /^CapEff:\s+0+$/, 'no effective capabilities for uid 1000');
+});
+
 test('a failing createRuntime hook fails create and leaves nothing', () => {
   const b = bundle((s) => {
     s.linux!.cgroupsPath = `/mycontainer-test/hookfail-${process.pid}`;
