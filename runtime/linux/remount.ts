@@ -1,7 +1,7 @@
 // statfs flags as mount flags. A mount copied into a mount namespace owned
 // by a less privileged user namespace keeps its ro/nosuid/nodev/noexec/atime
 // flags locked, and a remount that would drop one fails with EPERM: the
-// init's REMOUNT op (native/src/init.c) then adds the source's flags, and
+// init's REMOUNT op (native/src/rootfs.c) then adds the source's flags, and
 // the runtime needs them to seal its init binary (spawn.ts).
 
 import { MS } from '../sys/constants';

@@ -1,7 +1,7 @@
 // The container's root filesystem: a pure plan made from `root`, `mounts`,
 // `linux.devices`, `linux.maskedPaths`, `linux.readonlyPaths` and
 // `linux.rootfsPropagation`, and the three stages of steps the runtime writes
-// from it into the init's program (native/src/init.c performs them):
+// from it into the init's program (native/src/rootfs.c performs them):
 //
 //   emitPrepareRootfs  host root still ours: / made rslave (or rootfsPropagation)
 //                      so nothing reaches the host, the rootfs bound on itself,

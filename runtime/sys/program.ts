@@ -11,7 +11,7 @@
 import { constants } from 'node:os';
 import { AT_RECURSIVE, MNT_DETACH, cloneFlagNames, msFlagNames } from './constants';
 
-/** Same numbers as the OP_* defines of native/src/init.c (test/unit/init-ops.test.ts compares them). */
+/** Same numbers as the OP_* defines of native/src/init.h (test/unit/init-ops.test.ts compares them). */
 export const OP = {
   UNSHARE: 1,
   SETNS: 2,

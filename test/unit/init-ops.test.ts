@@ -1,5 +1,5 @@
 // The init's instruction set has two copies of its table: runtime/sys/program.ts
-// and native/src/init.c. They must agree, and programs must encode as the C
+// and native/src/init.h. They must agree, and programs must encode as the C
 // decoder reads them.
 
 import { test } from 'node:test';
@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OP, ProgramBuilder, encodeProgram } from '../../runtime/sys/program';
 
-const source = path.join(__dirname, '..', '..', '..', 'native', 'src', 'init.c');
+const source = path.join(__dirname, '..', '..', '..', 'native', 'src', 'init.h');
 
-test('every op code in program.ts is the same number in init.c, and the other way round', () => {
+test('every op code in program.ts is the same number in init.h, and the other way round', () => {
   const c = fs.readFileSync(source, 'utf8');
   const fromC = Object.fromEntries([...c.matchAll(/^#define OP_(\w+) (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
   assert.deepEqual(fromC, { ...OP });
