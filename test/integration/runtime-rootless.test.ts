@@ -322,6 +322,11 @@ test('the init binary is sealed inside the user namespace: not writable through 
   const attack = 'exec 3</proc/1/exe; echo open=$? > /tmp/rc; (sleep 1; echo pwned >> /proc/self/fd/3; echo write=$? >> /tmp/rc) >/dev/null 2>>/tmp/rc &';
   const b = userBundle(['sh', '-c', 'while ! grep -q write= /tmp/rc; do sleep 0.1; done; cat /tmp/rc'], (s) => {
     s.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', attack] }] };
+    // The hook runs with the process's credentials (as runc's): CAP_SYS_PTRACE
+    // lets it open the non-dumpable init's /proc/1/exe, so that only the seal
+    // stands between it and the binary.
+    const caps = s.process!.capabilities!;
+    for (const set of ['bounding', 'effective', 'permitted'] as const) caps[set] = [...(caps[set] ?? []), 'CAP_SYS_PTRACE'];
   });
   const c = asUser(['create', '--bundle', b, 'rl6'], { cli });
   assert.equal(c.status, 0, c.stderr);
