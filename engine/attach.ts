@@ -4,7 +4,7 @@
 //   [type: u8][length: u32 big-endian][payload]
 //
 // client → monitor: HELLO {stdin, start}, STDIN bytes, STDIN_EOF, RESIZE {rows, cols}
-// monitor → client: STDOUT bytes, STDERR bytes, EXIT {exitCode, error?}
+// monitor → client: READY (HELLO taken), STDOUT bytes, STDERR bytes, EXIT {exitCode, error?}
 //
 // Docker's attach stream has the same idea (an 8-byte header per frame);
 // ours adds the control frames so one socket carries all of it.
@@ -27,6 +27,8 @@ export const F = {
   DEBUG: 14,
   /** REOPEN_LOG done: empty, or the error. */
   LOG_REOPENED: 15,
+  /** HELLO taken: from now on this client gets the output (a start that waited for us may go). */
+  READY: 16,
 } as const;
 
 export interface Hello {
@@ -110,6 +112,7 @@ export function attachStreams(o: AttachStreams): Promise<ExitInfo | null> {
       else resolve(exit);
     };
     let failure: unknown = null;
+    let begun = false;
     sock.once('error', (e) => {
       for (const c of cleanups.splice(0)) c();
       reject(e);
@@ -121,10 +124,6 @@ export function attachStreams(o: AttachStreams): Promise<ExitInfo | null> {
     }
     sock.on('connect', () => {
       sock.write(frame(F.HELLO, JSON.stringify({ stdin: o.stdin !== null, start: o.begin !== undefined } satisfies Hello)));
-      o.begin?.().catch((e: unknown) => {
-        failure = e;
-        sock.destroy();
-      });
       const resize = (s: { rows: number; cols: number }): void => {
         if (!sock.destroyed) sock.write(frame(F.RESIZE, JSON.stringify({ rows: s.rows, cols: s.cols })));
       };
@@ -154,6 +153,14 @@ export function attachStreams(o: AttachStreams): Promise<ExitInfo | null> {
       else if (type === F.STDERR) o.stderr?.write(payload);
       else if (type === F.EXIT) exit = JSON.parse(payload.toString()) as ExitInfo;
       else if (type === F.DEBUG) o.onDebug?.(payload.toString());
+      else if (type === F.READY && o.begin && !begun) {
+        // only now does the monitor send us output: a container started earlier could print before we are counted
+        begun = true;
+        o.begin().catch((e: unknown) => {
+          failure = e;
+          sock.destroy();
+        });
+      }
     });
     sock.on('data', (d: Buffer) => reader.push(d));
     sock.on('close', done);

@@ -122,6 +122,7 @@ export class Monitor {
     const sock = client.sock;
     if (type === F.HELLO) {
       client.hello = JSON.parse(payload.toString()) as Hello;
+      sock.write(frame(F.READY));
     } else if (type === F.STDIN && client.hello?.stdin) {
       this.stdinWrite?.(payload);
     } else if (type === F.STDIN_EOF && client.hello?.stdin) {

@@ -56,7 +56,7 @@
 #include <unistd.h>
 
 /* engine/attach.ts's frame types */
-enum { F_HELLO = 0, F_STDIN = 1, F_STDIN_EOF = 2, F_RESIZE = 3, F_REOPEN_LOG = 4, F_STDOUT = 11, F_STDERR = 12, F_LOG_REOPENED = 15 };
+enum { F_HELLO = 0, F_STDIN = 1, F_STDIN_EOF = 2, F_RESIZE = 3, F_REOPEN_LOG = 4, F_STDOUT = 11, F_STDERR = 12, F_LOG_REOPENED = 15, F_READY = 16 };
 
 #define MAX_CLIENTS 64
 #define MAX_LINE (16 * 1024)          /* engine/logs.ts: longer lines are split into P parts */
@@ -293,6 +293,7 @@ static int on_frame(struct client *c, int type, const char *p, size_t n) {
     json[k] = 0;
     c->hello = 1;
     c->stdin_ok = strstr(json, "\"stdin\":true") != NULL;
+    send_frame(c, F_READY, "", 0); /* counted from here: a start waiting for this client may go */
     break;
   case F_STDIN:
     if (c->stdin_ok && stdin_fd >= 0 && !stdin_eof) put(&pending, p, n);
