@@ -3,7 +3,7 @@
 //
 //   [type: u8][length: u32 big-endian][payload]
 //
-// client → monitor: HELLO {stdin, start}, STDIN bytes, STDIN_EOF, RESIZE {rows, cols}
+// client → monitor: HELLO {stdin}, STDIN bytes, STDIN_EOF, RESIZE {rows, cols}
 // monitor → client: READY (HELLO taken), STDOUT bytes, STDERR bytes, EXIT {exitCode, error?}
 //
 // Docker's attach stream has the same idea (an 8-byte header per frame);
@@ -34,8 +34,6 @@ export const F = {
 export interface Hello {
   /** Forward our stdin to the container. */
   stdin: boolean;
-  /** The monitor waits for this before `start` (run and start -a attach first, so no output is lost). */
-  start: boolean;
 }
 
 export interface ExitInfo {
@@ -123,7 +121,7 @@ export function attachStreams(o: AttachStreams): Promise<ExitInfo | null> {
       cleanups.push(() => o.signal?.removeEventListener('abort', abort));
     }
     sock.on('connect', () => {
-      sock.write(frame(F.HELLO, JSON.stringify({ stdin: o.stdin !== null, start: o.begin !== undefined } satisfies Hello)));
+      sock.write(frame(F.HELLO, JSON.stringify({ stdin: o.stdin !== null } satisfies Hello)));
       const resize = (s: { rows: number; cols: number }): void => {
         if (!sock.destroyed) sock.write(frame(F.RESIZE, JSON.stringify({ rows: s.rows, cols: s.cols })));
       };

@@ -6,6 +6,17 @@
 
 import type * as net from 'node:net';
 
+/** What the Node monitor is told of its container (the JSON after `monitor.js --exited`). */
+export interface MonitorJob {
+  root: string;
+  runroot: string;
+  id: string;
+  debug: boolean;
+  timing: boolean;
+  /** When a restarted life has run this long, native/mycontainer-monitor takes over again (<0: never). */
+  handOffMs: number;
+}
+
 /** The fds of a running container's stdio, as mycontainer-monitor takes them. */
 export interface HandOffStdio {
   stdout?: number;

@@ -30,19 +30,25 @@ import type { RuntimeContext } from '../runtime/container';
 import { ContainerStore, liveStatus, type Container, type Paths } from './containers';
 import { mark } from './timing';
 import { deleteAfterExit, lastStop, recordExit, shouldRestart } from './exit';
+import type { MonitorJob } from './handoff';
 
 const rt = (): typeof import('../runtime/container') => require('../runtime/container') as typeof import('../runtime/container');
 const lifecycle = (): typeof import('./lifecycle') => require('./lifecycle') as typeof import('./lifecycle');
 
 /** The Node monitor lives as long as its container's restarts: a small young generation and no optimizing compiler keep it light. */
-export const MONITOR_NODE_FLAGS = ['--max-old-space-size=48', '--max-semi-space-size=1', '--no-opt', '--expose-gc'];
+const MONITOR_NODE_FLAGS = ['--max-old-space-size=48', '--max-semi-space-size=1', '--no-opt', '--expose-gc'];
 
 /** The monitor's script: the bundle through bin/lib/load.js (its code cache), or the compiled module. */
-export function monitorScript(): string[] {
+function monitorScript(): string[] {
   const bundled = path.join(__dirname, 'monitor.js');
   const loader = path.join(__dirname, '..', '..', 'bin', 'lib', 'load.js');
   if (process.env['MYCONTAINER_BUNDLED'] === '1' && fs.existsSync(bundled)) return fs.existsSync(loader) ? [loader, bundled] : [bundled];
   return [path.join(__dirname, 'monitor-main.js')];
+}
+
+/** How mycontainer-monitor starts the Node monitor when the init exits (it appends the backoff, the status and the fds). */
+export function exitCommand(job: MonitorJob): string[] {
+  return [process.execPath, ...MONITOR_NODE_FLAGS, ...monitorScript(), '--exited', JSON.stringify(job)];
 }
 
 /**
@@ -188,11 +194,11 @@ export async function launchContainer(paths: Paths, id: string, opts: LaunchOpti
       }
       createOpts = { ...createOpts, stdio: [stdin, outW, errW] };
     }
-    const job = {
+    const job: MonitorJob = {
       root: paths.root, runroot: paths.runroot, id, debug: opts.debug === true,
       timing: process.env['MYCONTAINER_TIMING'] !== undefined, handOffMs: handOffMs(),
     };
-    const exitCommand = [process.execPath, ...MONITOR_NODE_FLAGS, ...monitorScript(), '--exited', JSON.stringify(job), '--delay', '100', '--began', String(Date.now())];
+    const onExit = [...exitCommand(job), '--delay', '100', '--began', String(Date.now())];
     const log = c.hostConfig.logPath || paths.log(id);
     const keeper: Keeper = {
       file: bin,
@@ -202,7 +208,7 @@ export async function launchContainer(paths: Paths, id: string, opts: LaunchOpti
         ...mine.flatMap(([flag, fd]) => [flag, String(at.get(fd))]),
         '--log', log, '--log-max-size', String(c.hostConfig.logMaxSize), '--log-max-files', String(c.hostConfig.logMaxFiles),
         ...restore.flatMap((r) => ['--restore', r]), ...(pidns ? ['--pidns', pidns] : []),
-        '--', ...program, ...exitCommand,
+        '--', ...program, ...onExit,
       ],
     };
     try {

@@ -151,7 +151,7 @@ export class Monitor {
     const back = this.resumed;
     if (back) {
       // mycontainer-monitor kept the socket listening and its clients connected
-      for (const c of back.clients) this.addClient(new net.Socket({ fd: c.fd, readable: true, writable: true }), c.hello ? { stdin: c.stdin, start: false } : null);
+      for (const c of back.clients) this.addClient(new net.Socket({ fd: c.fd, readable: true, writable: true }), c.hello ? { stdin: c.stdin } : null);
       if (back.listenFd >= 0) {
         return new Promise((resolve, reject) => {
           this.server!.once('error', reject);

@@ -186,11 +186,8 @@ function keeperReport(keeper: ReturnType<typeof spawn>, sync: number): SpawnedIn
   } finally {
     fs.closeSync(sync);
   }
-  if (!line.startsWith('pid ')) {
-    keeper.unref();
-    throw new RuntimeError(`cannot start the container's init: ${line.replace(/^error /, '')}`, { code: 'ESPAWN' });
-  }
-  keeper.unref();
+  keeper.unref(); // it outlives us
+  if (!line.startsWith('pid ')) throw new RuntimeError(`cannot start the container's init: ${line.replace(/^error /, '')}`, { code: 'ESPAWN' });
   return { pid: Number(line.slice(4)), keeperPid: keeper.pid, exited: new Promise(() => {}), release: () => {} };
 }
 

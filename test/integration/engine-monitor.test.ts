@@ -174,7 +174,7 @@ describe('the idle container\'s monitor (native/mycontainer-monitor)', { skip },
       sock.once('error', reject);
     });
     try {
-      sock.write(frame(F.HELLO, JSON.stringify({ stdin: false, start: false })));
+      sock.write(frame(F.HELLO, JSON.stringify({ stdin: false })));
       sock.write(frame(F.RESIZE, JSON.stringify({ rows: 33, cols: 77 })));
       await until('"33 77" to the attached client', () => (frames.some((f) => f.type === F.STDOUT && f.payload.includes('33 77')) ? true : undefined));
       await until('"33 77" in the log', () => (logText(id).includes('stdout F 33 77') ? true : undefined));
