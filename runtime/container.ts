@@ -14,7 +14,8 @@ import { InitExecutor } from './init/executor';
 import { writeStage1, writeStage2, type InitPlan } from './init/program';
 import { cgroupSubmountsOf, type CgroupSubmount } from './linux/cgroupmount';
 import { hostProcSysMounts } from './linux/rootfs';
-import { processHostView } from './linux/process';
+import { SECCOMP_LISTENER, processHostView } from './linux/process';
+import { sendListener } from './linux/seccomp-notify';
 import { ProgramBuilder } from './sys/program';
 import { projectFile } from './project';
 import { OwnConsole, connectConsole } from './console';
@@ -26,6 +27,7 @@ import { RuntimeError, messageOf, wrap } from './sys/errors';
 import * as sys from './sys/libc';
 import { trace, tracing } from './sys/trace';
 import { CLONE, parseSignal } from './sys/constants';
+import { debugLine } from './log';
 import { checkRootlessConfig, ensureOwnRoot, isRootless } from './linux/rootless';
 
 // Loaded only by create and run: validation (the generated schema code) and
@@ -197,6 +199,8 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     }
     channel = new InitExecutor(parentFd, 'init');
     rec.pid = init.pid;
+    // runc's own --debug milestones, for those who grep for them (runc's debug.bats does).
+    if (ctx.debug) debugLine(`nsexec container setup: init ${init.pid} is in its namespaces`);
     rec.pidStartTime = procStat(init.pid)?.startTime ?? '';
     for (const [type, info] of Object.entries({ pid: 'pid', network: 'net', ipc: 'ipc', uts: 'uts', mount: 'mnt', cgroup: 'cgroup', time: 'time', user: 'user' })) {
       rec.namespaces[type] = `/proc/${init.pid}/ns/${info}`;
@@ -236,6 +240,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     channel.run(b.take());
     crashPoint('plan-sent');
     await channel.until('createRuntime');
+    if (ctx.debug) debugLine('child process in init(): the rootfs is prepared (stage 1)');
     crashPoint('hooks');
     // runc gives these "created" (its status is derived: an init and an
     // exec.fifo), and runtime-tools' hooks_stdin checks that it does.
@@ -244,18 +249,21 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     runHooks('createRuntime', spec.hooks?.createRuntime, created);
     const hostProcSys = plan.rootfs.noPivot ? hostProcSysMounts(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8'), plan.rootfs.rootfs) : [];
     writeStage2(b, initPlan, fifo, (status) => JSON.stringify(ociState(rec, status)), hostProcSys, processHostView(pid));
+    const listener = plan.process.seccomp?.listener;
+    if (listener) channel.onPause(SECCOMP_LISTENER, (fd) => sendListener(listener, pid, fd, ociState(rec, 'creating')));
     channel.run(b.take());
     await channel.until('created');
+    if (ctx.debug) debugLine('init: closing the pipe to signal completion (created)');
     crashPoint('created');
-    // A foreground run keeps listening: the init's last steps (credentials,
-    // capabilities, execve) are traced too. Otherwise we hang up, and the
+    // A foreground run keeps listening: the init's last steps (startContainer
+    // hooks, execve) are traced too. Otherwise we hang up, and the
     // init's later frames go nowhere.
     if (opts.wait && ctx.debug) void channel.drain();
     else if (opts.handOff) channel.release();
     else channel.close();
     rec.status = 'created';
     sd.write(rec);
-    if (opts.pidFile) writeAtomic(opts.pidFile, String(init.pid));
+    if (opts.pidFile) writePidFile(opts.pidFile, init.pid);
     sd.unlock();
     return { rec, init };
   } catch (e) {
@@ -506,6 +514,15 @@ function makeSealDir(sd: StateDir): string {
   const dir = path.join(sd.dir, 'seal');
   fs.mkdirSync(dir, { mode: 0o700 });
   return dir;
+}
+
+/** --pid-file: written whole or not at all; a failure names the file and its cause. */
+export function writePidFile(file: string, pid: number): void {
+  try {
+    writeAtomic(file, String(pid));
+  } catch (e) {
+    throw new RuntimeError(`--pid-file: cannot write ${file}: ${(e as Error).message}`, { code: (e as { code?: string }).code ?? 'EIO' });
+  }
 }
 
 export function writeAtomic(file: string, content: string): void {

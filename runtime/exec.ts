@@ -6,18 +6,21 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { StateDir, liveStatus } from './state';
+import { StateDir, liveStatus, ociState } from './state';
+import { debugLine } from './log';
 import { spawnInit, type SpawnedInit } from './linux/spawn';
 import { managerFromPaths } from './cgroups';
+import { subCgroupPaths } from './cgroups/paths';
 import { InitExecutor } from './init/executor';
 import { writeExecProgram } from './init/program';
-import { processHostView } from './linux/process';
+import { SECCOMP_LISTENER, processHostView } from './linux/process';
+import { sendListener } from './linux/seccomp-notify';
 import { ProgramBuilder } from './sys/program';
 import { OwnConsole, connectConsole } from './console';
 import { RuntimeError, messageOf, wrap } from './sys/errors';
 import * as sys from './sys/libc';
 import { CLONE } from './sys/constants';
-import { extraFds, forwardSignals, initCommand, initStdio, writeAtomic, type RuntimeContext } from './container';
+import { extraFds, forwardSignals, initCommand, initStdio, writePidFile, type RuntimeContext } from './container';
 
 export interface ExecOptions {
   id: string;
@@ -40,6 +43,8 @@ export interface ExecOptions {
   caps: string[];
   noNewPrivs?: boolean | undefined;
   additionalGids: number[];
+  /** --cgroup: "[controller[,controller]:]path" sub-cgroups of the container's to run in. */
+  cgroups?: string[];
   /** The process's fds 0-2, when not ours (a server's pipes); ignored with a terminal. */
   stdio?: [number | 'ignore', number | 'ignore', number | 'ignore'];
   /** A connected socket for the pty master (a server's own end of a socketpair), instead of consoleSocket. */
@@ -114,6 +119,9 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   const { planProcess } = require('./linux/process') as typeof import('./linux/process');
   const processPlan = planProcess({ ociVersion: rec.ociVersion, process: processSpec, linux: rec.config.seccomp ? { seccomp: rec.config.seccomp } : {} }, warnings);
   for (const w of warnings) ctx.warn(w);
+  // --cgroup: checked before anything is made.
+  if (!rec.cgroup && (opts.cgroups ?? []).length > 0) throw new RuntimeError(`cannot exec in container "${opts.id}": exec --cgroup: the container has no cgroup`, { code: 'EINVAL' });
+  const cgroupPaths = rec.cgroup ? subCgroupPaths(rec.cgroup.paths, opts.cgroups ?? []) : null;
   processPlan.preserveFds = extraFds(opts.preserveFds);
   const terminal = processSpec.terminal === true;
   if (terminal && opts.detach && !opts.consoleSocket) throw new RuntimeError('exec --tty --detach: --console-socket is required', { code: 'EINVAL' });
@@ -156,12 +164,19 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
     if (consoleFd !== null && !own) fs.closeSync(consoleFd);
   }
   const channel = new InitExecutor(parentFd, 'exec');
+  // runc's own --debug milestones, for those who grep for them (runc's exec.bats does).
+  if (ctx.debug) debugLine(`nsexec container setup: exec init ${init.pid} is in the container's namespaces`);
   try {
-    if (rec.cgroup) managerFromPaths(rec.cgroup.driver, rec.cgroup.paths).addProcess(init.pid);
+    if (rec.cgroup && cgroupPaths) managerFromPaths(rec.cgroup.driver, cgroupPaths).addProcess(init.pid);
     const b = new ProgramBuilder();
+    const listener = processPlan.seccomp?.listener;
+    if (listener) channel.onPause(SECCOMP_LISTENER, (fd) => sendListener(listener, init.pid, fd, ociState(rec, 'running')));
     writeExecProgram(b, { mountNamespace, chroot: mountNamespace ? null : `/proc/${rec.pid}/root`, process: processPlan, console: terminal ? { size: processSpec.consoleSize ?? null } : null, handOff: opts.detach }, processHostView(init.pid));
     channel.run(b.take());
+    if (ctx.debug) debugLine('child process in init(): the exec init runs its program');
     await channel.until('created');
+    if (ctx.debug) debugLine('setns_init: about to exec');
+    if (opts.pidFile) writePidFile(opts.pidFile, init.pid);
   } catch (e) {
     try {
       process.kill(init.pid, 'SIGKILL');
@@ -176,7 +191,6 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   }
   if (opts.detach) channel.release();
   else channel.close();
-  if (opts.pidFile) writeAtomic(opts.pidFile, String(init.pid));
   opts.onStarted?.(init.pid);
   if (opts.detach) {
     init.release();

@@ -55,10 +55,10 @@ export function runHook(field: string, h: Hook, stateJson: string): void {
   }
   if (r.signal) {
     const why = r.signal === 'SIGKILL' && timeoutMs !== undefined ? `timed out after ${h.timeout}s` : `killed by ${r.signal}`;
-    throw new RuntimeError(`${field}: hook ${h.path} ${why}`, { code: 'EHOOK' });
+    throw new RuntimeError(`${field}: error running hook ${h.path}: ${why}`, { code: 'EHOOK' });
   }
   if (r.status !== 0) {
-    throw new RuntimeError(`${field}: hook ${h.path} exited with status ${r.status}${stderr ? `: ${stderr}` : ''}`, { code: 'EHOOK' });
+    throw new RuntimeError(`${field}: error running hook ${h.path}: exited with status ${r.status}${stderr ? `: ${stderr}` : ''}`, { code: 'EHOOK' });
   }
 }
 

@@ -19,6 +19,8 @@
  *   init -> runtime   lines:  "r IDX RESULT ERRNO [PATH]"  an op's result (flag REPORT_EACH;
  *                                                   execve's before the call, with the path)
  *                             "s NAME"               reached a SYNC op: send the next program
+ *                             "s NAME VALUE"         reached a PAUSE op (VALUE: its slot's fd); the
+ *                                                   runtime answers one byte, and the program goes on
  *                             "m NAME"               a REPORT op (e.g. "created"), going on
  *                             "e IDX ERRNO MESSAGE"  an op failed; the init exits 127
  * An op: u32 len | u16 code | u8 store_slot | u8 nhandlers
@@ -46,7 +48,9 @@ static size_t out_len;
 static void flush_out(void) {
   size_t off = 0;
   while (off < out_len && !channel_closed) {
-    ssize_t n = write(sync_fd, out_buf + off, out_len - off);
+    /* send, not write: after the reset of signals (finalize) a write to a
+     * runtime gone away would be SIGPIPE's default, death. */
+    ssize_t n = send(sync_fd, out_buf + off, out_len - off, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) channel_closed = 1; /* the runtime is gone (create has exited): go on quietly */
     else off += (size_t)n;
@@ -238,6 +242,20 @@ static int run_op(struct op *o) {
   case OP_CHECK_UNDER: return op_check_under(o);
   case OP_OPEN: return open(S(0), (int)I(1) | O_CLOEXEC, (mode_t)I(2));
   case OP_JUMP: return 0;
+  case OP_PAUSE: {
+    /*
+     * The runtime must act on something only we hold (the seccomp listener
+     * fd, which it takes with pidfd_getfd) before we go on.
+     */
+    char go;
+    say("s %s %d\n", S(0), slot_ok(o, 1) ? slots[I(1)] : -1);
+    flush_out();
+    if (channel_closed || read_full(&go, 1) < 0) {
+      errno = ECONNRESET;
+      return -1;
+    }
+    return 0;
+  }
   case OP_WAIT_EOF: {
     /*
      * Until the runtime process is gone: its userland then can no longer
@@ -370,7 +388,19 @@ int main(void) {
       cur_index = i;
       int r = run_op(o);
       int e = r < 0 ? errno : 0;
-      if (r >= 0 && o->store != 0xff) slots[o->store] = r;
+      if (r >= 0 && o->store != 0xff) {
+        /* Slots live above the fds the process gets (3.. for --preserve-fds,
+         * dup2'd before exec.fifo is waited on), where nothing lands on them.
+         * Not the seccomp listener: it comes after those dup2s, and a close
+         * under a filter that notifies close would wait for an agent that
+         * has not got the listener yet. */
+        int high = r < SLOT_FDS_AT && o->code != OP_SECCOMP ? fcntl(r, F_DUPFD_CLOEXEC, SLOT_FDS_AT) : -1;
+        if (high >= 0) {
+          close(r);
+          r = high;
+        }
+        slots[o->store] = r;
+      }
       if (prog_flags & REPORT_EACH) say("r %u %d %d\n", i, r < 0 ? -1 : r, e);
       /* The first handler that matches decides: skip ahead, or fail with its message. */
       int handled = 0;

@@ -87,9 +87,11 @@
 #define OP_FCHDIR 44
 #define OP_JUMP 45
 #define OP_WAIT_EOF 46
+#define OP_PAUSE 47
 
 #define REPORT_EACH 1u
 #define NSLOTS 64
+#define SLOT_FDS_AT 128 /* see the loop in init.c */
 #define MAX_ARGS 12
 #define MAX_HANDLERS 8
 #define MAX_LINKS 255

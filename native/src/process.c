@@ -96,12 +96,16 @@ int op_hook(struct op *o) {
   while (got > 0 && isspace((unsigned char)out[got - 1])) got--;
   out[got] = 0;
   if (WIFSIGNALED(status)) {
-    snprintf(detail, sizeof detail, "%s: hook %s killed by signal %d", S(0), S(1), WTERMSIG(status));
+    /* runc's words ("error running hook ...: signal: bad system call"), which its users grep for. */
+    char sig[64];
+    snprintf(sig, sizeof sig, "%s", strsignal(WTERMSIG(status)));
+    for (char *c = sig; *c; c++) *c = (char)tolower((unsigned char)*c);
+    snprintf(detail, sizeof detail, "%s: error running hook %s: killed by signal %d (%s)", S(0), S(1), WTERMSIG(status), sig);
     errno = 0;
     return -1;
   }
   if (WEXITSTATUS(status) != 0) {
-    snprintf(detail, sizeof detail, "%s: hook %s exited with status %d%s%s", S(0), S(1), WEXITSTATUS(status), got ? ": " : "", out);
+    snprintf(detail, sizeof detail, "%s: error running hook %s: exited with status %d%s%s", S(0), S(1), WEXITSTATUS(status), got ? ": " : "", out);
     errno = 0;
     return -1;
   }

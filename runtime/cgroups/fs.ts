@@ -13,7 +13,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RuntimeError, messageOf } from '../sys/errors';
+import { RuntimeError, errnoMessage, messageOf } from '../sys/errors';
 import { trace } from '../sys/trace';
 import type { CgroupDriver, CgroupManager, CgroupStats, CgroupWrite, LinuxResources } from './manager';
 import { applyWrites, planResources, writeCgroupFile } from './resources';
@@ -81,7 +81,8 @@ export class FsManager implements CgroupManager {
       try {
         writeCgroupFile(file, String(pid), 'move the process into the container cgroup');
       } catch (e) {
-        throw new RuntimeError(`cannot add process ${pid} to cgroup ${dir}: ${code(e)} (${messageOf(e)})`, { code: code(e), cause: e });
+        // runc's words, which its users grep for ("error adding pid N to cgroups: ...: no such file or directory").
+        throw new RuntimeError(`error adding pid ${pid} to cgroups: ${file}: ${errnoMessage(code(e))} (${code(e)})`, { code: code(e), cause: e });
       }
     }
   }

@@ -107,3 +107,36 @@ export function cgroupDirs(layout: CgroupLayout, inner: InnerPath, own?: OwnCgro
   }
   return dirs;
 }
+
+/**
+ * `exec --cgroup` (runc's): "[controller[,controller]:]path" puts the process
+ * in an existing sub-cgroup of the container's instead of its own cgroup.
+ * Without a controller (one flag only) every hierarchy gets that path, which
+ * is the only form cgroup v2 has. Returns the container's paths with those
+ * replaced; never a path above the container's.
+ */
+export function subCgroupPaths(paths: Record<string, string>, args: readonly string[]): Record<string, string> {
+  const out = { ...paths };
+  if (args.length === 0) return out;
+  const below = (base: string, add: string): string => {
+    const p = path.join(base, add);
+    if (p !== base && !p.startsWith(base + '/')) throw new RuntimeError(`exec --cgroup: ${add} is not a sub cgroup path`, { code: 'EINVAL' });
+    return p;
+  };
+  for (const arg of args) {
+    const parts = arg.split(':');
+    if (parts.length > 2) throw new RuntimeError(`exec --cgroup: invalid --cgroup argument: ${arg} (want [<controller>[,<controller>]:]<path>)`, { code: 'EINVAL' });
+    if (parts.length === 1) {
+      if (args.length !== 1) throw new RuntimeError(`exec --cgroup: invalid --cgroup argument: ${arg} (missing <controller>: prefix)`, { code: 'EINVAL' });
+      for (const [k, base] of Object.entries(paths)) out[k] = below(base, arg);
+      continue;
+    }
+    const [ctrls, add] = parts as [string, string];
+    for (const ctrl of ctrls.split(',')) {
+      const base = paths[ctrl];
+      if (base === undefined) throw new RuntimeError(`exec --cgroup: unknown controller ${ctrl} (the container has ${Object.keys(paths).join(', ')})`, { code: 'EINVAL' });
+      out[ctrl] = below(base, add);
+    }
+  }
+  return out;
+}

@@ -330,11 +330,17 @@ interface ExecArgs {
   pidFile?: string;
   consoleSocket?: string;
   cwd?: string;
-  env: string[];
+  env?: string | string[];
   user?: string;
-  cap: string[];
+  cap?: string | string[];
   noNewPrivs?: boolean;
-  additionalGids: number[];
+  additionalGids?: number | number[];
+  cgroup?: string | string[];
+}
+
+/** A flag given any number of times: yargs makes one value a scalar. */
+function many<T>(v: T | T[] | undefined): T[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
 }
 
 const exec: CommandModule<Global, Global & ExecArgs> = {
@@ -351,14 +357,17 @@ const exec: CommandModule<Global, Global & ExecArgs> = {
       .option('pid-file', { type: 'string' })
       .option('console-socket', { type: 'string' })
       .option('cwd', { type: 'string' })
-      .option('env', { alias: 'e', type: 'string', array: true, default: [] })
+      // Repeated flags, one value each (runc's StringSliceFlag): `array` would also eat the id after them.
+      .option('env', { alias: 'e', type: 'string' })
       .option('user', { alias: 'u', type: 'string', describe: 'UID[:GID]' })
-      .option('additional-gids', { alias: 'g', type: 'number', array: true, default: [] })
-      .option('cap', { alias: 'c', type: 'string', array: true, default: [] })
+      .option('additional-gids', { alias: 'g', type: 'number' })
+      .option('cap', { alias: 'c', type: 'string' })
+      .option('cgroup', { type: 'string', describe: 'run in an existing sub-cgroup: [controller[,controller]:]path (repeatable)' })
       .option('no-new-privs', { type: 'boolean' })
       .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N more fds (3..) to the process' }) as never,
   handler: async (a: Args<ExecArgs>) => {
     const { exec: execIn } = require('../exec') as typeof import('../exec');
+    // runc exits 255 when exec itself fails, so that callers can tell it from the process's own status.
     process.exitCode = await execIn(context(a), {
       id: a.id,
       preserveFds: a.preserveFds,
@@ -370,11 +379,14 @@ const exec: CommandModule<Global, Global & ExecArgs> = {
       pidFile: a.pidFile,
       consoleSocket: a.consoleSocket,
       cwd: a.cwd,
-      env: a.env.map(String),
+      env: many(a.env).map(String),
       user: a.user,
-      caps: a.cap.map(String),
+      caps: many(a.cap).map(String),
       noNewPrivs: a.noNewPrivs,
-      additionalGids: a.additionalGids,
+      additionalGids: many(a.additionalGids).map(Number),
+      cgroups: many(a.cgroup).map(String),
+    }).catch((e: unknown) => {
+      throw Object.assign(e instanceof Error ? e : new Error(String(e)), { exitCode: 255 });
     });
   },
 };

@@ -17,6 +17,7 @@ export class InitExecutor {
   private ended = false;
   private waiter: (() => void) | null = null;
   private ops: Op[] = [];
+  private pauses = new Map<string, (value: number) => void>();
 
   /** `fd`: our end of the socketpair the init sees as fd 3; `label` prefixes its trace lines. */
   constructor(fd: number, private readonly label: string) {
@@ -46,6 +47,14 @@ export class InitExecutor {
     w?.();
   }
 
+  /**
+   * What to do when the init pauses at `name` (ProgramBuilder.pause) with
+   * an fd of its own; the init goes on once it returns, and fails if it throws.
+   */
+  onPause(name: string, act: (value: number) => void): void {
+    this.pauses.set(name, act);
+  }
+
   /** Sends one program; results are read by `until`. */
   run(ops: Op[]): void {
     this.ops = ops;
@@ -66,7 +75,15 @@ export class InitExecutor {
     for (;;) {
       const line = await this.line();
       if (line === null) throw new RuntimeError(`the container init exited before it was ${name === 'created' ? 'created' : `ready for ${name}`}`, { code: 'EINIT' });
-      if (this.handle(line) === name) return;
+      const said = this.handle(line);
+      if (said === name) return;
+      const pause = said === null ? null : /^(\S+) (-?\d+)$/.exec(said);
+      if (pause) {
+        const act = this.pauses.get(pause[1] as string);
+        if (!act) throw new RuntimeError(`the container init paused at "${pause[1]}", which nothing here answers`, { code: 'EPROTO' });
+        act(Number(pause[2]));
+        this.sock.write('g');
+      }
     }
   }
 

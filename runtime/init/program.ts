@@ -13,12 +13,13 @@
 //   run createRuntime + prestart hooks
 //   ── stage 2 ──────────────────────────────▶ createContainer hooks, pivot_root,
 //                                              hostname, sysctl, masked/readonly
-//                                              paths, pty, look up process.args[0]
+//                                              paths, pty, look up process.args[0],
+//                                              rlimits, uid/gid, caps, seccomp
+//   (hand a seccomp listener to its agent) ◀─▶ (pause seccomp-listener)
 //   ◀────────────────────────────── created
 //   write state "created", exit (create)
 //                                              ... waits on exec.fifo ...
-//   `start` writes a byte to exec.fifo ─────▶  startContainer hooks, rlimits,
-//                                              caps, uid/gid, seccomp, execve
+//   `start` writes a byte to exec.fifo ─────▶  startContainer hooks, execve
 //
 // If the runtime dies before `created`, the init reads EOF and exits,
 // leaving nothing behind: its namespaces and mounts die with it.
@@ -107,7 +108,12 @@ export function writeStage2(
   hostProcSys: readonly string[],
   host: ProcessHostView,
 ): void {
-  // In our namespaces, before pivot_root; runc gives them the state "creating".
+  // In our namespaces, before pivot_root, from inside the rootfs (as runc's
+  // prepareRootfs): a hook's relative paths ("./lib/x") are the container's,
+  // never the host's. runc gives them the state "creating".
+  if (plan.hooks.createContainer.length > 0) {
+    b.chdir(plan.rootfs.rootfs, { why: 'hooks.createContainer run from inside the rootfs', errmsg: `root.path: cannot chdir to ${plan.rootfs.rootfs}` });
+  }
   emitHooks(b, 'createContainer', plan.hooks.createContainer, state('creating'));
   emitEnterRootfs(b, plan.rootfs, hostProcSys);
   // UTS and sysctls, before readonlyPaths makes /proc/sys read-only.
@@ -122,11 +128,14 @@ export function writeStage2(
   const slave = plan.console ? emitConsole(b, plan.console.size) : null;
   // Fail at create, not at start, when the program is missing (as runc does).
   emitFindExecutable(b, plan.process.args[0] as string, plan.process.env);
+  if (slave !== null) emitAttachConsole(b, slave);
+  // The process's rlimits, user, capabilities and seccomp filter before
+  // `created`, as runc does: a failure is create's, and the runtime is
+  // still there to hand a seccomp listener fd to its agent.
+  emitFinalizeProcess(b, plan.process, host);
   b.report('created');
   b.waitFifo(fifo, { why: 'wait for `start` to write exec.fifo' });
   emitHandOff(b, plan.handOff);
-  if (slave !== null) emitAttachConsole(b, slave);
-  emitFinalizeProcess(b, plan.process, host);
   // In the container, right before the program, as the process's user and
   // under its seccomp filter, as runc runs them; runc gives them the state "created".
   emitHooks(b, 'startContainer', plan.hooks.startContainer, state('created'));
@@ -148,9 +157,9 @@ export function writeExecProgram(b: ProgramBuilder, plan: ExecPlan, host: Proces
   }
   emitFindExecutable(b, plan.process.args[0] as string, plan.process.env);
   const slave = plan.console ? emitConsole(b, plan.console.size) : null;
-  b.report('created');
-  emitHandOff(b, plan.handOff);
   if (slave !== null) emitAttachConsole(b, slave);
   emitFinalizeProcess(b, plan.process, host);
+  b.report('created');
+  emitHandOff(b, plan.handOff);
   b.execve(plan.process.args, plan.process.env, { why: 'exec: process.args' });
 }

@@ -189,5 +189,13 @@ export function emitFinalizeProcess(b: ProgramBuilder, plan: ProcessPlan, host: 
 
 
 function emitSeccomp(b: ProgramBuilder, s: SeccompPlan): void {
-  b.seccomp(s.flags, Buffer.from(s.program, 'base64'), { why: `linux.seccomp: ${s.rules} rules, default ${s.defaultAction}` });
+  const listener = b.seccomp(s.flags, Buffer.from(s.program, 'base64'), { why: `linux.seccomp: ${s.rules} rules, default ${s.defaultAction}` }, s.listener !== null);
+  if (listener === null) return;
+  // runc's procSeccomp: the runtime takes the fd and gives it to the agent
+  // before anything of ours can make a call the agent must answer.
+  b.pause(SECCOMP_LISTENER, listener, { why: 'linux.seccomp.listenerPath: the runtime sends the listener fd to the agent' });
+  b.close(listener);
 }
+
+/** The pause at which the runtime hands the seccomp listener fd to the agent (runtime/linux/seccomp-notify.ts). */
+export const SECCOMP_LISTENER = 'seccomp-listener';

@@ -37,6 +37,12 @@ export interface SeccompPlan {
   rules: number;
   /** Names no listed architecture has: skipped, as runc does (shown by explain). */
   skipped: string[];
+  /**
+   * SCMP_ACT_NOTIFY rules: the filter is loaded with a listener fd, which the
+   * runtime takes from the init (pidfd_getfd) and sends to the agent at
+   * `path` with the process's state (linux.seccomp.listenerPath, listenerMetadata).
+   */
+  listener: { path: string; metadata: string } | null;
 }
 
 const RET = {
@@ -152,7 +158,7 @@ function actionValue(action: Action, errnoRet: number | undefined, field: string
     case 'SCMP_ACT_ALLOW':
       return RET.ALLOW;
     case 'SCMP_ACT_NOTIFY':
-      throw new RuntimeError(`${field}: SCMP_ACT_NOTIFY (seccomp user notification) is not supported yet`, { code: 'ENOTSUP' });
+      return RET.USER_NOTIF;
     default:
       throw new RuntimeError(`${field}: unknown action "${String(action)}"`, { code: 'EINVAL' });
   }
@@ -269,13 +275,13 @@ export function compileSeccomp(profile: SeccompSpec, warnings: string[]): Seccom
     if (bit === undefined) throw new RuntimeError(`${field}.flags: unknown flag "${f}"`, { code: 'EINVAL' });
     flags |= bit;
   }
-  if (flags & SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) {
+  const listener = notifyListener(profile, field);
+  if (flags & SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV && !listener) {
     // The kernel refuses it (EINVAL) without SECCOMP_FILTER_FLAG_NEW_LISTENER,
-    // which only SCMP_ACT_NOTIFY would ask for, and notify is not supported.
+    // which only SCMP_ACT_NOTIFY asks for.
     warnings.push(`${field}.flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV only applies with SCMP_ACT_NOTIFY; ignored`);
     flags &= ~SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
   }
-  if (profile.listenerPath) throw new RuntimeError(`${field}.listenerPath: seccomp notify is not supported yet`, { code: 'ENOTSUP' });
   const archs = (profile.architectures && profile.architectures.length > 0 ? profile.architectures : ['SCMP_ARCH_X86_64']).filter((x) => {
     if (ARCH[x]) return true;
     warnings.push(`${field}.architectures: ${x} is not handled on this host; ignored`);
@@ -434,6 +440,26 @@ export function compileSeccomp(profile: SeccompSpec, warnings: string[]): Seccom
   // A name some listed architecture has (mmap2 on i386) is not worth a
   // mention for the others; one none of them has is (a typo, or newer than our table).
   const skipped = [...unknown].filter(([, lacking]) => lacking.length === blocks.length).map(([name, lacking]) => `${name} (${lacking.join(', ')})`);
-  return { program: program.toString('base64'), instructions: program.length / 8, flags, defaultAction: profile.defaultAction, rules: ruleCount, skipped };
+  return { program: program.toString('base64'), instructions: program.length / 8, flags, defaultAction: profile.defaultAction, rules: ruleCount, skipped, listener };
+}
+
+/**
+ * The agent that answers SCMP_ACT_NOTIFY rules, if any rule has it. As runc:
+ * never the default action and never write(2), since the init reports the
+ * listener fd with a write and would wait forever for an agent that has not
+ * got it yet; read and close may notify (the agent lets them through).
+ */
+function notifyListener(profile: SeccompSpec, field: string): SeccompPlan['listener'] {
+  if (profile.defaultAction === 'SCMP_ACT_NOTIFY') throw new RuntimeError(`${field}.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action`, { code: 'EINVAL' });
+  let notify = false;
+  (profile.syscalls ?? []).forEach((rule, i) => {
+    if (rule.action !== 'SCMP_ACT_NOTIFY') return;
+    notify = true;
+    if (rule.names.includes('write')) throw new RuntimeError(`${field}.syscalls[${i}]: SCMP_ACT_NOTIFY cannot be used for the write syscall (the init reports the listener fd with write)`, { code: 'EINVAL' });
+  });
+  if (!notify) return null;
+  const p = profile.listenerPath ?? '';
+  if (!p.startsWith('/')) throw new RuntimeError(`${field}.listenerPath: SCMP_ACT_NOTIFY needs the absolute path of the agent's unix socket, got ${JSON.stringify(p)}`, { code: 'EINVAL' });
+  return { path: p, metadata: profile.listenerMetadata ?? '' };
 }
 

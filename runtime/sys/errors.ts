@@ -35,6 +35,11 @@ const errnoText: Record<string, string> = {
   ETXTBSY: 'text file busy',
 };
 
+/** strerror's words for an errno name ("no such file or directory"). */
+export function errnoMessage(code: string): string {
+  return errnoText[code] ?? code;
+}
+
 /**
  * A failed system call: which call, with which arguments, the errno, and why
  * it was made. Its message reads like `mount("proc", ...): EPERM (operation

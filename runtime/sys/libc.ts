@@ -46,6 +46,7 @@ const c = {
 const SYS = {
   openat2: 437,
   pidfd_open: 434,
+  pidfd_getfd: 438,
   waitid: 247,
 } as const;
 
@@ -333,6 +334,11 @@ export function recvFd(sock: number, why?: string): { fd: number; name: string }
 
 export function pidfdOpen(pid: number, why?: string): number {
   return run('pidfd_open', `${pid}, 0`, why, () => Number(c.syscall(SYS.pidfd_open, 'int', pid, 'unsigned int', 0)));
+}
+
+/** pidfd_getfd(2): a copy of another process's fd `fd` (needs ptrace rights over it). */
+export function pidfdGetfd(pidfd: number, fd: number, why?: string): number {
+  return run('pidfd_getfd', `${pidfd}, ${fd}, 0`, why, () => Number(c.syscall(SYS.pidfd_getfd, 'int', pidfd, 'int', fd, 'unsigned int', 0)));
 }
 
 /**

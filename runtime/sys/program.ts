@@ -59,12 +59,15 @@ export const OP = {
   FCHDIR: 44,
   JUMP: 45,
   WAIT_EOF: 46,
+  PAUSE: 47,
 } as const;
 
 /** Program flag: report every op's result, not only failures (--debug). */
 export const REPORT_EACH = 1;
 
 /** A slot of the init's fd table: filled by an op's result, named in later ops. */
+const SECCOMP_FILTER_FLAG_NEW_LISTENER = 8;
+
 export type Slot = number & { readonly __slot: unique symbol };
 
 /** A path: literal, or "/proc/self/fd/<fd of slot>" + rest, resolved by the init when the op runs. */
@@ -382,8 +385,17 @@ export class ProgramBuilder {
     this.push(OP.RESET_SIGNALS, 'sigaction(1..64, SIG_DFL); sigprocmask(SIG_SETMASK, {})', [], o);
   }
 
-  seccomp(flags: number, program: Buffer, o: OpOptions): void {
-    this.push(OP.SECCOMP, `seccomp(SECCOMP_SET_MODE_FILTER, 0x${flags.toString(16)}, {${program.length / 8} insns})`, [int(flags), str(program)], o);
+  /** Loads a filter; with `listener` (SECCOMP_FILTER_FLAG_NEW_LISTENER) returns the slot of its notify fd. */
+  seccomp(flags: number, program: Buffer, o: OpOptions, listener = false): Slot | null {
+    const fd = listener ? this.slot('seccomp listener') : null;
+    const f = flags | (listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0);
+    this.push(OP.SECCOMP, `seccomp(SECCOMP_SET_MODE_FILTER, 0x${f.toString(16)}, {${program.length / 8} insns})`, [int(f), str(program)], o, fd);
+    return fd;
+  }
+
+  /** Say `name` and the fd in `fd`, and wait until the runtime has acted on it (one byte back). */
+  pause(name: string, fd: Slot, o: OpOptions): void {
+    this.push(OP.PAUSE, `pause ${name} (${this.names.get(fd) ?? `<fd ${fd}>`})`, [str(name), int(fd)], o);
   }
 
   /** execve of the path findExec chose. */

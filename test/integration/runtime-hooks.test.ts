@@ -79,6 +79,26 @@ test('a startContainer hook runs as the process\'s user, with its capabilities a
   assert.match(capEff ?? '', /^CapEff:\s+0+$/, 'no effective capabilities for uid 1000');
 });
 
+test('a createContainer hook runs from inside the rootfs, and a mount it makes there is the container\'s (as runc)', () => {
+  const b = bundle((s) => {
+    s.hooks = { createContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'pwd > ./hook-cwd && mkdir -p ./mnt/byhook && mount -t tmpfs byhook ./mnt/byhook'] }] };
+  }, { args: ['sh', '-c', 'grep " /mnt/byhook " /proc/self/mounts'] });
+  const r = mc(root, ['run', '--bundle', b, 'hookcwd']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^byhook \/mnt\/byhook tmpfs /, 'the hook\'s mount is seen inside the container');
+  assert.equal(fs.readFileSync(path.join(b, 'rootfs', 'hook-cwd'), 'utf8').trim(), fs.realpathSync(path.join(b, 'rootfs')), 'its cwd was the rootfs, not the host\'s');
+});
+
+test('a startContainer hook killed by the seccomp filter fails the container, in runc\'s words', () => {
+  const b = bundle((s) => {
+    s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_KILL' }] };
+    s.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'mkdir /tmp/foo'] }] };
+  }, { args: ['true'] });
+  const r = mc(root, ['run', '--bundle', b, 'hookkilled']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /hooks\.startContainer\[0\]: error running hook \/bin\/sh: killed by signal 31 \(bad system call\)/);
+});
+
 test('a failing createRuntime hook fails create and leaves nothing', () => {
   const b = bundle((s) => {
     s.linux!.cgroupsPath = `/mycontainer-test/hookfail-${process.pid}`;
@@ -86,7 +106,7 @@ test('a failing createRuntime hook fails create and leaves nothing', () => {
   });
   const r = mc(root, ['create', '--bundle', b, 'hookfail']);
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /hooks\.createRuntime\[0\]: hook \/bin\/sh exited with status 3: nope/);
+  assert.match(r.stderr, /hooks\.createRuntime\[0\]: error running hook \/bin\/sh: exited with status 3: nope/);
   assert.deepEqual(leftovers(root), []);
   assert.deepEqual(cgroupDirsNamed(`hookfail-${process.pid}`), []);
 });
