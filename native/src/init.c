@@ -326,6 +326,7 @@ static int run_op(struct op *o) {
   case OP_CAPSET: return op_capset(o);
   case OP_RESET_SIGNALS: return op_reset_signals();
   case OP_SECCOMP: return op_seccomp(o);
+  case OP_FIX_STDIO: return op_fix_stdio(o);
   case OP_EXECVE:
     /* Reported before the call: a successful execve does not return. */
     if (prog_flags & REPORT_EACH) say("r %u 0 0 %s\n", cur_index, exe_path);

@@ -88,6 +88,7 @@
 #define OP_JUMP 45
 #define OP_WAIT_EOF 46
 #define OP_PAUSE 47
+#define OP_FIX_STDIO 48
 
 #define REPORT_EACH 1u
 #define NSLOTS 64
@@ -162,6 +163,7 @@ int op_setgroups(struct op *o);
 int op_capset(struct op *o);
 int op_reset_signals(void);
 int op_seccomp(struct op *o);
+int op_fix_stdio(struct op *o);
 int op_cloexec_from(int first);
 int op_set_cloexec(int fd, int on);
 

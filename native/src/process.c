@@ -198,6 +198,26 @@ int op_reset_signals(void) {
   return sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/*
+ * runc's fixStdioPermissions: stdio (the pty slave, pipes) becomes the
+ * process user's, keeping its group (the pty's is devpts' gid=5), so that a
+ * non-root process can reopen /dev/stdout or its tty. Not /dev/null, and
+ * (unlike runc) not a regular file or directory: a host file given as stdio
+ * stays its owner's. Errors that mean "not ours to change" are skipped, as runc.
+ */
+int op_fix_stdio(struct op *o) {
+  uid_t uid = (uid_t)I(0);
+  struct stat null, s;
+  int have_null = stat("/dev/null", &null) == 0;
+  for (int fd = 0; fd < 3; fd++) {
+    if (fstat(fd, &s) < 0 || s.st_uid == uid) continue;
+    if (have_null && S_ISCHR(s.st_mode) && s.st_rdev == null.st_rdev) continue;
+    if (S_ISREG(s.st_mode) || S_ISDIR(s.st_mode)) continue;
+    if (fchown(fd, uid, s.st_gid) < 0 && errno != EINVAL && errno != EPERM && errno != EROFS) return -1;
+  }
+  return 0;
+}
+
 int op_seccomp(struct op *o) {
   struct sock_fprog prog = {.len = (unsigned short)(o->a[1].len / 8), .filter = (struct sock_filter *)S(1)};
   return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned)I(0), &prog);

@@ -168,6 +168,7 @@ export function emitFinalizeProcess(b: ProgramBuilder, plan: ProcessPlan, host: 
   if (plan.seccomp && !plan.noNewPrivileges) emitSeccomp(b, plan.seccomp);
   emitDropBounding(b, plan.capabilities, host.lastCap);
   b.prctl(PR.SET_KEEPCAPS, 1, 0, 'PR_SET_KEEPCAPS, 1', { why: 'keep the permitted set across setuid' });
+  if (plan.uid !== 0) b.fixStdio(plan.uid, { why: 'process.user.uid: stdio (the tty) becomes the user\'s, as runc' });
   if (host.setgroupsAllowed) b.setgroups(plan.additionalGids, { why: 'process.user.additionalGids' });
   else if (plan.additionalGids.length > 0) {
     throw new RuntimeError(`process.user.additionalGids: cannot set [${plan.additionalGids.join(', ')}]: setgroups is denied in this user namespace (a rootless gid map of one id; map /etc/subgid ranges through newgidmap)`, { code: 'EPERM' });

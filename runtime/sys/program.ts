@@ -60,6 +60,7 @@ export const OP = {
   JUMP: 45,
   WAIT_EOF: 46,
   PAUSE: 47,
+  FIX_STDIO: 48,
 } as const;
 
 /** Program flag: report every op's result, not only failures (--debug). */
@@ -370,6 +371,11 @@ export class ProgramBuilder {
 
   setresgid(gid: number, o: OpOptions): void {
     this.push(OP.SETRESGID, `setresgid(${gid}, ${gid}, ${gid})`, [int(gid)], o);
+  }
+
+  /** runc's fixStdioPermissions (native/src/process.c op_fix_stdio). */
+  fixStdio(uid: number, o: OpOptions): void {
+    this.push(OP.FIX_STDIO, `fchown(0..2, ${uid}, <their gid>) unless /dev/null or a file`, [int(uid)], o);
   }
 
   setresuid(uid: number, o: OpOptions): void {

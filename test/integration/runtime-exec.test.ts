@@ -97,3 +97,56 @@ test('exec -d hands the process over: the caller\'s subreaper reaps it with its 
   }
   assert.equal(mc(root, ['delete', '--force', 'x9']).status, 0);
 });
+
+test('exec in runc\'s terms: repeated flags right before the id, exit 255 for exec\'s own failures, --debug milestones', () => {
+  running('x5');
+  // Repeated one-value flags, the last one right before the id (runc's StringSliceFlag).
+  const env = mc(root, ['exec', '--env', 'A=1', '--env', 'B=2', 'x5', 'sh', '-c', 'echo $A $B']);
+  assert.equal(env.stdout, '1 2\n', env.stderr);
+  const gids = mc(root, ['exec', '--user', '1000:1000', '--additional-gids', '100', '--additional-gids', '65534', 'x5', 'id', '-G']);
+  assert.equal(gids.stdout.trim(), '1000 100 65534', gids.stderr);
+  // The process's status passes through; exec's own failures are 255, as runc.
+  assert.equal(mc(root, ['exec', 'x5', 'false']).status, 1);
+  assert.equal(mc(root, ['exec', 'x5', 'sh', '-c', 'exit 42']).status, 42);
+  assert.equal(mc(root, ['exec', 'x5', 'no-such-binary']).status, 255);
+  const pidFile = mc(root, ['exec', '--pid-file', '/nonexistent/dir/pid', 'x5', 'true']);
+  assert.equal(pidFile.status, 255);
+  assert.match(pidFile.stderr, /--pid-file: cannot write \/nonexistent\/dir\/pid: .*ENOENT|no such file/);
+  assert.equal(mc(root, ['exec', 'nosuchcontainer', 'true']).status, 255);
+  // runc's own --debug lines, which its users grep for, beside our trace.
+  const dbg = mc(root, ['--debug', 'exec', 'x5', 'true']);
+  assert.equal(dbg.status, 0, dbg.stderr);
+  for (const m of ['level=debug', 'nsexec container setup', 'child process in init()', 'setns_init: about to exec']) assert.ok(dbg.stderr.includes(m), m);
+  assert.equal(mc(root, ['delete', '--force', 'x5']).status, 0);
+});
+
+test('exec --cgroup runs the process in a sub-cgroup of the container\'s, never above it', () => {
+  running('x6');
+  const pid = Number(JSON.parse(mc(root, ['state', 'x6']).stdout).pid);
+  const v1 = fs.existsSync('/sys/fs/cgroup/memory/tasks');
+  // The container's own cgroup, as the host sees it (v1: the memory hierarchy; v2: the only one).
+  const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => (v1 ? /^\d+:memory:/ : /^0::/).test(l)) as string;
+  const own = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
+  const dir = path.join(v1 ? '/sys/fs/cgroup/memory' : '/sys/fs/cgroup', own, 'sub');
+  fs.mkdirSync(dir);
+  try {
+    const arg = v1 ? 'memory:sub' : 'sub';
+    const r = mc(root, ['exec', '--cgroup', arg, 'x6', 'cat', '/proc/self/cgroup']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, v1 ? /:memory:.*\/sub$/m : /^0::.*\/sub$/m, 'the process is in the sub-cgroup');
+    const up = mc(root, ['exec', '--cgroup', '..', 'x6', 'true']);
+    assert.equal(up.status, 255);
+    assert.match(up.stderr, / \.\. is not a sub cgroup path/);
+    const missing = mc(root, ['exec', '--cgroup', v1 ? 'memory:nonexistent' : 'nonexistent', 'x6', 'true']);
+    assert.match(missing.stderr, /error adding pid \d+ to cgroups: .*\/nonexistent\/cgroup\.procs: no such file or directory/);
+    const unknown = mc(root, ['exec', '--cgroup', 'whaaat:/', 'x6', 'true']);
+    assert.match(unknown.stderr, /unknown controller whaaat/);
+  } finally {
+    assert.equal(mc(root, ['delete', '--force', 'x6']).status, 0);
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // delete removed it with the container's cgroup
+    }
+  }
+});

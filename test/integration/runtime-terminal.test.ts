@@ -65,3 +65,30 @@ test('run and exec -t in the foreground proxy a real tty', () => {
   assert.equal(plain.stdout.trim(), 'not-a-tty');
   execFileSync(CLI, ['--root', root, 'delete', '--force', 'tty5']);
 });
+
+test('the tty belongs to the process\'s user and keeps devpts\' tty group, for run and exec -t (as runc)', () => {
+  const stat = 'stat -c %u:%g $(tty)';
+  const b = bundle((s) => {
+    s.process!.terminal = true;
+    s.process!.user = { uid: 1000, gid: 100 };
+  }, { args: ['sh', '-c', stat] });
+  const r = spawnSync('script', ['-qec', `${CLI} --root ${root} run --bundle ${b} ttyowner`, '/dev/null'], { encoding: 'utf8', timeout: 30000 });
+  assert.match(r.stdout, /\b1000:5\r?$/m, r.stdout);
+
+  const b2 = bundle(() => {}, { args: ['sleep', '100'] });
+  assert.equal(mc(root, ['run', '-d', '--bundle', b2, 'ttyowner2']).status, 0);
+  const e = spawnSync('script', ['-qec', `${CLI} --root ${root} exec -t --user 1000:100 ttyowner2 sh -c '${stat}'`, '/dev/null'], { encoding: 'utf8', timeout: 30000 });
+  assert.match(e.stdout, /\b1000:5\r?$/m, e.stdout);
+  // A file given as stdio is not chowned (runc would): it is the host's.
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mc-stdio-')), 'out');
+  const fd = fs.openSync(file, 'w');
+  try {
+    const p = spawnSync(CLI, ['--root', root, 'exec', '--user', '1000:100', 'ttyowner2', 'true'], { stdio: ['ignore', fd, 'pipe'] });
+    assert.equal(p.status, 0, String(p.stderr));
+  } finally {
+    fs.closeSync(fd);
+  }
+  assert.equal(fs.statSync(file).uid, 0);
+  fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  execFileSync(CLI, ['--root', root, 'delete', '--force', 'ttyowner2']);
+});
