@@ -26,7 +26,7 @@ import type { CgroupManager } from './cgroups/manager';
 import { RuntimeError, messageOf, wrap } from './sys/errors';
 import * as sys from './sys/libc';
 import { trace, tracing } from './sys/trace';
-import { CLONE, parseSignal } from './sys/constants';
+import { CLONE, MS, parseSignal } from './sys/constants';
 import { debugLine } from './log';
 import { checkRootlessConfig, ensureOwnRoot, isRootless } from './linux/rootless';
 
@@ -74,14 +74,47 @@ export function extraFds(preserve: number | undefined): number {
  * stdout and stderr to EOF, which would never come while the container
  * held them.
  */
-export function initStdio(childFd: number, consoleFd: number | null, preserve: number, std?: readonly (number | 'ignore')[]): (number | 'inherit' | 'ignore')[] {
+export function initStdio(childFd: number, consoleFd: number | null, preserve: number, std?: readonly (number | 'ignore')[], mountFds: readonly number[] = []): (number | 'inherit' | 'ignore')[] {
   const s = (i: number): number | 'inherit' | 'ignore' => (consoleFd !== null ? 'ignore' : std?.[i] ?? 'inherit');
   const stdio: (number | 'inherit' | 'ignore')[] = [s(0), s(1), s(2), childFd, consoleFd ?? 'ignore'];
-  if (preserve > 0) {
+  if (preserve > 0 || mountFds.length > 0) {
     while (stdio.length < PRESERVED_FDS_AT) stdio.push('ignore');
     for (let k = 0; k < preserve; k++) stdio.push(3 + k);
+    stdio.push(...mountFds); // at mountFdsAt(preserve)
   }
   return stdio;
+}
+
+/** Where the init finds the bind sources the runtime opened for it (after the preserved fds). */
+function mountFdsAt(preserve: number): number {
+  return PRESERVED_FDS_AT + preserve;
+}
+
+/**
+ * In a user namespace the container's root is another host uid, which may
+ * not reach a bind source the host's root can (a 0700 directory on the
+ * way): the runtime makes a detached copy of each source (open_tree; an
+ * O_PATH fd would not do, as a bind from another mount namespace is
+ * EINVAL), and the init attaches it (runc passes mount fds for this).
+ * Returns the fds to pass.
+ */
+function openBindSources(mounts: import('./linux/rootfs').MountStep[], preserve: number): number[] {
+  const fds: number[] = [];
+  try {
+    for (const m of mounts) {
+      if (m.kind !== 'bind') continue;
+      try {
+        fds.push(sys.openTreeClone(m.source, (m.flags & MS.REC) !== 0, `${m.why}: the bind source, taken by the host's root for the user namespace`));
+      } catch (e) {
+        throw new RuntimeError(`${m.why}: the bind source ${m.source} cannot be opened: ${messageOf(e)}`, { code: (e as { code?: string }).code ?? 'EIO', cause: e });
+      }
+      m.sourceFd = mountFdsAt(preserve) + fds.length - 1;
+    }
+  } catch (e) {
+    for (const fd of fds) sys.close(fd);
+    throw e;
+  }
+  return fds;
 }
 
 /** The host ids of the container's root, when the config maps them. */
@@ -177,6 +210,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     mgr?.create();
     crashPoint('cgroup');
 
+    const mountFds = plan.namespaces.user && !rootless ? openBindSources(plan.rootfs.mounts, plan.process.preserveFds ?? 0) : [];
     const [parentFd, childFd] = sys.socketpair('sync channel between the runtime and the init');
     const cmd = initCommand();
     try {
@@ -187,13 +221,14 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
         sealDir: plan.namespaces.unshareFlags & CLONE.NEWNS ? makeSealDir(sd) : null,
         args: cmd.args,
         env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-        stdio: initStdio(childFd, consoleFd, plan.process.preserveFds ?? 0, opts.stdio),
+        stdio: initStdio(childFd, consoleFd, plan.process.preserveFds ?? 0, opts.stdio, mountFds),
         wait: opts.wait ?? false,
         user: plan.namespaces.user ? { path: plan.namespaces.user.path, uidMap: plan.namespaces.uidMap, gidMap: plan.namespaces.gidMap } : null,
         keeper: opts.keeper,
       });
     } finally {
       fs.closeSync(childFd);
+      for (const fd of mountFds) sys.close(fd);
       // Ours to close only if we connected it; an OwnConsole closes its own.
       if (consoleFd !== null && opts.consoleFd === undefined) fs.closeSync(consoleFd);
     }

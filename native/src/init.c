@@ -235,6 +235,8 @@ static int run_op(struct op *o) {
   }
   case OP_WRITE_FILE: return op_write_file(o);
   case OP_MOUNT: return mount(S(0), S(1), S(2), (unsigned long)I(3), S(4));
+  /* A detached tree (open_tree by the runtime) attached at a path; 0x4: MOVE_MOUNT_F_EMPTY_PATH, 0x10: MOVE_MOUNT_T_SYMLINKS. */
+  case OP_MOVE_MOUNT: return (int)syscall(SYS_move_mount, (int)I(0), "", AT_FDCWD, S(1), 0x4u | 0x10u);
   case OP_UMOUNT2: return umount2(S(0), (int)I(1));
   case OP_REMOUNT: return op_remount(o);
   case OP_MOUNT_SETATTR: return op_mount_setattr(o);

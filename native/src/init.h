@@ -89,6 +89,7 @@
 #define OP_WAIT_EOF 46
 #define OP_PAUSE 47
 #define OP_FIX_STDIO 48
+#define OP_MOVE_MOUNT 49
 
 #define REPORT_EACH 1u
 #define NSLOTS 64

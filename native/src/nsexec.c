@@ -117,6 +117,8 @@ int main(int argc, char **argv) {
       say("pid %ld\n", (long)pid, NULL);
       _exit(0);
     }
+    /* The init leads its own session, as runc's does (and TIOCSCTTY needs it). */
+    setsid();
   } else {
     say("pid %ld\n", (long)getpid(), NULL);
   }

@@ -142,6 +142,19 @@ export interface MountStep {
   copyUp: boolean;
   /** type "cgroup": mount each hierarchy (cgroup namespace) or bind the init's own cgroup directories. */
   cgroupns?: boolean;
+  /**
+   * bind, in a user namespace: the init's fd for a detached copy of the
+   * source (open_tree(OPEN_TREE_CLONE) by the runtime, as the host's root),
+   * since the container's root may not reach a source the host's root can
+   * (a 0700 directory on the way; runc passes mount fds for this). The init
+   * attaches it with move_mount.
+   */
+  sourceFd?: number;
+}
+
+/** What the init uses as the bind's source: the path, or its fd's magic link. */
+function sourceOf(m: MountStep): string {
+  return m.sourceFd === undefined ? m.source : `/proc/self/fd/${m.sourceFd}`;
 }
 
 /** Where bind mounts onto /proc itself are allowed: files lxcfs emulates (runc's checkProcMount). */
@@ -232,7 +245,7 @@ export function openTarget(b: ProgramBuilder, rootfs: string, m: MountStep, errm
   const special = m.kind === 'fs' && (m.type === 'proc' || m.type === 'sysfs');
   // A bind's destination is made as its source is, which the init looks at
   // when it gets there: an earlier mount may be what made the source.
-  const how = m.kind === 'bind' ? { like: m.source } : 'mkdir';
+  const how = m.kind === 'bind' ? { like: sourceOf(m) } : 'mkdir';
   const fd = b.openInRoot(rootfs, m.destination, how, { noSymlinks: special }, {
     why: m.why,
     errmsg,
@@ -262,12 +275,13 @@ export function emitMount(b: ProgramBuilder, rootfs: string, m: MountStep, host:
       throw new RuntimeError(`${m.source} cannot be mounted on /proc: it is not a procfs`, { code: 'EINVAL' });
     }
     let t = openTarget(b, rootfs, m, errmsg);
-    b.mount(m.source, { slot: t }, null, m.flags, null, o);
+    if (m.sourceFd === undefined) b.mount(m.source, { slot: t }, null, m.flags, null, o);
+    else b.moveMount(m.sourceFd, { slot: t }, m.source, o);
     b.close(t);
     if (m.remountFlags) {
       // The fd opened before the bind names what is under it: open the destination again.
       t = openTarget(b, rootfs, m, errmsg);
-      b.remount({ slot: t }, m.remountFlags, m.clearedFlags, m.source, null, 0, { why: `${m.why} (options)`, errmsg });
+      b.remount({ slot: t }, m.remountFlags, m.clearedFlags, sourceOf(m), null, 0, { why: `${m.why} (options)`, errmsg });
       b.close(t);
     }
   } else {

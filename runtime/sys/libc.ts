@@ -45,6 +45,7 @@ const c = {
 
 const SYS = {
   openat2: 437,
+  open_tree: 428,
   pidfd_open: 434,
   pidfd_getfd: 438,
   waitid: 247,
@@ -116,6 +117,13 @@ export function mknod(path: string, mode: number, major: number, minor: number, 
 
 export function open(path: string, flags: number, mode = 0, why?: string): number {
   return run('open', `${q(path)}, 0${flags.toString(8)}`, why, () => c.open(path, flags, mode) as number);
+}
+
+/** open_tree(AT_FDCWD, path, OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC[|AT_RECURSIVE]): a detached copy of the mount at `path`, as an fd. */
+export function openTreeClone(path: string, recursive: boolean, why?: string): number {
+  const flags = 1 /* OPEN_TREE_CLONE */ | 0o2000000 /* OPEN_TREE_CLOEXEC */ | (recursive ? 0x8000 /* AT_RECURSIVE */ : 0);
+  return run('open_tree', `AT_FDCWD, ${q(path)}, OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC${recursive ? '|AT_RECURSIVE' : ''}`, why, () =>
+    Number(c.syscall(SYS.open_tree, 'int', -100, 'const char *', path, 'unsigned int', flags)));
 }
 
 /** openat2(2): resolves `path` with the kernel's own rules, e.g. RESOLVE_IN_ROOT. */

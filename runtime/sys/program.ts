@@ -61,6 +61,7 @@ export const OP = {
   WAIT_EOF: 46,
   PAUSE: 47,
   FIX_STDIO: 48,
+  MOVE_MOUNT: 49,
 } as const;
 
 /** Program flag: report every op's result, not only failures (--debug). */
@@ -178,6 +179,12 @@ export class ProgramBuilder {
     const s = source === null ? { arg: str(null), text: 'NULL' } : this.path(source);
     const t = this.path(target);
     this.push(OP.MOUNT, `mount(${s.text}, ${t.text}, ${q(fstype)}, ${msFlagNames(flags)}, ${q(data)})`, [s.arg, t.arg, str(fstype), int(flags), str(data)], o);
+  }
+
+  /** move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_SYMLINKS): attach the detached tree `fd` (the init's fd, not a slot). */
+  moveMount(fd: number, target: PathArg, name: string, o: OpOptions): void {
+    const t = this.path(target);
+    this.push(OP.MOVE_MOUNT, `move_mount(${fd} /* ${name} */, "", AT_FDCWD, ${t.text}, MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_SYMLINKS)`, [int(fd), t.arg], o);
   }
 
   umount2(target: PathArg, flags: number, o: OpOptions): void {

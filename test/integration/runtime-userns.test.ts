@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { containerSuite, leftovers, mc } from '../helpers/bundle';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { CLI, containerSuite, leftovers, mc } from '../helpers/bundle';
 import type { Spec } from '../../runtime/spec/generated/config';
 
 const { root, bundle } = containerSuite('userns');
@@ -71,4 +71,29 @@ test('bad mappings are refused with the field named, leaving nothing', () => {
   });
   assert.match(mc(root, ['create', '--bundle', noUserns, 'bad3']).stderr, /mappings need a new user namespace/);
   assert.deepEqual(leftovers(root), []);
+});
+
+test('bind sources only the host\'s root can reach (0700 on the way) are mounted, options kept (as runc)', () => {
+  const src = fs.mkdtempSync('/tmp/mc-userns-src-'); // 0700, root's
+  fs.mkdirSync(path.join(src, 'a'));
+  fs.writeFileSync(path.join(src, 'a', 'foo.txt'), 'hello\n');
+  try {
+    const b = usernsBundle(['sh', '-c', 'cat /mnt/one/foo.txt /mnt/two/foo.txt; touch /mnt/two/x 2>&1 | grep -o "Read-only file system"'], (s) => {
+      s.mounts!.push({ source: path.join(src, 'a'), destination: '/mnt/one', options: ['bind'] }, { source: path.join(src, 'a'), destination: '/mnt/two', options: ['bind', 'ro'] });
+    });
+    const r = mc(root, ['run', '--bundle', b, 'us-bind']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'hello\nhello\nRead-only file system\n');
+  } finally {
+    fs.rmSync(src, { recursive: true, force: true });
+  }
+});
+
+test('with a terminal, the init leads its own session, so the pty becomes its controlling tty', () => {
+  const b = usernsBundle(['sh', '-c', 'tty; [ "$(cut -d" " -f6 /proc/self/stat)" = "$$" ] && echo session-leader'], (s) => {
+    s.process!.terminal = true;
+  });
+  const r = spawnSync('script', ['-qec', `${CLI} --root ${root} run --bundle ${b} us-tty`, '/dev/null'], { encoding: 'utf8', timeout: 30000 });
+  assert.match(r.stdout, /\/dev\/pts\/\d+/, r.stdout);
+  assert.match(r.stdout, /session-leader/);
 });
