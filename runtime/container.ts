@@ -21,7 +21,7 @@ import { projectFile } from './project';
 import { OwnConsole, connectConsole } from './console';
 import { PRESERVED_FDS_AT } from './linux/process';
 import { runHooks, runHooksWarning } from './hooks';
-import { allowRulesFor, cgroupManager, managerFromPaths } from './cgroups';
+import { cgroupManager, managerFromPaths } from './cgroups';
 import type { CgroupManager } from './cgroups/manager';
 import { RuntimeError, messageOf, wrap } from './sys/errors';
 import * as sys from './sys/libc';
@@ -244,12 +244,9 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     sd.write(rec);
 
     mgr?.addProcess(init.pid);
-    if (mgr && spec.linux?.resources) {
-      // linux.devices nodes must be usable even under a deny-all device rule, as with runc.
-      const resources = { ...spec.linux.resources };
-      if (resources.devices) resources.devices = [...resources.devices, ...allowRulesFor(spec.linux.devices)];
-      for (const w of mgr.setResources(resources)) ctx.warn(w);
-    }
+    // linux.devices nodes are made, not allowed: under a deny-all rule only
+    // linux.resources.devices (and the default nodes) let one through, as with runc.
+    if (mgr && spec.linux?.resources) for (const w of mgr.setResources(spec.linux.resources)) ctx.warn(w);
 
     const initPlan: InitPlan = {
       id: opts.id,

@@ -14,7 +14,7 @@ export type { CgroupDriver, CgroupManager, CgroupStats, CgroupWrite, LinuxResour
 export { detectCgroups, parseProcCgroup, readLayout, DEFAULT_ROOT } from './detect';
 export type { CgroupLayout, Hierarchy, OwnCgroups } from './detect';
 export { resolveCgroupsPath, expandSlice, cgroupDirs, DEFAULT_PARENT } from './paths';
-export { planResources, applyWrites, allowRulesFor, deviceRuleLines, DEFAULT_DEVICE_RULES, sharesToWeight, blkioToIoWeight, swapToV2, orderV1Memory } from './resources';
+export { planResources, applyWrites, deviceRuleLines, DEFAULT_DEVICE_RULES, sharesToWeight, blkioToIoWeight, swapToV2, orderV1Memory } from './resources';
 export type { ResourcePlan } from './resources';
 export { readStatsV1, readStatsV2, formatStatsEvent, emptyStats, UINT64_MAX } from './stats';
 export type { RuncStats, RuncStatsEvent, RuncCpuUsage, RuncThrottling, RuncMemory, RuncMemoryEntry, RuncBlkio, RuncBlkioEntry, RuncHugetlb } from './stats';

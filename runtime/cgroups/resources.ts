@@ -14,7 +14,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Device, DeviceCgroup } from '../spec/generated/config';
+import type { DeviceCgroup } from '../spec/generated/config';
 import { RuntimeError } from '../sys/errors';
 import { trace } from '../sys/trace';
 import type { CgroupWrite, LinuxResources } from './manager';
@@ -82,24 +82,6 @@ export const DEFAULT_DEVICE_RULES: readonly DeviceCgroup[] = [
   { allow: true, type: 'c', major: 5, minor: 2, access: 'rwm' },
   { allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' },
 ];
-
-/**
- * Allow rules for the nodes of linux.devices, which runc also lets through
- * the device cgroup. The caller appends them to resources.devices:
- * `{...r, devices: [...(r.devices ?? []), ...allowRulesFor(spec.linux.devices)]}`.
- */
-export function allowRulesFor(devices: readonly Device[] | undefined): DeviceCgroup[] {
-  const out: DeviceCgroup[] = [];
-  for (const d of devices ?? []) {
-    if (d.type === 'p') continue; // FIFOs are not device-cgroup controlled
-    const type = d.type === 'u' ? 'c' : d.type;
-    const rule: DeviceCgroup = { allow: true, type, access: 'rwm' };
-    if (d.major !== undefined) rule.major = d.major;
-    if (d.minor !== undefined) rule.minor = d.minor;
-    out.push(rule);
-  }
-  return out;
-}
 
 /** One OCI device rule → the lines for v1 devices.allow / devices.deny. */
 export function deviceRuleLines(d: DeviceCgroup): string[] {

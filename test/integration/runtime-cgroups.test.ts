@@ -112,3 +112,22 @@ test('a cgroup frozen beforehand: create and run -d refuse it at once, as runc (
     for (const d of cgroupDirsNamed(name).reverse()) fs.rmdirSync(d);
   }
 });
+
+test('a linux.devices node under a deny-all rule is made but not usable, also after an update (as runc)', { skip: !v1 && 'the v1 devices controller' }, () => {
+  const b = bundle((s) => {
+    s.linux!.resources = { devices: [{ allow: false, access: 'rwm' }] };
+    s.linux!.devices = [{ path: '/dev/kmsg', type: 'c', major: 1, minor: 11 }];
+  }, { args: ['sleep', '100'] });
+  const id = 'cg-deny';
+  assert.equal(mc(root, ['run', '-d', '--bundle', b, id]).status, 0);
+  try {
+    const probe = (): string => mc(root, ['exec', id, 'sh', '-c', 'ls -l /dev/kmsg >/dev/null && echo made; echo x > /dev/kmsg']).stdout + mc(root, ['exec', id, 'sh', '-c', 'echo x > /dev/kmsg']).stderr;
+    const before = probe();
+    assert.match(before, /^made$/m);
+    assert.match(before, /Operation not permitted/, 'the device cgroup refuses it');
+    assert.equal(mc(root, ['update', '--pids-limit', '42', id]).status, 0);
+    assert.match(probe(), /Operation not permitted/, 'an update of another resource keeps the device rules');
+  } finally {
+    mc(root, ['delete', '--force', id]);
+  }
+});

@@ -3,7 +3,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  allowRulesFor,
   blkioToIoWeight,
   deviceRuleLines,
   orderV1Memory,
@@ -154,16 +153,6 @@ test('devices: OCI rules to devices.allow/deny lines', () => {
   assert.throws(() => deviceRuleLines({ allow: true, access: 'rx' }), /invalid device rule access/);
   // No rules: nothing written (the default cgroup allows everything).
   assert.deepEqual(planResources(1, { devices: [] }).writes, []);
-  assert.deepEqual(allowRulesFor([
-    { path: '/dev/fuse', type: 'c', major: 10, minor: 229 },
-    { path: '/dev/sda', type: 'b', major: 8, minor: 0 },
-    { path: '/dev/u', type: 'u', major: 4, minor: 1 },
-    { path: '/dev/fifo', type: 'p' },
-  ]), [
-    { allow: true, type: 'c', major: 10, minor: 229, access: 'rwm' },
-    { allow: true, type: 'b', major: 8, minor: 0, access: 'rwm' },
-    { allow: true, type: 'c', major: 4, minor: 1, access: 'rwm' },
-  ]);
 });
 
 test('unified: v2 only, written last so it overrides; bad keys refused', () => {
