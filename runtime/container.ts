@@ -415,10 +415,10 @@ export function state(ctx: RuntimeContext, id: string): Record<string, unknown> 
 }
 
 function runcStyleState(rec: ContainerRecord, status: Status): Record<string, unknown> {
-  const s: Record<string, unknown> = { ...ociState(rec, status) };
-  s['pid'] = status === 'stopped' ? 0 : rec.pid;
-  s['rootfs'] = rec.rootfs;
-  s['created'] = rec.created;
+  // runc's key order (its containerState struct), which scripts match on.
+  const oci = ociState(rec, status);
+  const s: Record<string, unknown> = { ociVersion: oci.ociVersion, id: oci.id, pid: status === 'stopped' ? 0 : rec.pid, status: oci.status, bundle: oci.bundle, rootfs: rec.rootfs, created: rec.created };
+  if (oci.annotations) s['annotations'] = oci.annotations;
   s['owner'] = rec.owner;
   return s;
 }
@@ -438,12 +438,14 @@ export function list(ctx: RuntimeContext): Record<string, unknown>[] {
 }
 
 export function kill(ctx: RuntimeContext, id: string, signal: string, all: boolean): void {
-  const sig = parseSignal(signal);
+  // Signal 0 only asks whether the processes are there, as kill(2).
+  const sig = /^0+$/.test(signal) ? 0 : parseSignal(signal);
   if (sig === undefined) throw new RuntimeError(`cannot kill container "${id}": unknown signal "${signal}"`, { code: 'EINVAL' });
   const sd = new StateDir(ctx.root, id);
   const rec = sd.read();
   const status = liveStatus(rec, sd);
-  if (status === 'stopped') throw new RuntimeError(`cannot kill container "${id}": container not running`, { code: 'ESRCH' });
+  // --all signals whatever is left in the cgroup, even once the init is gone (as runc).
+  if (status === 'stopped' && !(all && rec.cgroup)) throw new RuntimeError(`cannot kill container "${id}": container not running`, { code: 'ESRCH' });
   if (all && rec.cgroup) {
     const cg = managerFromPaths(rec.cgroup.driver, rec.cgroup.paths);
     for (const pid of cg.pids()) {

@@ -125,6 +125,13 @@ const idOnly = (command: string, describe: string, fn: (ctx: RuntimeContext, id:
 
 const start = idOnly('start', 'start a created container', (ctx, id) => lib().start(ctx, id));
 
+// runc's CRIU verbs: listed, with help, and refused with the reason.
+const noCriu = (verb: string) => (): never => {
+  throw new RuntimeError(`${verb}: not supported: mycontainer-runtime has no CRIU integration`, { code: 'ENOTSUP' });
+};
+const checkpoint = idOnly('checkpoint', 'checkpoint a running container (not supported: no CRIU integration)', noCriu('checkpoint'));
+const restore = idOnly('restore', 'restore a container from a checkpoint (not supported: no CRIU integration)', noCriu('restore'));
+
 const state = idOnly('state', 'print the state of a container as JSON', (ctx, id) => {
   process.stdout.write(JSON.stringify(lib().state(ctx, id), null, 2) + '\n');
 });
@@ -392,7 +399,7 @@ const exec: CommandModule<Global, Global & ExecArgs> = {
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const runtimeCommands: CommandModule<any, any>[] = [spec, create, start, run, state, kill, del, list, explain, pause, resume, ps, update, events, featuresCmd, exec];
+export const runtimeCommands: CommandModule<any, any>[] = [spec, create, start, run, state, kill, del, list, explain, pause, resume, ps, update, events, featuresCmd, exec, checkpoint, restore];
 
 /** Flags of `exec` that take no value: the rest take one (see splitExecArgv). */
 const EXEC_BOOLEANS = new Set(['-t', '--tty', '-d', '--detach', '--no-new-privs', '--debug', '--systemd-cgroup', '--help', '-h', '--no-subreaper']);

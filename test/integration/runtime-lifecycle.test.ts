@@ -148,8 +148,14 @@ test('kill --all signals every process in the container', () => {
     execFileSync('sleep', ['0.05']);
   }
   assert.equal(pids.length, 3);
+  // runc's key order in list --format json (scripts match on it).
+  const listed = JSON.parse(mc(root, ['list', '--format', 'json']).stdout) as Record<string, unknown>[];
+  assert.deepEqual(Object.keys(listed.find((c) => c['id'] === 'killall')!), ['ociVersion', 'id', 'pid', 'status', 'bundle', 'rootfs', 'created', 'owner']);
   assert.equal(mc(root, ['kill', '--all', 'killall', 'KILL']).status, 0);
   waitFor(() => status('killall') === 'stopped', 'stopped');
   for (const pid of pids) assert.ok(!fs.existsSync(`/proc/${pid}/stat`) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')), `pid ${pid} gone`);
+  // Once stopped: signal 0 to what is left of the cgroup is no error with --all (as runc), but is without.
+  assert.equal(mc(root, ['kill', '--all', 'killall', '0']).status, 0);
+  assert.match(mc(root, ['kill', 'killall', '0']).stderr, /container not running/);
   assert.equal(mc(root, ['delete', 'killall']).status, 0);
 });
