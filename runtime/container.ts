@@ -208,6 +208,9 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     rec.cgroup = mgr ? { driver: mgr.driver, paths: mgr.paths() } : null;
     sd.write(rec); // before any cgroup exists, so `delete --force` can always find it
     mgr?.create();
+    // Sharing a cgroup with another container: runc warns, and so do we.
+    const others = mgr?.pids().length ?? 0;
+    if (others > 0) ctx.warn(`container's cgroup is not empty: ${others} process(es) found; limits and kill --all reach them too`);
     crashPoint('cgroup');
 
     const mountFds = plan.namespaces.user && !rootless ? openBindSources(plan.rootfs.mounts, plan.process.preserveFds ?? 0) : [];

@@ -43,6 +43,8 @@ export interface ExecOptions {
   caps: string[];
   noNewPrivs?: boolean | undefined;
   additionalGids: number[];
+  /** --ignore-paused: exec into a paused container; the process runs once it is resumed. */
+  ignorePaused?: boolean;
   /** --cgroup: "[controller[,controller]:]path" sub-cgroups of the container's to run in. */
   cgroups?: string[];
   /** The process's fds 0-2, when not ours (a server's pipes); ignored with a terminal. */
@@ -111,7 +113,12 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   const sd = new StateDir(ctx.root, opts.id);
   const rec = sd.read();
   const status = liveStatus(rec, sd);
-  if (status !== 'running' && status !== 'created') {
+  // A process joining a frozen cgroup freezes too: only with --ignore-paused,
+  // for a caller that resumes the container (as runc).
+  if (status === 'paused' && !opts.ignorePaused) {
+    throw new RuntimeError(`cannot exec in container "${opts.id}": cannot exec in a paused container (resume it, or pass --ignore-paused)`, { code: 'EINVAL' });
+  }
+  if (status !== 'running' && status !== 'created' && status !== 'paused') {
     throw new RuntimeError(`cannot exec in container "${opts.id}": it is ${status}`, { code: 'EINVAL' });
   }
   const processSpec = execProcess(rec.config.process, opts);

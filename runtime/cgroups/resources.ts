@@ -112,7 +112,7 @@ function planV1(r: LinuxResources): ResourcePlan {
   if (r.unified !== undefined && (r.unified as unknown) !== null) {
     const keys = Object.keys(r.unified);
     const what = keys.length === 0 ? 'is set (to {})' : `is set (${keys.join(', ')})`;
-    throw new RuntimeError(`cannot use unified on cgroup v1: ${F}.unified ${what}; it needs cgroup v2, and this host's controllers are cgroup v1`, { code: 'ENOTSUP' });
+    throw new RuntimeError(`invalid configuration: cannot use unified on cgroup v1: ${F}.unified ${what}; it needs cgroup v2, and this host's controllers are cgroup v1`, { code: 'ENOTSUP' });
   }
   const writes: CgroupWrite[] = [];
   const warnings: string[] = [];

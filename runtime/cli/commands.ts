@@ -343,6 +343,7 @@ interface ExecArgs {
   noNewPrivs?: boolean;
   additionalGids?: number | number[];
   cgroup?: string | string[];
+  ignorePaused?: boolean;
 }
 
 /** A flag given any number of times: yargs makes one value a scalar. */
@@ -369,6 +370,7 @@ const exec: CommandModule<Global, Global & ExecArgs> = {
       .option('user', { alias: 'u', type: 'string', describe: 'UID[:GID]' })
       .option('additional-gids', { alias: 'g', type: 'number' })
       .option('cap', { alias: 'c', type: 'string' })
+      .option('ignore-paused', { type: 'boolean', describe: 'allow exec in a paused container (the process starts once it is resumed)' })
       .option('cgroup', { type: 'string', describe: 'run in an existing sub-cgroup: [controller[,controller]:]path (repeatable)' })
       .option('no-new-privs', { type: 'boolean' })
       .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N more fds (3..) to the process' }) as never,
@@ -392,6 +394,7 @@ const exec: CommandModule<Global, Global & ExecArgs> = {
       noNewPrivs: a.noNewPrivs,
       additionalGids: many(a.additionalGids).map(Number),
       cgroups: many(a.cgroup).map(String),
+      ignorePaused: a.ignorePaused,
     }).catch((e: unknown) => {
       throw Object.assign(e instanceof Error ? e : new Error(String(e)), { exitCode: 255 });
     });
@@ -402,7 +405,7 @@ const exec: CommandModule<Global, Global & ExecArgs> = {
 export const runtimeCommands: CommandModule<any, any>[] = [spec, create, start, run, state, kill, del, list, explain, pause, resume, ps, update, events, featuresCmd, exec, checkpoint, restore];
 
 /** Flags of `exec` that take no value: the rest take one (see splitExecArgv). */
-const EXEC_BOOLEANS = new Set(['-t', '--tty', '-d', '--detach', '--no-new-privs', '--debug', '--systemd-cgroup', '--help', '-h', '--no-subreaper']);
+const EXEC_BOOLEANS = new Set(['-t', '--tty', '-d', '--detach', '--no-new-privs', '--ignore-paused', '--debug', '--systemd-cgroup', '--help', '-h', '--no-subreaper']);
 const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format', '--criu', '--rootless']);
 
 /**

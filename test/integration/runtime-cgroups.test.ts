@@ -131,3 +131,19 @@ test('a linux.devices node under a deny-all rule is made but not usable, also af
     mc(root, ['delete', '--force', id]);
   }
 });
+
+test('a second container in the same cgroup is warned about, as runc does', () => {
+  const rel = `/mycontainer-test/cg-shared-${process.pid}`;
+  const b = bundle((s) => {
+    s.linux!.cgroupsPath = rel;
+  }, { args: ['sleep', '100'] });
+  try {
+    assert.equal(mc(root, ['run', '-d', '--bundle', b, 'cg-shared1']).stderr, '');
+    const second = mc(root, ['run', '-d', '--bundle', b, 'cg-shared2']);
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stderr, /container's cgroup is not empty: 1 process\(es\) found/);
+  } finally {
+    mc(root, ['delete', '--force', 'cg-shared2']);
+    mc(root, ['delete', '--force', 'cg-shared1']);
+  }
+});

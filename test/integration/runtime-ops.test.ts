@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { containerSuite, leftovers, mc } from '../helpers/bundle';
+import { containerSuite, leftovers, mc, mcAsync } from '../helpers/bundle';
 import { schemaErrors } from '../../runtime/spec/validate';
 import { readLayout } from '../../runtime/cgroups';
 
@@ -26,7 +26,7 @@ interface StatsEvent {
 }
 const status = (id: string): string => (JSON.parse(mc(root, ['state', id]).stdout) as { status: string }).status;
 
-test('pause freezes the processes, resume thaws them; ps lists them', { skip: !v1 && 'v1/hybrid freezer checks' }, () => {
+test('pause freezes the processes, resume thaws them; ps lists them', { skip: !v1 && 'v1/hybrid freezer checks' }, async () => {
   const rel = `/mycontainer-test/ops-${process.pid}`;
   const b = bundle((s) => (s.linux!.cgroupsPath = rel), { args: ['sh', '-c', 'sleep 100 & sleep 100 & wait'] });
   assert.equal(mc(root, ['run', '-d', '--bundle', b, 'p1']).status, 0);
@@ -49,6 +49,17 @@ test('pause freezes the processes, resume thaws them; ps lists them', { skip: !v
   const again = mc(root, ['pause', 'p1']);
   assert.notEqual(again.status, 0);
   assert.match(again.stderr, /it is paused, not running/);
+  // exec into it is refused (255, runc's words), unless --ignore-paused: then it runs once resumed.
+  const refused = mc(root, ['exec', 'p1', 'echo', 'ok']);
+  assert.equal(refused.status, 255);
+  assert.match(refused.stderr, /cannot exec in a paused container/);
+  const later = mcAsync(root, ['exec', '--ignore-paused', 'p1', 'echo', 'ok']);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(mc(root, ['resume', 'p1']).status, 0);
+  const waited = await later;
+  assert.equal(waited.status, 0, waited.stderr);
+  assert.equal(waited.stdout, 'ok\n');
+  assert.equal(mc(root, ['pause', 'p1']).status, 0);
 
   assert.equal(mc(root, ['resume', 'p1']).status, 0);
   assert.equal(status('p1'), 'running');

@@ -159,7 +159,7 @@ test('unified: v2 only, written last so it overrides; bad keys refused', () => {
   const p = planResources(2, { pids: { limit: 5 }, unified: { 'pids.max': '7', 'memory.high': '1000' } });
   assert.deepEqual(short(p.writes), ['unified/pids.max=5', 'unified/pids.max=7', 'unified/memory.high=1000']);
   assert.equal(p.writes[1]?.why, 'linux.resources.unified["pids.max"]');
-  assert.throws(() => planResources(1, { unified: { 'pids.max': '7' } }), /^RuntimeError: cannot use unified on cgroup v1: linux\.resources\.unified is set \(pids\.max\); it needs cgroup v2/);
+  assert.throws(() => planResources(1, { unified: { 'pids.max': '7' } }), /^RuntimeError: invalid configuration: cannot use unified on cgroup v1: linux\.resources\.unified is set \(pids\.max\); it needs cgroup v2/);
   // Even empty, as runc (a non-nil map); null is nil in Go and passes.
   assert.throws(() => planResources(1, { unified: {} }), /cannot use unified on cgroup v1: linux\.resources\.unified is set \(to \{\}\)/);
   assert.throws(() => planResources(1, { memory: { limit: 1 << 20 }, unified: {} }), /cannot use unified on cgroup v1/);
