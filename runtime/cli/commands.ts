@@ -224,13 +224,19 @@ interface UpdateArgs {
   memory?: string;
   memoryReservation?: string;
   memorySwap?: string;
-  cpuShares?: number;
+  cpuShare?: number;
   cpuQuota?: number;
   cpuPeriod?: number;
   cpusetCpus?: string;
   cpusetMems?: string;
   pidsLimit?: number;
   blkioWeight?: number;
+  cpuRtPeriod?: number;
+  cpuRtRuntime?: number;
+  kernelMemory?: string;
+  kernelMemoryTcp?: string;
+  l3CacheSchema?: string;
+  memBwSchema?: string;
 }
 
 /** 64m, 1g, 1024 → bytes; -1 stays -1 (unlimited). */
@@ -250,7 +256,14 @@ const update: CommandModule<Global, Global & UpdateArgs> = {
       .option('memory', { type: 'string' })
       .option('memory-reservation', { type: 'string' })
       .option('memory-swap', { type: 'string' })
-      .option('cpu-shares', { type: 'number' })
+      // runc's flag is --cpu-share; --cpu-shares as docker spells it.
+      .option('cpu-share', { alias: 'cpu-shares', type: 'number' })
+      .option('cpu-rt-period', { type: 'number', describe: 'realtime period (us), cgroup v1' })
+      .option('cpu-rt-runtime', { type: 'number', describe: 'realtime runtime (us), cgroup v1' })
+      .option('kernel-memory', { type: 'string', hidden: true })
+      .option('kernel-memory-tcp', { type: 'string', hidden: true })
+      .option('l3-cache-schema', { type: 'string', describe: 'Intel RDT (not supported)' })
+      .option('mem-bw-schema', { type: 'string', describe: 'Intel RDT (not supported)' })
       .option('cpu-quota', { type: 'number' })
       .option('cpu-period', { type: 'number' })
       .option('cpuset-cpus', { type: 'string' })
@@ -259,6 +272,11 @@ const update: CommandModule<Global, Global & UpdateArgs> = {
       .option('blkio-weight', { type: 'number' }) as never,
   handler: async (a: Args<UpdateArgs>) => {
     type R = import('../cgroups/manager').LinuxResources;
+    if (a.l3CacheSchema !== undefined || a.memBwSchema !== undefined) {
+      throw new RuntimeError(`cannot update container "${a.id}": --l3-cache-schema and --mem-bw-schema need Intel RDT (resctrl), which mycontainer-runtime does not manage`, { code: 'ENOTSUP' });
+    }
+    // runc 1.1 ignores kernel memory limits (the kernel dropped them); so do we, aloud.
+    if (a.kernelMemory !== undefined || a.kernelMemoryTcp !== undefined) context(a).warn('--kernel-memory and --kernel-memory-tcp are ignored: kernel memory limits are deprecated in the kernel');
     let r: R = {};
     if (a.resources) r = JSON.parse(fs.readFileSync(a.resources === '-' ? 0 : a.resources, 'utf8')) as R;
     const memory = { ...(r.memory ?? {}) };
@@ -267,7 +285,9 @@ const update: CommandModule<Global, Global & UpdateArgs> = {
     if (a.memorySwap !== undefined) memory.swap = bytes(a.memorySwap, 'memory-swap');
     if (Object.keys(memory).length) r.memory = memory;
     const cpu = { ...(r.cpu ?? {}) };
-    if (a.cpuShares !== undefined) cpu.shares = a.cpuShares;
+    if (a.cpuShare !== undefined) cpu.shares = a.cpuShare;
+    if (a.cpuRtPeriod !== undefined) cpu.realtimePeriod = a.cpuRtPeriod;
+    if (a.cpuRtRuntime !== undefined) cpu.realtimeRuntime = a.cpuRtRuntime;
     if (a.cpuQuota !== undefined) cpu.quota = a.cpuQuota;
     if (a.cpuPeriod !== undefined) cpu.period = a.cpuPeriod;
     if (a.cpusetCpus !== undefined) cpu.cpus = a.cpusetCpus;

@@ -88,6 +88,13 @@ test('update changes the cgroup files; events --stats reports usage', { skip: !v
   assert.equal(read('memory', 'memory.limit_in_bytes'), String(64 * 1024 * 1024));
   assert.equal(read('pids', 'pids.max'), '20');
   assert.equal(read('cpu', 'cpu.shares'), '256');
+  // runc's spellings: --cpu-share, and the realtime period where the kernel has group scheduling for it.
+  const rt = fs.existsSync(path.join('/sys/fs/cgroup/cpu', rel, 'cpu.rt_period_us'));
+  const r2 = mc(root, ['update', '--cpu-share', '300', ...(rt ? ['--cpu-rt-period', '900001'] : []), 'u1']);
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.equal(read('cpu', 'cpu.shares'), '300');
+  if (rt) assert.equal(read('cpu', 'cpu.rt_period_us'), '900001');
+  assert.match(mc(root, ['update', '--l3-cache-schema', 'L3:0=f', 'u1']).stderr, /need Intel RDT/);
   const resFile = path.join(b, 'res.json');
   fs.writeFileSync(resFile, JSON.stringify({ pids: { limit: 30 } }));
   assert.equal(mc(root, ['update', '-r', resFile, 'u1']).status, 0);
