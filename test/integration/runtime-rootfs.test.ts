@@ -127,6 +127,16 @@ test('--no-pivot uses MS_MOVE and chroot', () => {
   assert.match(r.out, /\bbin\b/);
 });
 
+test('--no-pivot: a user namespace made inside may not mount a bare /proc (runc\'s no_pivot.bats)', () => {
+  // Not chrooted in the kernel's eyes (the rootfs was moved onto /), so unshare may make a user
+  // namespace; the host's full /proc is hidden, so a new proc mount is refused.
+  const r = probe((s) => {
+    for (const set of ['bounding', 'permitted'] as const) s.process!.capabilities![set]!.push('CAP_SETFCAP');
+  }, 'unshare -mrpf sh -euxc "mount -t proc none /proc && echo h > /proc/sysrq-trigger"', ['--no-pivot']);
+  assert.equal(r.status, 1, r.out + r.err);
+  assert.match(r.out + r.err, /mount: permission denied/);
+});
+
 test('linux.rootfsPropagation applies to the container\'s /', () => {
   const root = 'awk \'$5 == "/"\' /proc/self/mountinfo';
   const r = probe((s) => (s.linux!.rootfsPropagation = 'shared'), root);
