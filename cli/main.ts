@@ -12,6 +12,7 @@ import { COMMANDS_WITH_ARGV, splitContainerArgv } from '../engine/cli/argv';
 import { defaultRunroot } from '../engine/cli/common';
 import { reportError } from './report';
 import { criCommand } from '../shim/cli';
+import { kubeCommand } from '../orchestrator/cli';
 
 export function main(argv: string[]): void {
   if (argv.some((a) => a === '--version' || a === '-v') && !argv.some((a) => !a.startsWith('-'))) {
@@ -40,6 +41,7 @@ export function main(argv: string[]): void {
   const engineFirst = (m: (typeof imageCommands)[number]): boolean => ['inspect', 'export'].includes(String(m.command).split(' ')[0]!);
   for (const c of [...engineCommands, ...imageCommands.filter((m) => !engineFirst(m))]) cli = cli.command(c);
   cli = cli.command(criCommand as never);
+  cli = cli.command(kubeCommand as never);
   cli
     .demandCommand(1, 'a command is required')
     .parseAsync()

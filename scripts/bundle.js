@@ -14,6 +14,7 @@ const entries = {
   'mycontainer-runtime': 'dist/cli/runtime.js',
   monitor: 'dist/engine/monitor-main.js',
   cri: 'dist/shim/server.js',
+  kube: 'dist/orchestrator/server.js',
 };
 // Code caches of the previous bundles (bin/lib/load.js writes them): stale now.
 const out = path.join(root, 'dist', 'bundle');
@@ -25,7 +26,7 @@ for (const [name, entry] of Object.entries(entries)) {
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    external: ['koffi'],
+    external: ['koffi', 'better-sqlite3'],
     outfile: path.join(root, 'dist', 'bundle', `${name}.js`),
     define: { 'process.env.MYCONTAINER_BUNDLED': '"1"' },
     logLevel: 'warning',

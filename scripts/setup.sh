@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(runc crun podman conmon skopeo umoci docker-registry busybox-static
       containernetworking-plugins iptables uidmap jq make gcc libc6-dev
-      python3 iproute2 util-linux time openssl zstd containerd tini)
+      python3 iproute2 util-linux time openssl zstd containerd tini g++)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -18,14 +18,35 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm 11 does not run install scripts unless approved; every dependency we use
-# ships prebuilt (koffi) or is plain JavaScript.
+# npm 11 does not run install scripts unless approved: koffi ships prebuilt,
+# the rest is plain JavaScript but better-sqlite3 (the orchestrator's
+# storage), approved in package.json's allowScripts and compiled here with
+# g++ (its prebuilt download needs the internet). If npm skipped its script,
+# build it with npm's own node-gyp.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+if [ ! -f node_modules/better-sqlite3/build/Release/better_sqlite3.node ]; then
+  echo "setup: compiling better-sqlite3 (about 2 minutes)"
+  (cd node_modules/better-sqlite3 && node "$(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js" rebuild --release >/dev/null)
+fi
 
 make -s native build
+
+# kubectl 1.20 for the orchestrator's tests (1.27-1.33 come with the host's
+# dispatcher): Debian's kubernetes-client would conflict with /usr/bin/kubectl,
+# so only its binary is taken out of the package.
+if [ ! -x /usr/local/lib/mycontainer/kubectl-1.20 ]; then
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && apt-get download -qq kubernetes-client >/dev/null 2>&1 && dpkg -x kubernetes-client_*.deb x); then
+    install -D -m 0755 "$tmp/x/usr/bin/kubectl" /usr/local/lib/mycontainer/kubectl-1.20
+    echo "setup: kubectl 1.20 in /usr/local/lib/mycontainer/kubectl-1.20"
+  else
+    echo "setup: kubernetes-client (kubectl 1.20) could not be downloaded; its tests will be skipped"
+  fi
+  rm -rf "$tmp"
+fi
 
 # The CRI server's pod network (`mycontainer cri`), as kubelet clusters set it
 # up: the first config in /etc/cni/net.d. Written only where there is none.

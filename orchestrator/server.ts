@@ -1,0 +1,77 @@
+// `mycontainer kube server`: one process, as `k3s server`: the cluster's
+// certificates, the storage, the API server, and (in later steps) the
+// controllers, the scheduler and the node agent on the CRI server. This
+// file only wires them; each part is its own module.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { startApiServer } from './api/server';
+import { Rest } from './api/rest';
+import { RESOURCES, keyOf } from './api/resources';
+import { ensurePki, kubeconfig } from './pki';
+import { SqliteStore } from './storage/sqlite';
+import type { Store } from './storage/types';
+
+export interface KubeServerOptions {
+  /** k3s's --data-dir: certificates, the database. */
+  dataDir: string;
+  /** --bind-address (k3s's default 0.0.0.0; ours 127.0.0.1 until the node agent needs more). */
+  bindAddress: string;
+  /** --https-listen-port (6443). 0: any free port. */
+  port: number;
+  /** --write-kubeconfig: where the admin kubeconfig goes (also DATA_DIR/kubeconfig.yaml). */
+  writeKubeconfig?: string | undefined;
+  log?: (line: string) => void;
+}
+
+export interface KubeServer {
+  port: number;
+  kubeconfigPath: string;
+  close(): Promise<void>;
+}
+
+/** The namespaces every cluster has, made on the first start. */
+function bootstrap(store: Store): void {
+  const ns = RESOURCES.find((r) => r.kind === 'Namespace');
+  if (!ns) return;
+  const rest = new Rest(store);
+  for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+    if (store.get(keyOf(ns, null, name))) continue;
+    rest.handle({ method: 'POST', target: { type: ns, namespace: null }, query: new URLSearchParams(), table: false, body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }, contentType: 'application/json' });
+  }
+}
+
+/** The admin kubeconfig's path in a data dir. */
+export function kubeconfigPath(dataDir: string): string {
+  return path.join(dataDir, 'kubeconfig.yaml');
+}
+
+export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer> {
+  fs.mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  const pki = ensurePki(o.dataDir, [o.bindAddress]);
+  const store: Store = new SqliteStore(path.join(o.dataDir, 'db', 'state.db'));
+  bootstrap(store);
+  let api;
+  try {
+    api = await startApiServer({ store, tls: { key: pki.serverKey, cert: pki.serverCert, ca: pki.ca }, host: o.bindAddress, port: o.port, log: o.log });
+  } catch (e) {
+    store.close();
+    throw new Error(`cannot start the API server on ${o.bindAddress}:${o.port}: ${(e as Error).message}`);
+  }
+  const host = o.bindAddress === '0.0.0.0' ? '127.0.0.1' : o.bindAddress;
+  const config = kubeconfig(pki, `https://${host}:${api.port}`);
+  const file = kubeconfigPath(o.dataDir);
+  fs.writeFileSync(file, config, { mode: 0o600 });
+  if (o.writeKubeconfig) {
+    fs.mkdirSync(path.dirname(o.writeKubeconfig), { recursive: true });
+    fs.writeFileSync(o.writeKubeconfig, config, { mode: 0o600 });
+  }
+  return {
+    port: api.port,
+    kubeconfigPath: file,
+    close: async () => {
+      await api.close();
+      store.close();
+    },
+  };
+}

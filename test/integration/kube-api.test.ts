@@ -1,0 +1,154 @@
+// The orchestrator's API server driven by the real kubectl, old and new
+// (1.20, 1.27, 1.33): discovery, server-side tables, apply, label, scale,
+// watch, strict field validation, resourceVersion conflicts, 401 without a
+// client certificate, and a restart that loses nothing. No pods run yet:
+// the node agent is a later step.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as https from 'node:https';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { KUBECTL, kubectl, kubectlMissing, startKube, type KubeServerProcess } from '../helpers/kube';
+
+const servers: KubeServerProcess[] = [];
+after(async () => {
+  for (const s of servers) await s.stop();
+  for (const s of servers) fs.rmSync(s.dataDir, { recursive: true, force: true });
+});
+
+let shared: KubeServerProcess | null = null;
+async function server(): Promise<KubeServerProcess> {
+  if (!shared) servers.push((shared = await startKube()));
+  return shared;
+}
+
+const POD = (name: string, extra = ''): string => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  labels: {app: web}
+spec:
+  containers:
+  - name: web
+    image: localhost/nginx:1
+    ports: [{containerPort: 80}]${extra}
+`;
+
+for (const v of ['1.20', '1.27', '1.33']) {
+  test(`kubectl ${v}: discovery, apply, get (server-side table), label, get -o json, delete`, { skip: kubectlMissing(v) }, async () => {
+    const k = await server();
+    const ns = `v${v.replace('.', '-')}`;
+    const made = kubectl(v, k, ['apply', '-f', '-'], `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n`);
+    assert.equal(made.status, 0, made.stderr);
+    const nss = kubectl(v, k, ['get', 'namespaces']);
+    assert.match(nss.stdout, /^NAME\s+STATUS\s+AGE$/m);
+    for (const n of ['default', 'kube-system', ns]) assert.match(nss.stdout, new RegExp(`^${n}\\s+Active\\s+\\d+s$`, 'm'));
+    const a1 = kubectl(v, k, ['-n', ns, 'apply', '-f', '-'], POD('web'));
+    assert.equal(a1.status, 0, a1.stderr);
+    assert.match(a1.stdout, /pod\/web created/);
+    assert.match(kubectl(v, k, ['-n', ns, 'apply', '-f', '-'], POD('web')).stdout, /pod\/web unchanged/);
+    const wide = kubectl(v, k, ['-n', ns, 'get', 'pods', '-o', 'wide']);
+    assert.match(wide.stdout, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES$/m, 'the server\'s columns, -o wide ones too');
+    assert.match(wide.stdout, /^web\s+0\/1\s+Pending\s+0\s+\d+s\s+<none>\s+<none>/m);
+    assert.equal(kubectl(v, k, ['-n', ns, 'label', 'pod', 'web', 'tier=front']).status, 0);
+    const json = JSON.parse(kubectl(v, k, ['-n', ns, 'get', 'pod', 'web', '-o', 'json']).stdout) as { metadata: { labels: Record<string, string>; uid: string; resourceVersion: string }; spec: { restartPolicy: string } };
+    assert.deepEqual(json.metadata.labels, { app: 'web', tier: 'front' });
+    assert.match(json.metadata.uid, /^[0-9a-f-]{36}$/);
+    assert.equal(json.spec.restartPolicy, 'Always', 'defaulted by the server');
+    assert.match(kubectl(v, k, ['-n', ns, 'get', 'pods', '-l', 'tier=front', '-o', 'name']).stdout, /^pod\/web$/m);
+    assert.equal(kubectl(v, k, ['-n', ns, 'get', 'pods', '-l', 'tier=back', '-o', 'name']).stdout, '');
+    assert.match(kubectl(v, k, ['-n', ns, 'delete', 'pod', 'web']).stdout, /pod "web" deleted/);
+    assert.match(kubectl(v, k, ['-n', ns, 'get', 'pod', 'web']).stderr, /pods "web" not found/);
+    assert.equal(kubectl(v, k, ['delete', 'namespace', ns]).status, 0);
+  });
+}
+
+test('bad manifests get kubectl\'s messages and nothing is stored', { skip: kubectlMissing('1.33') }, async () => {
+  const k = await server();
+  const typo = kubectl('1.33', k, ['apply', '-f', '-'], POD('typo').replace('image:', 'imag:'));
+  assert.notEqual(typo.status, 0);
+  assert.match(typo.stderr, /strict decoding error: unknown field "spec\.containers\[0\]\.imag"/);
+  const missing = kubectl('1.33', k, ['apply', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: nocontainers}\nspec: {}\n');
+  assert.match(missing.stderr, /Pod "nocontainers" is invalid: spec\.containers: Required value/);
+  const kind = kubectl('1.33', k, ['apply', '-f', '-'], 'apiVersion: v1\nkind: Pid\nmetadata: {name: x}\n');
+  assert.match(kind.stderr, /no matches for kind "Pid" in version "v1"/);
+  const replicas = kubectl('1.33', k, ['apply', '-f', '-'], 'apiVersion: v1\nkind: ReplicationController\nmetadata: {name: r}\nspec:\n  replicas: three\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: x}]}\n');
+  assert.notEqual(replicas.status, 0);
+  for (const name of ['typo', 'nocontainers']) assert.match(kubectl('1.33', k, ['get', 'pod', name]).stderr, /not found/);
+  assert.match(kubectl('1.33', k, ['get', 'rc', 'r']).stderr, /not found/);
+});
+
+test('scale, old extensions/v1beta1 Deployments, and 409 on a stale resourceVersion', { skip: kubectlMissing('1.33') }, async () => {
+  const k = await server();
+  const rc = 'apiVersion: v1\nkind: ReplicationController\nmetadata: {name: redis}\nspec:\n  replicas: 1\n  template:\n    metadata: {labels: {app: redis}}\n    spec: {containers: [{name: redis, image: localhost/redis:1}]}\n---\n'
+    + 'apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: old}\nspec:\n  replicas: 2\n  template:\n    metadata: {labels: {app: old}}\n    spec: {containers: [{name: c, image: localhost/busybox:1}]}\n';
+  assert.equal(kubectl('1.33', k, ['apply', '-f', '-'], rc).status, 0);
+  assert.match(kubectl('1.33', k, ['scale', 'rc', 'redis', '--replicas=3']).stdout, /scaled/);
+  assert.match(kubectl('1.33', k, ['get', 'rc', 'redis']).stdout, /^redis\s+3\s+0\s+0\s+/m);
+  const sel = JSON.parse(kubectl('1.33', k, ['get', 'rc', 'redis', '-o', 'json']).stdout) as { spec: { selector: Record<string, string> } };
+  assert.deepEqual(sel.spec.selector, { app: 'redis' }, 'the selector defaults to the template\'s labels');
+  const d = JSON.parse(kubectl('1.33', k, ['get', 'deployment', 'old', '-o', 'json']).stdout) as { apiVersion: string; spec: { replicas: number } };
+  assert.equal(d.apiVersion, 'apps/v1', 'the extensions/v1beta1 object, read as apps/v1');
+  assert.equal(d.spec.replicas, 2);
+  // replace with an old resourceVersion: someone else wrote in between.
+  const old = kubectl('1.33', k, ['get', 'rc', 'redis', '-o', 'json']).stdout;
+  assert.equal(kubectl('1.33', k, ['label', 'rc', 'redis', 'changed=yes']).status, 0);
+  const stale = kubectl('1.33', k, ['replace', '-f', '-'], old);
+  assert.notEqual(stale.status, 0);
+  assert.match(stale.stderr, /Operation cannot be fulfilled on replicationcontrollers "redis": the object has been modified/);
+  kubectl('1.33', k, ['delete', 'rc', 'redis']);
+  kubectl('1.33', k, ['delete', 'deployment', 'old']);
+});
+
+test('get -w prints the changes as they happen', { skip: kubectlMissing('1.33') }, async () => {
+  const k = await server();
+  const w = spawn(KUBECTL['1.33'] as string, ['--kubeconfig', k.kubeconfig, 'get', 'pods', '-w', '-n', 'default']);
+  let out = '';
+  w.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(kubectl('1.33', k, ['apply', '-f', '-'], POD('watched')).status, 0);
+    const deadline = Date.now() + 10000;
+    while (!/watched\s+0\/1\s+Pending/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.match(out, /watched\s+0\/1\s+Pending/);
+  } finally {
+    w.kill();
+    kubectl('1.33', k, ['delete', 'pod', 'watched']);
+  }
+});
+
+test('a request without a client certificate of the cluster CA gets 401', async () => {
+  const k = await server();
+  const ca = fs.readFileSync(path.join(k.dataDir, 'tls', 'ca.crt'));
+  const r = await new Promise<{ code: number; body: string }>((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port: k.port, path: '/api/v1/namespaces/default/pods', ca }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+  assert.equal(r.code, 401);
+  assert.equal((JSON.parse(r.body) as { reason: string }).reason, 'Unauthorized');
+  if (!kubectlMissing('1.33')) {
+    const cfg = JSON.parse(fs.readFileSync(k.kubeconfig, 'utf8')) as { users: { user: Record<string, string> }[] };
+    cfg.users[0]!.user = { token: 'not-a-credential' }; // no client certificate (an empty user would make kubectl prompt)
+    const anon = path.join(k.dataDir, 'anonymous.kubeconfig');
+    fs.writeFileSync(anon, JSON.stringify(cfg));
+    const res = kubectl('1.33', { kubeconfig: anon }, ['get', 'pods']);
+    assert.notEqual(res.status, 0);
+    assert.match(res.stderr, /Unauthorized/);
+  }
+});
+
+test('restarting the server loses nothing: the same objects, uids and resourceVersions', { skip: kubectlMissing('1.33') }, async () => {
+  const k = await startKube();
+  servers.push(k);
+  assert.equal(kubectl('1.33', k, ['apply', '-f', '-'], POD('kept')).status, 0);
+  const before = kubectl('1.33', k, ['get', 'pod', 'kept', '-o', 'json']).stdout;
+  await k.stop();
+  const again = await startKube(k.dataDir, k.port);
+  servers.push(again);
+  assert.equal(kubectl('1.33', again, ['get', 'pod', 'kept', '-o', 'json']).stdout, before);
+});
