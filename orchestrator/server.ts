@@ -6,6 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startApiServer } from './api/server';
+import { Client } from './client';
+import { startGarbageCollector } from './controllers/gc';
+import { startReplicaControllers } from './controllers/replicas';
 import { Rest } from './api/rest';
 import { RESOURCES, keyOf } from './api/resources';
 import { ensurePki, kubeconfig } from './pki';
@@ -58,6 +61,10 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
     store.close();
     throw new Error(`cannot start the API server on ${o.bindAddress}:${o.port}: ${(e as Error).message}`);
   }
+  // The controllers, in this process, through the same API handlers as kubectl.
+  const client = new Client(store);
+  const log = o.log ?? ((): void => {});
+  const controllers = [startReplicaControllers(client, log), startGarbageCollector(client, log)];
   const host = o.bindAddress === '0.0.0.0' ? '127.0.0.1' : o.bindAddress;
   const config = kubeconfig(pki, `https://${host}:${api.port}`);
   const file = kubeconfigPath(o.dataDir);
@@ -70,6 +77,7 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
     port: api.port,
     kubeconfigPath: file,
     close: async () => {
+      for (const stop of controllers) stop();
       await api.close();
       store.close();
     },

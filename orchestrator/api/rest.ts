@@ -248,6 +248,8 @@ export class Rest {
     const pre = (c.body as { preconditions?: { resourceVersion?: string } } | null)?.preconditions?.resourceVersion;
     if (pre !== undefined && Number(pre) !== s.revision) throw conflict(t.type, t.name ?? '', 'the resourceVersion in the precondition does not match');
     if (t.type.kind === 'Namespace') this.emptyNamespace(t.name ?? '');
+    // kubectl delete --cascade=orphan: what this object owned stays, without the reference.
+    if ((c.body as { propagationPolicy?: string } | null)?.propagationPolicy === 'Orphan' && t.namespace) this.orphan(t.namespace, o.metadata.uid ?? '');
     try {
       this.store.delete(keyOf(t.type, t.namespace, t.name), s.revision);
     } catch (e) {
@@ -271,6 +273,20 @@ export class Rest {
       }
     }
     return { code: 200, body: { kind: `${t.type.kind}List`, apiVersion: groupVersion(t.type), metadata: {}, items: deleted } };
+  }
+
+  private orphan(ns: string, uid: string): void {
+    for (const r of RESOURCES) {
+      if (!r.namespaced || r.group === 'extensions') continue;
+      for (const s of this.store.list(keyOf(r, ns)).items) {
+        const o = parse(s);
+        const refs = o.metadata.ownerReferences ?? [];
+        if (!refs.some((x) => x.uid === uid)) continue;
+        o.metadata.ownerReferences = refs.filter((x) => x.uid !== uid);
+        o.metadata.resourceVersion = 'REV';
+        this.store.update(s.key, JSON.stringify(o).replace('"REV"', REVISION), s.revision);
+      }
+    }
   }
 
   /** Deleting a namespace deletes what is in it (Kubernetes' namespace controller, done at once). */

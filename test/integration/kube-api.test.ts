@@ -86,7 +86,7 @@ test('scale, old extensions/v1beta1 Deployments, and 409 on a stale resourceVers
     + 'apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: old}\nspec:\n  replicas: 2\n  template:\n    metadata: {labels: {app: old}}\n    spec: {containers: [{name: c, image: localhost/busybox:1}]}\n';
   assert.equal(kubectl('1.33', k, ['apply', '-f', '-'], rc).status, 0);
   assert.match(kubectl('1.33', k, ['scale', 'rc', 'redis', '--replicas=3']).stdout, /scaled/);
-  assert.match(kubectl('1.33', k, ['get', 'rc', 'redis']).stdout, /^redis\s+3\s+0\s+0\s+/m);
+  assert.match(kubectl('1.33', k, ['get', 'rc', 'redis']).stdout, /^redis\s+3\s+\d\s+0\s+/m);
   const sel = JSON.parse(kubectl('1.33', k, ['get', 'rc', 'redis', '-o', 'json']).stdout) as { spec: { selector: Record<string, string> } };
   assert.deepEqual(sel.spec.selector, { app: 'redis' }, 'the selector defaults to the template\'s labels');
   const d = JSON.parse(kubectl('1.33', k, ['get', 'deployment', 'old', '-o', 'json']).stdout) as { apiVersion: string; spec: { replicas: number } };
@@ -151,4 +151,45 @@ test('restarting the server loses nothing: the same objects, uids and resourceVe
   const again = await startKube(k.dataDir, k.port);
   servers.push(again);
   assert.equal(kubectl('1.33', again, ['get', 'pod', 'kept', '-o', 'json']).stdout, before);
+});
+
+test('ReplicationController and ReplicaSet controllers keep the replicas; deleting the owner collects its pods, unless --cascade=orphan', { skip: kubectlMissing('1.33') }, async () => {
+  const k = await server();
+  const ns = 'ctl';
+  assert.equal(kubectl('1.33', k, ['apply', '-f', '-'], `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n`).status, 0);
+  const rc = 'apiVersion: v1\nkind: ReplicationController\nmetadata: {name: web}\nspec:\n  replicas: 2\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: localhost/nginx:1}]}\n';
+  const rs = 'apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: api}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec: {containers: [{name: api, image: localhost/busybox:1}]}\n';
+  assert.equal(kubectl('1.33', k, ['-n', ns, 'apply', '-f', '-'], `${rc}---\n${rs}`).status, 0);
+  const pods = async (selector: string, n: number): Promise<{ metadata: { name: string; ownerReferences?: { kind: string; name: string; controller: boolean }[] } }[]> => {
+    const deadline = Date.now() + 10000;
+    for (;;) {
+      const items = (JSON.parse(kubectl('1.33', k, ['-n', ns, 'get', 'pods', '-l', selector, '-o', 'json']).stdout) as { items: { metadata: { name: string; ownerReferences?: { kind: string; name: string; controller: boolean }[] } }[] }).items;
+      if (items.length === n || Date.now() > deadline) return items;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const web = await pods('app=web', 2);
+  assert.equal(web.length, 2);
+  for (const p of web) {
+    assert.match(p.metadata.name, /^web-[a-z0-9]{5}$/);
+    assert.deepEqual(p.metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}/${o.controller}`), ['ReplicationController/web/true']);
+  }
+  assert.equal((await pods('app=api', 1)).length, 1);
+  assert.match(kubectl('1.33', k, ['-n', ns, 'get', 'rc', 'web']).stdout, /^web\s+2\s+2\s+0\s+/m, 'status.replicas counted');
+  // A pod deleted by hand is replaced; scaling goes both ways.
+  assert.equal(kubectl('1.33', k, ['-n', ns, 'delete', 'pod', web[0]!.metadata.name]).status, 0);
+  assert.equal((await pods('app=web', 2)).filter((p) => p.metadata.name === web[0]!.metadata.name).length, 0);
+  assert.equal(kubectl('1.33', k, ['-n', ns, 'scale', 'rc', 'web', '--replicas=4']).status, 0);
+  assert.equal((await pods('app=web', 4)).length, 4);
+  assert.equal(kubectl('1.33', k, ['-n', ns, 'scale', 'rc', 'web', '--replicas=1']).status, 0);
+  assert.equal((await pods('app=web', 1)).length, 1);
+  // Deleting the owner collects its pods; --cascade=orphan leaves them, unowned.
+  assert.equal(kubectl('1.33', k, ['-n', ns, 'delete', 'rc', 'web']).status, 0);
+  assert.equal((await pods('app=web', 0)).length, 0);
+  assert.equal(kubectl('1.33', k, ['-n', ns, 'delete', 'rs', 'api', '--cascade=orphan']).status, 0);
+  await new Promise((r) => setTimeout(r, 500));
+  const left = await pods('app=api', 1);
+  assert.equal(left.length, 1);
+  assert.deepEqual(left[0]!.metadata.ownerReferences ?? [], []);
+  assert.equal(kubectl('1.33', k, ['delete', 'namespace', ns]).status, 0);
 });
