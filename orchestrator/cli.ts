@@ -10,6 +10,9 @@ import { bundledOr } from '../runtime/container';
 export const DEFAULT_DATA_DIR = '/var/lib/mycontainer/kube';
 
 interface ServerFlags {
+  'container-runtime-endpoint'?: string;
+  'node-name'?: string;
+  'pod-log-dir': string;
   'data-dir': string;
   'bind-address': string;
   'https-listen-port': number;
@@ -24,12 +27,16 @@ const server: CommandModule<object, ServerFlags> = {
       .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'certificates and the database' })
       .option('bind-address', { type: 'string', default: '127.0.0.1', describe: 'address the API server listens on' })
       .option('https-listen-port', { type: 'number', default: 6443, describe: 'its port (0: any free one)' })
-      .option('write-kubeconfig', { type: 'string', describe: 'also write the admin kubeconfig here' }) as never,
+      .option('write-kubeconfig', { type: 'string', describe: 'also write the admin kubeconfig here' })
+      .option('container-runtime-endpoint', { type: 'string', describe: 'the CRI server the node agent drives (unix:///run/mycontainer/cri.sock); without it, no pods run' })
+      .option('node-name', { type: 'string', describe: 'this node\'s name (the host name)' })
+      .option('pod-log-dir', { type: 'string', default: '/var/log/pods', describe: 'where pods\' logs go' }) as never,
   handler: async (a) => {
     // its own bundle (dist/bundle/kube.js): SQLite stays out of every other CLI start
     const { startKubeServer } = require(bundledOr(path.join(__dirname, 'server.js'), 'kube')) as typeof import('./server');
     const s = await startKubeServer({
       dataDir: a['data-dir'], bindAddress: a['bind-address'], port: a['https-listen-port'], writeKubeconfig: a['write-kubeconfig'],
+      criEndpoint: a['container-runtime-endpoint'], nodeName: a['node-name'], podLogDir: a['pod-log-dir'],
       log: (l) => process.stderr.write(`${new Date().toISOString()} ${l}\n`),
     });
     process.stderr.write(`mycontainer kube: serving the Kubernetes API on https://${a['bind-address']}:${s.port}; kubeconfig: ${s.kubeconfigPath}\n`);

@@ -4,6 +4,7 @@
 // file only wires them; each part is its own module.
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { startApiServer } from './api/server';
 import { Client } from './client';
@@ -24,6 +25,12 @@ export interface KubeServerOptions {
   port: number;
   /** --write-kubeconfig: where the admin kubeconfig goes (also DATA_DIR/kubeconfig.yaml). */
   writeKubeconfig?: string | undefined;
+  /** --container-runtime-endpoint: the CRI server the node agent drives; none, no node agent. */
+  criEndpoint?: string | undefined;
+  /** --node-name (the host's name). */
+  nodeName?: string | undefined;
+  /** Where pods' logs go (/var/log/pods). */
+  podLogDir?: string | undefined;
   log?: (line: string) => void;
 }
 
@@ -65,6 +72,23 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
   const client = new Client(store);
   const log = o.log ?? ((): void => {});
   const controllers = [startReplicaControllers(client, log), startGarbageCollector(client, log)];
+  let agent: (() => Promise<void>) | null = null;
+  let cri: import('./node/cri-client').CriClient | null = null;
+  if (o.criEndpoint) {
+    const { connectCri } = require('./node/cri-client') as typeof import('./node/cri-client');
+    const { startNodeAgent, DEFAULT_POD_LOG_DIR } = require('./node/agent') as typeof import('./node/agent');
+    cri = connectCri(o.criEndpoint);
+    agent = startNodeAgent(client, cri, { nodeName: o.nodeName ?? os.hostname(), podLogDir: o.podLogDir ?? DEFAULT_POD_LOG_DIR, log });
+  }
+  if (o.criEndpoint) {
+    const { logFile, streamLog } = require('./node/logs') as typeof import('./node/logs');
+    const { DEFAULT_POD_LOG_DIR } = require('./node/agent') as typeof import('./node/agent');
+    const root = o.podLogDir ?? DEFAULT_POD_LOG_DIR;
+    api.rest.podLogs = (pod, q, res, alive) => {
+      const opts = { container: q.get('container') ?? undefined, previous: q.get('previous') === 'true', follow: q.get('follow') === 'true', tailLines: q.has('tailLines') ? Number(q.get('tailLines')) : undefined, timestamps: q.get('timestamps') === 'true' };
+      streamLog(res, logFile(root, pod, opts), opts, alive);
+    };
+  }
   const host = o.bindAddress === '0.0.0.0' ? '127.0.0.1' : o.bindAddress;
   const config = kubeconfig(pki, `https://${host}:${api.port}`);
   const file = kubeconfigPath(o.dataDir);
@@ -78,6 +102,8 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
     kubeconfigPath: file,
     close: async () => {
       for (const stop of controllers) stop();
+      await agent?.();
+      cri?.close();
       await api.close();
       store.close();
     },

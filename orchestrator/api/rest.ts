@@ -49,13 +49,30 @@ function storeError(e: unknown, t: Target): never {
   throw e;
 }
 
+/** What `kubectl logs` reads: the node agent's (wired by server.ts, as the API server proxies to kubelet). */
+export type PodLogs = (pod: KubeObject, q: URLSearchParams, res: ServerResponse, alive: () => boolean) => void;
+
 export class Rest {
+  /** Set when a node agent runs in this process. */
+  podLogs: PodLogs | null = null;
+
   constructor(private readonly store: Store) {}
 
   handle(c: Call): Reply {
     const t = c.target;
     if (t.subresource === 'status') return this.status(c);
     if (t.subresource === 'scale') return this.scale(c);
+    if (t.subresource === 'log' && t.type.kind === 'Pod' && c.method === 'GET') {
+      const pod = this.read(t);
+      const logs = this.podLogs;
+      if (!logs) throw new ApiError(400, 'BadRequest', `no node agent runs here to read the logs of pod "${t.name ?? ''}" (start the server with --container-runtime-endpoint)`);
+      const key = keyOf(t.type, t.namespace, t.name);
+      const uid = pod.metadata.uid;
+      return { stream: (res) => logs(pod, c.query, res, () => {
+        const s = this.store.get(key);
+        return s !== null && (JSON.parse(s.value) as KubeObject).metadata.uid === uid && !(JSON.parse(s.value) as KubeObject).metadata.deletionTimestamp;
+      }) };
+    }
     if (t.subresource) throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${t.type.resource}/${t.subresource})`);
     if (t.name === undefined) {
       if (c.method === 'GET') return c.query.get('watch') === 'true' || c.query.get('watch') === '1' ? this.watch(c) : this.list(c);
@@ -247,6 +264,19 @@ export class Rest {
     const { s, o } = this.current(t);
     const pre = (c.body as { preconditions?: { resourceVersion?: string } } | null)?.preconditions?.resourceVersion;
     if (pre !== undefined && Number(pre) !== s.revision) throw conflict(t.type, t.name ?? '', 'the resourceVersion in the precondition does not match');
+    // A pod on a node is stopped there first, within its grace period: the
+    // node agent deletes the object once its containers are gone (kubectl waits).
+    const opts = (c.body ?? {}) as { gracePeriodSeconds?: number };
+    const spec = (o.spec ?? {}) as { nodeName?: string; terminationGracePeriodSeconds?: number };
+    if (t.type.kind === 'Pod' && spec.nodeName && !o.metadata.deletionTimestamp && opts.gracePeriodSeconds !== 0) {
+      const marked: KubeObject = { ...o, metadata: { ...o.metadata, deletionTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), deletionGracePeriodSeconds: opts.gracePeriodSeconds ?? spec.terminationGracePeriodSeconds ?? 30 } };
+      marked.metadata.resourceVersion = 'REV';
+      try {
+        return { code: 200, body: parse(this.store.update(keyOf(t.type, t.namespace, t.name), JSON.stringify(marked).replace('"REV"', REVISION), s.revision)) };
+      } catch (e) {
+        storeError(e, t);
+      }
+    }
     if (t.type.kind === 'Namespace') this.emptyNamespace(t.name ?? '');
     // kubectl delete --cascade=orphan: what this object owned stays, without the reference.
     if ((c.body as { propagationPolicy?: string } | null)?.propagationPolicy === 'Orphan' && t.namespace) this.orphan(t.namespace, o.metadata.uid ?? '');

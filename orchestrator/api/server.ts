@@ -26,6 +26,7 @@ export interface ApiServerOptions {
 
 export interface ApiServer {
   port: number;
+  rest: Rest;
   close(): Promise<void>;
 }
 
@@ -169,6 +170,7 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
     server.listen(o.port, o.host, () => resolve());
   });
   return {
+    rest,
     port: (server.address() as { port: number }).port,
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());

@@ -30,11 +30,11 @@ export interface KubeServerProcess {
 }
 
 /** Starts `mycontainer kube server` on DATA_DIR (a new temp dir if none); resolves once it serves. */
-export async function startKube(dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-kube-')), port = 0): Promise<KubeServerProcess> {
+export async function startKube(dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-kube-')), port = 0, extra: string[] = []): Promise<KubeServerProcess> {
   const logFile = path.join(dataDir, 'server.log');
   const from = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0; // a restart appends
   const out = fs.openSync(logFile, 'a');
-  const proc = spawn(process.execPath, [FRONTEND, 'kube', 'server', '--data-dir', dataDir, '--https-listen-port', String(port)], { stdio: ['ignore', out, out] });
+  const proc = spawn(process.execPath, [FRONTEND, 'kube', 'server', '--data-dir', dataDir, '--https-listen-port', String(port), ...extra], { stdio: ['ignore', out, out] });
   fs.closeSync(out);
   const log = (): string => fs.readFileSync(logFile).subarray(from).toString('utf8');
   const deadline = Date.now() + 30000;

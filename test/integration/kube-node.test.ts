@@ -1,0 +1,142 @@
+// The orchestrator's node agent on our CRI server (started as a user would,
+// with its test images and a bridge of its own): kubectl apply makes pods
+// that run, with an IP from the pod network; kubectl logs reads them
+// (--previous too); a crashing container restarts with backoff
+// (CrashLoopBackOff); a missing image shows ErrImagePull then
+// ImagePullBackOff; `crictl rm -f` of a container brings a new one; a
+// ReplicationController's pods run; deleting a pod stops it within its
+// grace period and its sandbox goes.
+
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { crictlMissing, startCri, type Cri } from '../helpers/cri';
+import { engineMissing } from '../helpers/engine';
+import { kubectl, kubectlMissing, startKube, type KubeServerProcess } from '../helpers/kube';
+
+const skip = crictlMissing() ?? engineMissing() ?? kubectlMissing('1.33');
+let cri: Cri;
+let k: KubeServerProcess;
+
+before(async () => {
+  if (skip) return;
+  cri = startCri('kube');
+  cri.start();
+  k = await startKube(undefined, 0, ['--container-runtime-endpoint', `unix://${cri.socket}`, '--pod-log-dir', path.join(cri.work, 'pod-logs')]);
+});
+
+after(async () => {
+  if (skip) return;
+  await k?.stop();
+  cri?.cleanup();
+  if (k) fs.rmSync(k.dataDir, { recursive: true, force: true });
+});
+
+const kc = (args: string[], input?: string): ReturnType<typeof kubectl> => kubectl('1.33', k, args, input);
+
+interface PodView { metadata: { name: string; uid: string }; status: { phase: string; podIP?: string; containerStatuses?: { restartCount: number; ready: boolean; state: Record<string, { reason?: string }> }[] } }
+
+async function until<T>(what: string, fn: () => T | undefined, ms = 60000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const pod = (name: string): PodView | undefined => {
+  const r = kc(['get', 'pod', name, '-o', 'json']);
+  return r.status === 0 ? (JSON.parse(r.stdout) as PodView) : undefined;
+};
+
+const manifest = (name: string, command: string, extra = ''): string => `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: main
+    image: localhost/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", ${JSON.stringify(command)}]
+    env: [{name: GREETING, value: hello-from-env}]${extra}
+`;
+
+test('the node registers, Ready, and a pod runs with an IP from the pod network; logs; delete stops it and its sandbox goes', { skip }, async () => {
+  const nodes = kc(['get', 'nodes']);
+  assert.match(nodes.stdout, /^\S+\s+Ready\s+control-plane\s+/m, nodes.stdout + nodes.stderr);
+  assert.equal(kc(['apply', '-f', '-'], manifest('hello', 'echo $GREETING; sleep 1000')).status, 0);
+  const running = await until('hello running', () => {
+    const p = pod('hello');
+    return p?.status.phase === 'Running' ? p : undefined;
+  });
+  assert.ok(running.status.podIP?.startsWith(`${cri.subnetPrefix}.`), `pod IP ${running.status.podIP} in ${cri.subnetPrefix}.0/24`);
+  assert.equal(running.status.containerStatuses?.[0]?.ready, true);
+  assert.match(kc(['get', 'pods', '-o', 'wide']).stdout, /^hello\s+1\/1\s+Running\s+0\s+/m);
+  await until('the log', () => (kc(['logs', 'hello']).stdout === 'hello-from-env\n' ? true : undefined), 10000);
+  // The sandbox is the CRI server's, named after the pod.
+  assert.match(cri.crictl(['pods', '--name', 'hello', '-q']).stdout, /^[0-9a-f]+$/m);
+  const t0 = Date.now();
+  const del = kc(['delete', 'pod', 'hello']);
+  assert.equal(del.status, 0, del.stderr);
+  assert.ok(Date.now() - t0 < 20000, 'stopped within its grace period (2 s, sh ignores SIGTERM as PID 1)');
+  assert.equal(cri.crictl(['pods', '--name', 'hello', '-q']).stdout.trim(), '', 'its sandbox is gone');
+});
+
+test('restartPolicy Always: a crashing container restarts with backoff (CrashLoopBackOff); logs --previous', { skip }, async () => {
+  assert.equal(kc(['apply', '-f', '-'], manifest('crash', 'echo attempt; exit 3')).status, 0);
+  const p = await until('a restart', () => {
+    const v = pod('crash');
+    return (v?.status.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? v : undefined;
+  });
+  const state = await until('CrashLoopBackOff', () => {
+    const v = pod('crash')?.status.containerStatuses?.[0]?.state['waiting']?.reason;
+    return v === 'CrashLoopBackOff' ? v : undefined;
+  });
+  assert.equal(state, 'CrashLoopBackOff');
+  assert.ok(p.status.containerStatuses![0]!.restartCount >= 1);
+  assert.match(kc(['get', 'pods', 'crash']).stdout, /crash\s+0\/1\s+(CrashLoopBackOff|Error|Running)\s+\d+/);
+  assert.equal(kc(['logs', 'crash', '--previous']).stdout, 'attempt\n');
+  assert.equal(kc(['delete', 'pod', 'crash']).status, 0);
+});
+
+test('an image that is nowhere: ErrImagePull, then ImagePullBackOff', { skip }, async () => {
+  const m = manifest('noimage', 'true').replace('localhost/busybox:latest', 'localhost/does-not-exist:1').replace('imagePullPolicy: IfNotPresent', 'imagePullPolicy: Always');
+  assert.equal(kc(['apply', '-f', '-'], m).status, 0);
+  await until('ErrImagePull', () => (/noimage\s+0\/1\s+ErrImagePull/.test(kc(['get', 'pods', 'noimage']).stdout) ? true : undefined));
+  await until('ImagePullBackOff', () => (/noimage\s+0\/1\s+ImagePullBackOff/.test(kc(['get', 'pods', 'noimage']).stdout) ? true : undefined), 40000);
+  assert.equal(kc(['delete', 'pod', 'noimage']).status, 0);
+});
+
+test('a ReplicationController\'s pods run; crictl rm -f of a container brings a new one', { skip }, async () => {
+  const rc = `apiVersion: v1
+kind: ReplicationController
+metadata: {name: web}
+spec:
+  replicas: 2
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: httpd, image: localhost/httpd:latest, imagePullPolicy: IfNotPresent}]
+`;
+  assert.equal(kc(['apply', '-f', '-'], rc).status, 0);
+  const names = await until('2 running pods', () => {
+    const list = JSON.parse(kc(['get', 'pods', '-l', 'app=web', '-o', 'json']).stdout) as { items: PodView[] };
+    const up = list.items.filter((p) => p.status.phase === 'Running');
+    return up.length === 2 ? up.map((p) => p.metadata.name) : undefined;
+  });
+  const first = names[0] as string;
+  const ctr = cri.crictl(['ps', '-q', '--label', `io.kubernetes.pod.name=${first}`]).stdout.trim().split('\n')[0] as string;
+  assert.ok(ctr, 'the pod\'s container, by its label');
+  assert.equal(cri.crictl(['rm', '-f', ctr]).status, 0);
+  await until('a new container', () => {
+    const p = pod(first);
+    return p && p.status.phase === 'Running' && (p.status.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? true : undefined;
+  });
+  assert.equal(kc(['delete', 'rc', 'web']).status, 0);
+  await until('the pods gone', () => (kc(['get', 'pods', '-l', 'app=web', '-o', 'name']).stdout.trim() === '' ? true : undefined), 30000);
+});
