@@ -72,13 +72,17 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
   const client = new Client(store);
   const log = o.log ?? ((): void => {});
   const controllers = [startReplicaControllers(client, log), startGarbageCollector(client, log)];
-  let agent: (() => Promise<void>) | null = null;
+  let agent: import('./node/agent').NodeAgent | null = null;
   let cri: import('./node/cri-client').CriClient | null = null;
   if (o.criEndpoint) {
     const { connectCri } = require('./node/cri-client') as typeof import('./node/cri-client');
     const { startNodeAgent, DEFAULT_POD_LOG_DIR } = require('./node/agent') as typeof import('./node/agent');
     cri = connectCri(o.criEndpoint);
     agent = startNodeAgent(client, cri, { nodeName: o.nodeName ?? os.hostname(), podLogDir: o.podLogDir ?? DEFAULT_POD_LOG_DIR, log });
+  }
+  if (agent) {
+    const a = agent;
+    api.podStream = (kind, pod, q) => a.streamUrl(kind, pod, q);
   }
   if (o.criEndpoint) {
     const { logFile, streamLog } = require('./node/logs') as typeof import('./node/logs');
@@ -102,7 +106,7 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
     kubeconfigPath: file,
     close: async () => {
       for (const stop of controllers) stop();
-      await agent?.();
+      await agent?.stop();
       cri?.close();
       await api.close();
       store.close();

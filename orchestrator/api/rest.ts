@@ -100,6 +100,11 @@ export class Rest {
   /** Warnings for the response (Warning headers), cleared per request by the server. */
   warnings: string[] = [];
 
+  /** The pod a streaming request names (exec, attach, port-forward). */
+  pod(t: Target): KubeObject {
+    return this.read(t);
+  }
+
   private read(t: Target): KubeObject {
     const s = this.store.get(keyOf(t.type, t.namespace, t.name));
     if (!s) throw notFound(t.type, t.name ?? '');

@@ -14,6 +14,9 @@ import { ApiError } from './objects';
 import { findResource } from './resources';
 import { openapiV2Protobuf, openapiV3Doc, openapiV3Root } from './openapi';
 import { Rest, type Target } from './rest';
+import { proxyUpgrade } from './stream-proxy';
+import type { KubeObject } from './objects';
+import type { Duplex } from 'node:stream';
 
 export interface ApiServerOptions {
   store: Store;
@@ -24,9 +27,13 @@ export interface ApiServerOptions {
   log?: (line: string) => void;
 }
 
+/** The node's answer for kubectl exec/attach/port-forward: a CRI streaming URL (set when a node agent runs). */
+export type PodStream = (kind: 'exec' | 'attach' | 'portforward', pod: KubeObject, q: URLSearchParams) => Promise<string>;
+
 export interface ApiServer {
   port: number;
   rest: Rest;
+  podStream: PodStream | null;
   close(): Promise<void>;
 }
 
@@ -91,6 +98,34 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
       else res.end();
     });
   });
+  const self: { podStream: PodStream | null } = { podStream: null };
+  // exec, attach, port-forward: the upgrade goes to the node's CRI streaming server.
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    void upgrade(req, socket, head).catch((e: unknown) => {
+      const err = e instanceof ApiError ? e : new ApiError(500, 'InternalError', `Internal error occurred: ${(e as Error).message}`);
+      const body = JSON.stringify(err.status());
+      socket.end(`HTTP/1.1 ${err.code} ${err.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    });
+  });
+  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://server');
+    if (!(req.socket as TLSSocket).authorized) throw new ApiError(401, 'Unauthorized', 'Unauthorized: a client certificate signed by the cluster CA is required');
+    const t = parseResourcePath(url.pathname);
+    const kind = t?.subresource;
+    if (!t || t.type.kind !== 'Pod' || t.name === undefined || (kind !== 'exec' && kind !== 'attach' && kind !== 'portforward')) {
+      throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+    }
+    const pod = rest.pod(t);
+    if (!self.podStream) throw new ApiError(400, 'BadRequest', `no node agent runs here to ${kind} into pod "${t.name}" (start the server with --container-runtime-endpoint)`);
+    let target: string;
+    try {
+      target = await self.podStream(kind, pod, url.searchParams);
+    } catch (e) {
+      throw new ApiError(400, 'BadRequest', `unable to ${kind} into pod "${t.name}": ${(e as Error).message}`);
+    }
+    o.log?.(`${req.method} ${url.pathname}${url.search} upgrade → ${new URL(target).host}`);
+    proxyUpgrade(req, socket, head, target, (e) => o.log?.(`${kind} ${t.name}: ${e.message}`));
+  }
   const address = (): string => `${o.host}:${(server.address() as { port: number }).port}`;
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -171,6 +206,12 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
   });
   return {
     rest,
+    get podStream() {
+      return self.podStream;
+    },
+    set podStream(f: PodStream | null) {
+      self.podStream = f;
+    },
     port: (server.address() as { port: number }).port,
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());

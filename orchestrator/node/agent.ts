@@ -50,7 +50,13 @@ interface PodState {
   pullFailures: Map<string, { count: number; until: number; message: string }>;
 }
 
-export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions): () => Promise<void> {
+export interface NodeAgent {
+  /** The CRI streaming URL for kubectl exec, attach or port-forward into `pod` (as kubelet answers the API server). */
+  streamUrl(kind: 'exec' | 'attach' | 'portforward', pod: KubeObject, q: URLSearchParams): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions): NodeAgent {
   const pods = new Map<string, PodState>(); // by pod uid
   const busy = new Set<string>();
   let stopped = false;
@@ -270,10 +276,26 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
     });
   };
   void cri.version().then((v) => (runtimeVersion = `${v.runtime_name}://${v.runtime_version}`)).catch(() => undefined).finally(loop);
-  return async () => {
-    stopped = true;
-    if (timer) clearTimeout(timer);
-    await running;
+  const streamUrl = async (kind: 'exec' | 'attach' | 'portforward', pod: KubeObject, q: URLSearchParams): Promise<string> => {
+    const st = pods.get(pod.metadata.uid as string);
+    const name = pod.metadata.name as string;
+    if (!st) throw new Error(`pod ${name} has no sandbox on this node yet`);
+    if (kind === 'portforward') return cri.portForward(st.sandboxId, q.getAll('ports').flatMap((p) => p.split(',')).map(Number));
+    const names = (pod.spec as PodSpec).containers.map((c) => c.name);
+    const container = q.get('container') ?? (names.length === 1 ? names[0] : undefined);
+    if (!container) throw new Error(`a container name must be specified for pod ${name}, choose one of: [${names.join(' ')}]`);
+    const cs = st.containers.get(container);
+    if (!cs?.id) throw new Error(`container ${container} is not valid for pod ${name}`);
+    const flags = { tty: q.get('tty') === 'true', stdin: q.get('stdin') === 'true', stdout: q.get('stdout') !== 'false', stderr: q.get('stderr') === 'true' };
+    return kind === 'exec' ? cri.exec(cs.id, q.getAll('command'), flags) : cri.attach(cs.id, flags);
+  };
+  return {
+    streamUrl,
+    stop: async () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
   };
 }
 

@@ -21,6 +21,10 @@ export interface CriClient {
   removeContainer(id: string): Promise<void>;
   containerStatus(id: string): Promise<{ id: string; state: number; started_at: string; finished_at: string; exit_code: number; reason: string; image_ref: string }>;
   listContainers(podId: string): Promise<{ id: string; state: number; metadata: { name: string; attempt: number } }[]>;
+  /** The streaming URLs (kubectl exec, attach, port-forward go there, through the API server). */
+  exec(containerId: string, cmd: string[], o: { tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }): Promise<string>;
+  attach(containerId: string, o: { tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }): Promise<string>;
+  portForward(sandboxId: string, ports: number[]): Promise<string>;
   imageStatus(image: string): Promise<{ id: string } | null>;
   pullImage(image: string): Promise<string>;
   close(): void;
@@ -56,6 +60,9 @@ export function connectCri(endpoint: string): CriClient {
     removeContainer: async (id) => void (await call(rt, 'RemoveContainer', { container_id: id })),
     containerStatus: async (id) => (await call<{ status: { id: string; state: number; started_at: string; finished_at: string; exit_code: number; reason: string; image_ref: string } }>(rt, 'ContainerStatus', { container_id: id })).status,
     listContainers: async (podId) => (await call<{ containers: { id: string; state: number; metadata: { name: string; attempt: number } }[] }>(rt, 'ListContainers', { filter: { pod_sandbox_id: podId } })).containers,
+    exec: async (id, cmd, o) => (await call<{ url: string }>(rt, 'Exec', { container_id: id, cmd, ...o })).url,
+    attach: async (id, o) => (await call<{ url: string }>(rt, 'Attach', { container_id: id, ...o })).url,
+    portForward: async (id, ports) => (await call<{ url: string }>(rt, 'PortForward', { pod_sandbox_id: id, port: ports })).url,
     imageStatus: async (image) => (await call<{ image: { id: string } | null }>(im, 'ImageStatus', { image: { image } })).image ?? null,
     pullImage: async (image) => (await call<{ image_ref: string }>(im, 'PullImage', { image: { image } })).image_ref,
     close: () => {

@@ -13,7 +13,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crictlMissing, startCri, type Cri } from '../helpers/cri';
 import { engineMissing } from '../helpers/engine';
-import { kubectl, kubectlMissing, startKube, type KubeServerProcess } from '../helpers/kube';
+import { KUBECTL, kubectl, kubectlMissing, startKube, type KubeServerProcess } from '../helpers/kube';
+import { spawnSync } from 'node:child_process';
 
 const skip = crictlMissing() ?? engineMissing() ?? kubectlMissing('1.33');
 let cri: Cri;
@@ -139,4 +140,35 @@ spec:
   });
   assert.equal(kc(['delete', 'rc', 'web']).status, 0);
   await until('the pods gone', () => (kc(['get', 'pods', '-l', 'app=web', '-o', 'name']).stdout.trim() === '' ? true : undefined), 30000);
+});
+
+test('kubectl exec (websocket from 1.33, SPDY from 1.27 and 1.20), with stdin and the exit status; port-forward', { skip }, async () => {
+  const web = manifest('shell', 'mkdir -p /www && echo served-by-pod > /www/index.html && httpd -f -p 8080 -h /www');
+  assert.equal(kc(['apply', '-f', '-'], web).status, 0);
+  await until('shell running', () => (pod('shell')?.status.phase === 'Running' ? true : undefined));
+  const e = kc(['exec', 'shell', '--', 'sh', '-c', 'echo $GREETING in $(hostname)']);
+  assert.equal(e.status, 0, e.stderr);
+  assert.equal(e.stdout, 'hello-from-env in shell\n', 'run inside the container: its env and hostname');
+  for (const v of ['1.27', '1.20']) {
+    if (kubectlMissing(v)) continue;
+    assert.equal(kubectl(v, k, ['exec', 'shell', '--', 'echo', `from-${v}`]).stdout, `from-${v}\n`);
+  }
+  assert.equal(kc(['exec', '-i', 'shell', '--', 'cat'], 'through stdin\n').stdout, 'through stdin\n');
+  const failed = kc(['exec', 'shell', '--', 'sh', '-c', 'exit 7']);
+  assert.equal(failed.status, 7);
+  assert.match(failed.stderr, /command terminated with exit code 7/);
+  const { spawn } = await import('node:child_process');
+  const { freePort } = await import('../helpers/registry');
+  const port = await freePort();
+  const pf = spawn(KUBECTL['1.33'] as string, ['--kubeconfig', k.kubeconfig, 'port-forward', 'pod/shell', `${port}:8080`], { stdio: 'ignore' });
+  try {
+    const body = await until('port-forward', () => {
+      const r = spawnSync('curl', ['-s', '--max-time', '2', `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
+      return r.stdout.includes('served-by-pod') ? r.stdout : undefined;
+    }, 20000);
+    assert.equal(body, 'served-by-pod\n');
+  } finally {
+    pf.kill();
+  }
+  assert.equal(kc(['delete', 'pod', 'shell']).status, 0);
 });
