@@ -10,6 +10,8 @@ import { bundledOr } from '../runtime/container';
 export const DEFAULT_DATA_DIR = '/var/lib/mycontainer/kube';
 
 interface ServerFlags {
+  'service-cidr': string;
+  'service-node-port-range': string;
   'container-runtime-endpoint'?: string;
   'node-name'?: string;
   'pod-log-dir': string;
@@ -17,6 +19,14 @@ interface ServerFlags {
   'bind-address': string;
   'https-listen-port': number;
   'write-kubeconfig'?: string;
+}
+
+function serviceNetwork(cidr: string, range: string): { cidr: string; nodePorts: { from: number; to: number } } {
+  const m = /^(\d+)-(\d+)$/.exec(range);
+  if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) > 65535) throw new Error(`kube server: --service-node-port-range "${range}": want FROM-TO, e.g. 30000-32767`);
+  const { parseCidr } = require('./api/allocate') as typeof import('./api/allocate');
+  parseCidr(cidr); // throws with the reason
+  return { cidr, nodePorts: { from: Number(m[1]), to: Number(m[2]) } };
 }
 
 const server: CommandModule<object, ServerFlags> = {
@@ -30,13 +40,16 @@ const server: CommandModule<object, ServerFlags> = {
       .option('write-kubeconfig', { type: 'string', describe: 'also write the admin kubeconfig here' })
       .option('container-runtime-endpoint', { type: 'string', describe: 'the CRI server the node agent drives (unix:///run/mycontainer/cri.sock); without it, no pods run' })
       .option('node-name', { type: 'string', describe: 'this node\'s name (the host name)' })
-      .option('pod-log-dir', { type: 'string', default: '/var/log/pods', describe: 'where pods\' logs go' }) as never,
+      .option('pod-log-dir', { type: 'string', default: '/var/log/pods', describe: 'where pods\' logs go' })
+      .option('service-cidr', { type: 'string', default: '10.43.0.0/16', describe: 'the services\' cluster IPs' })
+      .option('service-node-port-range', { type: 'string', default: '30000-32767', describe: 'the ports of NodePort services' }) as never,
   handler: async (a) => {
     // its own bundle (dist/bundle/kube.js): SQLite stays out of every other CLI start
     const { startKubeServer } = require(bundledOr(path.join(__dirname, 'server.js'), 'kube')) as typeof import('./server');
     const s = await startKubeServer({
       dataDir: a['data-dir'], bindAddress: a['bind-address'], port: a['https-listen-port'], writeKubeconfig: a['write-kubeconfig'],
       criEndpoint: a['container-runtime-endpoint'], nodeName: a['node-name'], podLogDir: a['pod-log-dir'],
+      serviceNetwork: serviceNetwork(a['service-cidr'], a['service-node-port-range']),
       log: (l) => process.stderr.write(`${new Date().toISOString()} ${l}\n`),
     });
     process.stderr.write(`mycontainer kube: serving the Kubernetes API on https://${a['bind-address']}:${s.port}; kubeconfig: ${s.kubeconfigPath}\n`);

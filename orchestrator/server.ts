@@ -10,6 +10,8 @@ import { startApiServer } from './api/server';
 import { Client } from './client';
 import { startGarbageCollector } from './controllers/gc';
 import { startReplicaControllers } from './controllers/replicas';
+import { startEndpointsController } from './controllers/endpoints';
+import { createHash } from 'node:crypto';
 import { Rest } from './api/rest';
 import { RESOURCES, keyOf } from './api/resources';
 import { ensurePki, kubeconfig } from './pki';
@@ -31,6 +33,8 @@ export interface KubeServerOptions {
   nodeName?: string | undefined;
   /** Where pods' logs go (/var/log/pods). */
   podLogDir?: string | undefined;
+  /** k3s's --service-cidr and --service-node-port-range. */
+  serviceNetwork?: import('./api/allocate').ServiceNetwork | undefined;
   log?: (line: string) => void;
 }
 
@@ -51,6 +55,11 @@ function bootstrap(store: Store): void {
   }
 }
 
+/** The id in this server's iptables chain names: its data dir's, so that two servers never share rules. */
+export function proxyId(dataDir: string): string {
+  return createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 4);
+}
+
 /** The admin kubeconfig's path in a data dir. */
 export function kubeconfigPath(dataDir: string): string {
   return path.join(dataDir, 'kubeconfig.yaml');
@@ -61,17 +70,18 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
   const pki = ensurePki(o.dataDir, [o.bindAddress]);
   const store: Store = new SqliteStore(path.join(o.dataDir, 'db', 'state.db'));
   bootstrap(store);
-  let api;
+  let api: Awaited<ReturnType<typeof startApiServer>>;
   try {
     api = await startApiServer({ store, tls: { key: pki.serverKey, cert: pki.serverCert, ca: pki.ca }, host: o.bindAddress, port: o.port, log: o.log });
   } catch (e) {
     store.close();
     throw new Error(`cannot start the API server on ${o.bindAddress}:${o.port}: ${(e as Error).message}`);
   }
+  if (o.serviceNetwork) api.rest.serviceNetwork = o.serviceNetwork;
   // The controllers, in this process, through the same API handlers as kubectl.
   const client = new Client(store);
   const log = o.log ?? ((): void => {});
-  const controllers = [startReplicaControllers(client, log), startGarbageCollector(client, log)];
+  const controllers = [startReplicaControllers(client, log), startGarbageCollector(client, log), startEndpointsController(client, log)];
   let agent: import('./node/agent').NodeAgent | null = null;
   let cri: import('./node/cri-client').CriClient | null = null;
   if (o.criEndpoint) {
@@ -79,6 +89,9 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
     const { startNodeAgent, DEFAULT_POD_LOG_DIR } = require('./node/agent') as typeof import('./node/agent');
     cri = connectCri(o.criEndpoint);
     agent = startNodeAgent(client, cri, { nodeName: o.nodeName ?? os.hostname(), podLogDir: o.podLogDir ?? DEFAULT_POD_LOG_DIR, log });
+    // kube-proxy's job, with the node agent: services in this host's iptables.
+    const { startServiceProxy } = require('./node/proxy') as typeof import('./node/proxy');
+    controllers.push(startServiceProxy(client, proxyId(o.dataDir), log));
   }
   if (agent) {
     const a = agent;

@@ -138,9 +138,13 @@ function applyDefaults(r: ResourceType, obj: KubeObject): void {
     if (spec.template?.spec) defaultPodSpec(spec.template.spec);
   }
   if (r.kind === 'Service') {
-    const spec = (obj.spec ?? (obj.spec = {})) as { type?: string; sessionAffinity?: string };
+    const spec = (obj.spec ?? (obj.spec = {})) as { type?: string; sessionAffinity?: string; ports?: { port: number; targetPort?: number | string; protocol?: string }[] };
     spec.type ??= 'ClusterIP';
     spec.sessionAffinity ??= 'None';
+    for (const p of spec.ports ?? []) {
+      p.protocol ??= 'TCP';
+      p.targetPort ??= p.port;
+    }
   }
 }
 

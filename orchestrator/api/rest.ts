@@ -12,6 +12,7 @@ import { jsonPatch, mergePatch, strategicMergePatch } from './patch';
 import { RESOURCES, groupVersion, keyOf, type ResourceType } from './resources';
 import { matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors';
 import { toTable } from './table';
+import { allocate, DEFAULT_SERVICE_NETWORK, type ServiceNetwork } from './allocate';
 
 export interface Target {
   type: ResourceType;
@@ -55,6 +56,8 @@ export type PodLogs = (pod: KubeObject, q: URLSearchParams, res: ServerResponse,
 export class Rest {
   /** Set when a node agent runs in this process. */
   podLogs: PodLogs | null = null;
+  /** --service-cidr and --service-node-port-range. */
+  serviceNetwork: ServiceNetwork = DEFAULT_SERVICE_NETWORK;
 
   constructor(private readonly store: Store) {}
 
@@ -197,6 +200,7 @@ export class Rest {
     const obj = prepareCreate(t.type, body, t.namespace);
     const name = obj.metadata.name ?? '';
     const problems = validate(t.type, obj);
+    if (t.type.kind === 'Service' && problems.length === 0) problems.push(...allocate(obj.spec as never, this.takenByServices(), this.serviceNetwork));
     if (problems.length > 0) throw invalid(t.type, name, problems);
     if (c.query.get('dryRun') === 'All') return { code: 201, body: obj };
     obj.metadata.resourceVersion = 'REV';
@@ -225,6 +229,29 @@ export class Rest {
     }
   }
 
+  /** The cluster IPs and node ports that services hold now. */
+  private takenByServices(): { ips: Set<string>; ports: Set<number> } {
+    const ips = new Set<string>();
+    const ports = new Set<number>();
+    const svc = RESOURCES.find((r) => r.kind === 'Service') as ResourceType;
+    for (const s of this.store.list(keyOf(svc, null)).items) {
+      const spec = (parse(s).spec ?? {}) as { clusterIP?: string; ports?: { nodePort?: number }[] };
+      if (spec.clusterIP) ips.add(spec.clusterIP);
+      for (const p of spec.ports ?? []) if (p.nodePort) ports.add(p.nodePort);
+    }
+    return { ips, ports };
+  }
+
+  /** An update keeps a service's cluster IP and node ports when the new spec leaves them out. */
+  private keepAllocations(next: KubeObject, cur: KubeObject): void {
+    if (next.kind !== 'Service') return;
+    const n = (next.spec ?? {}) as { clusterIP?: string; clusterIPs?: string[]; ports?: { port: number; nodePort?: number }[] };
+    const c = (cur.spec ?? {}) as typeof n;
+    n.clusterIP ||= c.clusterIP;
+    n.clusterIPs ??= c.clusterIPs;
+    for (const p of n.ports ?? []) p.nodePort ??= c.ports?.find((x) => x.port === p.port)?.nodePort;
+  }
+
   private current(t: Target): { s: Stored; o: KubeObject } {
     const s = this.store.get(keyOf(t.type, t.namespace, t.name));
     if (!s) throw notFound(t.type, t.name ?? '');
@@ -240,6 +267,7 @@ export class Rest {
     this.strict(c, body);
     // The main resource does not change status (its subresource does).
     const next = prepareUpdate(t.type, { ...body, status: o.status }, o);
+    this.keepAllocations(next, o);
     return { code: 200, body: this.write(t, next, s, body.metadata.resourceVersion) };
   }
 
@@ -261,6 +289,7 @@ export class Rest {
     const patched = this.applyPatch(c, o) as KubeObject;
     this.strict(c, patched);
     const next = prepareUpdate(t.type, { ...patched, status: o.status }, o);
+    this.keepAllocations(next, o);
     return { code: 200, body: this.write(t, next, s, (c.body as { metadata?: { resourceVersion?: string } })?.metadata?.resourceVersion) };
   }
 

@@ -21,6 +21,7 @@ import { UID_LABEL, podSandboxConfig, containerConfig, type PodSpec } from './po
 
 const POD = typeOf('Pod');
 const NODE = typeOf('Node');
+const SERVICE = typeOf('Service');
 const HEARTBEAT_MS = 10000;
 const BACKOFF_START_MS = 10000;
 const BACKOFF_MAX_MS = 300000;
@@ -262,7 +263,8 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
       st.pullFailures.set(c.name, { count, until: Date.now() + Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** (count - 1)), message: (e as Error).message });
       return null;
     }
-    const id = await cri.createContainer(st.sandboxId, containerConfig(p, c, attempt), podConfig);
+    const services = client.list(SERVICE, p.metadata.namespace as string);
+    const id = await cri.createContainer(st.sandboxId, containerConfig(p, c, attempt, services), podConfig);
     await cri.startContainer(id);
     return id;
   }

@@ -47,7 +47,34 @@ export function podSandboxConfig(p: KubeObject, logRoot: string): Record<string,
   };
 }
 
-export function containerConfig(p: KubeObject, c: ContainerSpec, attempt: number): Record<string, unknown> {
+/**
+ * Docker-link style variables for the services of the pod's namespace that
+ * exist when it starts (kubelet's enableServiceLinks): REDIS_MASTER_SERVICE_HOST,
+ * REDIS_MASTER_SERVICE_PORT, REDIS_MASTER_PORT_6379_TCP=tcp://IP:6379, ... (pure).
+ */
+export function serviceEnv(services: KubeObject[]): { name: string; value: string }[] {
+  const out: { name: string; value: string }[] = [];
+  for (const s of services) {
+    const spec = (s.spec ?? {}) as { clusterIP?: string; ports?: { name?: string; port: number; protocol?: string }[] };
+    if (!spec.clusterIP || spec.clusterIP === 'None' || !spec.ports?.length) continue;
+    const n = String(s.metadata.name).toUpperCase().replace(/-/g, '_');
+    const ip = spec.clusterIP;
+    const first = spec.ports[0] as { port: number; protocol?: string };
+    out.push({ name: `${n}_SERVICE_HOST`, value: ip }, { name: `${n}_SERVICE_PORT`, value: String(first.port) });
+    for (const p of spec.ports) if (p.name) out.push({ name: `${n}_SERVICE_PORT_${p.name.toUpperCase().replace(/-/g, '_')}`, value: String(p.port) });
+    out.push({ name: `${n}_PORT`, value: `${(first.protocol ?? 'TCP').toLowerCase()}://${ip}:${first.port}` });
+    for (const p of spec.ports) {
+      const proto = p.protocol ?? 'TCP';
+      const pre = `${n}_PORT_${p.port}_${proto}`;
+      out.push({ name: pre, value: `${proto.toLowerCase()}://${ip}:${p.port}` }, { name: `${pre}_PROTO`, value: proto.toLowerCase() }, { name: `${pre}_PORT`, value: String(p.port) }, { name: `${pre}_ADDR`, value: ip });
+    }
+  }
+  return out;
+}
+
+export function containerConfig(p: KubeObject, c: ContainerSpec, attempt: number, services: KubeObject[] = []): Record<string, unknown> {
+  // The container's own env wins over the service links, as kubelet's order has it.
+  const env = [...((p.spec as { enableServiceLinks?: boolean }).enableServiceLinks === false ? [] : serviceEnv(services)), ...(c.env ?? [])];
   return {
     metadata: { name: c.name, attempt },
     image: { image: c.image },
@@ -55,7 +82,7 @@ export function containerConfig(p: KubeObject, c: ContainerSpec, attempt: number
     args: c.args ?? [],
     working_dir: c.workingDir ?? '',
     // KeyValue.value is bytes in the CRI API.
-    envs: (c.env ?? []).filter((e) => e.value !== undefined).map((e) => ({ key: e.name, value: Buffer.from(e.value as string) })),
+    envs: env.filter((e) => e.value !== undefined).map((e) => ({ key: e.name, value: Buffer.from(e.value as string) })),
     // kubelet's labels, which crictl filters on.
     labels: { 'io.kubernetes.container.name': c.name, [UID_LABEL]: p.metadata.uid as string, 'io.kubernetes.pod.name': p.metadata.name as string, 'io.kubernetes.pod.namespace': p.metadata.namespace as string },
     log_path: path.join(c.name, `${attempt}.log`),

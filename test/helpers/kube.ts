@@ -49,11 +49,18 @@ export async function startKube(dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 
     port: Number(m[1]),
     proc,
     log,
-    stop: () => new Promise<void>((resolve) => {
-      if (proc.exitCode !== null) return resolve();
-      proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
-    }),
+    stop: async () => {
+      if (proc.exitCode === null) {
+        await new Promise<void>((resolve) => {
+          proc.once('exit', () => resolve());
+          proc.kill('SIGTERM');
+        });
+      }
+      // The server takes its iptables rules out when it stops; make sure, had it died instead.
+      const { removeRules } = require('../../orchestrator/node/proxy') as typeof import('../../orchestrator/node/proxy');
+      const { proxyId } = require('../../orchestrator/server') as typeof import('../../orchestrator/server');
+      removeRules(proxyId(dataDir));
+    },
   };
 }
 

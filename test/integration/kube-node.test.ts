@@ -67,8 +67,11 @@ spec:
 `;
 
 test('the node registers, Ready, and a pod runs with an IP from the pod network; logs; delete stops it and its sandbox goes', { skip }, async () => {
-  const nodes = kc(['get', 'nodes']);
-  assert.match(nodes.stdout, /^\S+\s+Ready\s+control-plane\s+/m, nodes.stdout + nodes.stderr);
+  const nodes = await until('the node registered', () => {
+    const r = kc(['get', 'nodes']);
+    return /^\S+\s+Ready\s+control-plane\s+/m.test(r.stdout) ? r.stdout : undefined;
+  }, 20000);
+  assert.match(nodes, /^\S+\s+Ready\s+control-plane\s+\d+s\s+v1\.33\.0-mycontainer$/m);
   assert.equal(kc(['apply', '-f', '-'], manifest('hello', 'echo $GREETING; sleep 1000')).status, 0);
   const running = await until('hello running', () => {
     const p = pod('hello');
@@ -171,4 +174,67 @@ test('kubectl exec (websocket from 1.33, SPDY from 1.27 and 1.20), with stdin an
     pf.kill();
   }
   assert.equal(kc(['delete', 'pod', 'shell']).status, 0);
+});
+
+test('Services: a cluster IP and a NodePort in the host\'s iptables reach the ready pods; Endpoints; the service env vars in a pod', { skip }, async () => {
+  const m = `apiVersion: v1
+kind: ReplicationController
+metadata: {name: echo}
+spec:
+  replicas: 2
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: httpd
+        image: localhost/busybox:latest
+        imagePullPolicy: IfNotPresent
+        command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && httpd -f -p 8080 -h /www"]
+        ports: [{containerPort: 8080, name: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo-svc}
+spec:
+  type: NodePort
+  selector: {app: echo}
+  ports: [{port: 80, targetPort: http}]
+`;
+  assert.equal(kc(['apply', '-f', '-'], m).status, 0);
+  const svc = JSON.parse(kc(['get', 'svc', 'echo-svc', '-o', 'json']).stdout) as { spec: { clusterIP: string; ports: { nodePort: number }[] } };
+  assert.match(svc.spec.clusterIP, /^10\.43\.\d+\.\d+$/, 'from the default service CIDR');
+  const nodePort = svc.spec.ports[0]!.nodePort;
+  assert.ok(nodePort >= 30000 && nodePort <= 32767);
+  const ips = await until('two endpoints', () => {
+    const ep = JSON.parse(kc(['get', 'endpoints', 'echo-svc', '-o', 'json']).stdout || '{}') as { subsets?: { addresses?: { ip: string }[]; ports: { port: number }[] }[] };
+    const a = ep.subsets?.[0]?.addresses ?? [];
+    return a.length === 2 && ep.subsets?.[0]?.ports[0]?.port === 8080 ? a.map((x) => x.ip) : undefined;
+  });
+  for (const ip of ips) assert.ok(ip.startsWith(`${cri.subnetPrefix}.`));
+  const pods = (JSON.parse(kc(['get', 'pods', '-l', 'app=echo', '-o', 'json']).stdout) as { items: { metadata: { name: string } }[] }).items.map((p) => p.metadata.name).sort();
+  // Both pods answer through the cluster IP (connections are spread at random).
+  const seen = new Set<string>();
+  await until('both pods through the cluster IP', () => {
+    const r = spawnSync('curl', ['-s', '--max-time', '2', `http://${svc.spec.clusterIP}/`], { encoding: 'utf8' });
+    if (r.stdout.trim()) seen.add(r.stdout.trim());
+    return seen.size === 2 ? true : undefined;
+  }, 30000);
+  assert.deepEqual([...seen].sort(), pods);
+  const nodeIp = (JSON.parse(kc(['get', 'nodes', '-o', 'json']).stdout) as { items: { status: { addresses: { type: string; address: string }[] } }[] }).items[0]!.status.addresses.find((a) => a.type === 'InternalIP')!.address;
+  const viaNodePort = spawnSync('curl', ['-s', '--max-time', '3', `http://${nodeIp}:${nodePort}/`], { encoding: 'utf8' }).stdout.trim();
+  assert.ok(pods.includes(viaNodePort), `the NodePort on ${nodeIp}:${nodePort} answered ${JSON.stringify(viaNodePort)}`);
+  // A pod started after the service sees its variables, and reaches it by them.
+  assert.equal(kc(['apply', '-f', '-'], manifest('client', 'sleep 1000')).status, 0);
+  await until('client running', () => (pod('client')?.status.phase === 'Running' ? true : undefined));
+  const env = kc(['exec', 'client', '--', 'sh', '-c', 'echo $ECHO_SVC_SERVICE_HOST:$ECHO_SVC_SERVICE_PORT $ECHO_SVC_PORT_80_TCP; wget -qO- http://$ECHO_SVC_SERVICE_HOST:$ECHO_SVC_SERVICE_PORT/']);
+  assert.equal(env.status, 0, env.stderr);
+  const [vars, answer] = env.stdout.trim().split('\n');
+  assert.equal(vars, `${svc.spec.clusterIP}:80 tcp://${svc.spec.clusterIP}:80`);
+  assert.ok(pods.includes(answer ?? ''), 'reached through the service from inside a pod');
+  // Deleting the service takes its rules out.
+  assert.equal(kc(['delete', 'svc', 'echo-svc']).status, 0);
+  await until('the rule gone', () => (!spawnSync('iptables', ['-t', 'nat', '-S'], { encoding: 'utf8' }).stdout.includes(`-d ${svc.spec.clusterIP}/32`) ? true : undefined), 10000);
+  assert.equal(kc(['delete', 'rc', 'echo']).status, 0);
+  assert.equal(kc(['delete', 'pod', 'client']).status, 0);
 });

@@ -1,0 +1,142 @@
+// Services in the host's iptables, as kube-proxy's iptables mode: in the
+// nat table, a chain of cluster IPs and node ports jumped to from
+// PREROUTING and OUTPUT, one chain per service port spreading connections
+// over its endpoints (statistic --mode random), one DNAT per endpoint, and
+// a mark that POSTROUTING masquerades (so a pod reaching itself through its
+// service gets the answer back). Chain names carry the server's id, so two
+// servers on one host (tests) never touch each other's rules.
+//
+// renderRules is pure (iptables-restore input); the proxy applies it with
+// iptables-restore --noflush (our chains are replaced whole, atomically,
+// nobody else's is touched) whenever services or endpoints change, and
+// removes every rule of its own when the server stops.
+
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import type { KubeObject } from '../api/objects';
+import type { Client } from '../client';
+import { typeOf } from '../client';
+import { WorkQueue } from '../controllers/queue';
+
+const SERVICE = typeOf('Service');
+const ENDPOINTS = typeOf('Endpoints');
+
+interface Port { name?: string; port: number; nodePort?: number; protocol?: string }
+interface Subset { addresses?: { ip: string }[]; ports?: { name?: string; port: number; protocol?: string }[] }
+
+const short = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 8);
+
+export function chainNames(id: string): { services: string; nodePorts: string; post: string; prefix: string } {
+  const p = `MYC${id}`;
+  return { services: `${p}-SERVICES`, nodePorts: `${p}-NODEPORTS`, post: `${p}-POSTROUTING`, prefix: `${p}-` };
+}
+
+/** The nat table's rules for these services and their endpoints: [chains, rules]. */
+export function renderRules(id: string, services: KubeObject[], endpoints: KubeObject[]): { chains: string[]; rules: string[] } {
+  const n = chainNames(id);
+  const chains = [n.services, n.nodePorts, n.post];
+  const rules: string[] = [];
+  const mark = '-j MARK --set-xmark 0x4000/0x4000';
+  for (const svc of services) {
+    const spec = (svc.spec ?? {}) as { clusterIP?: string; type?: string; ports?: Port[] };
+    if (!spec.clusterIP || spec.clusterIP === 'None') continue;
+    const ns = String(svc.metadata.namespace);
+    const name = String(svc.metadata.name);
+    const ep = endpoints.find((e) => e.metadata.namespace === ns && e.metadata.name === name);
+    for (const p of spec.ports ?? []) {
+      const proto = (p.protocol ?? 'TCP').toLowerCase();
+      const what = `${ns}/${name}${p.name ? ':' + p.name : ''}`;
+      const svcChain = `${n.prefix}S-${short(`${what}/${p.port}`)}`;
+      chains.push(svcChain);
+      const comment = `-m comment --comment "${what}"`;
+      rules.push(`-A ${n.services} -d ${spec.clusterIP}/32 -p ${proto} ${comment} --dport ${p.port} -j ${svcChain}`);
+      if (p.nodePort && (spec.type === 'NodePort' || spec.type === 'LoadBalancer')) rules.push(`-A ${n.nodePorts} -p ${proto} ${comment} --dport ${p.nodePort} -j ${svcChain}`);
+      // The endpoints of this port: the subset port with its name (or the only one).
+      const targets: string[] = [];
+      for (const s of ((ep?.['subsets'] ?? []) as Subset[])) {
+        const sp = (s.ports ?? []).find((x) => (x.name ?? '') === (p.name ?? '')) ?? (s.ports?.length === 1 ? s.ports[0] : undefined);
+        if (!sp) continue;
+        for (const a of s.addresses ?? []) targets.push(`${a.ip}:${sp.port}`);
+      }
+      rules.push(`-A ${svcChain} ${mark}`);
+      targets.forEach((t, i) => {
+        const sep = `${n.prefix}E-${short(`${what}/${p.port}/${t}`)}`;
+        chains.push(sep);
+        const left = targets.length - i;
+        rules.push(`-A ${svcChain} ${left > 1 ? `-m statistic --mode random --probability ${(1 / left).toFixed(10)} ` : ''}-j ${sep}`);
+        rules.push(`-A ${sep} -p ${proto} -j DNAT --to-destination ${t}`);
+      });
+    }
+  }
+  rules.push(`-A ${n.services} -m addrtype --dst-type LOCAL -j ${n.nodePorts}`);
+  rules.push(`-A ${n.post} -m mark --mark 0x4000/0x4000 -j MASQUERADE`);
+  return { chains, rules };
+}
+
+function iptables(args: string[]): string {
+  return execFileSync('iptables', ['-w', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Our chains now in the nat table. */
+function existingChains(prefix: string): string[] {
+  return iptables(['-t', 'nat', '-S']).split('\n').filter((l) => l.startsWith(`-N ${prefix}`)).map((l) => l.slice(3));
+}
+
+const JUMPS = (id: string): [string, string][] => {
+  const n = chainNames(id);
+  return [['PREROUTING', n.services], ['OUTPUT', n.services], ['POSTROUTING', n.post]];
+};
+
+/** Replaces our chains with `rendered`, dropping chains no longer used, and makes sure the built-in chains jump to ours. */
+export function applyRules(id: string, rendered: { chains: string[]; rules: string[] }): void {
+  const { prefix } = chainNames(id);
+  const stale = existingChains(prefix).filter((c) => !rendered.chains.includes(c));
+  const input = ['*nat', ...rendered.chains.map((c) => `:${c} - [0:0]`), ...stale.map((c) => `:${c} - [0:0]`), ...rendered.rules, ...stale.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+  execFileSync('iptables-restore', ['-w', '--noflush'], { input, stdio: ['pipe', 'ignore', 'pipe'] });
+  for (const [from, to] of JUMPS(id)) {
+    const rule = [from, '-m', 'comment', '--comment', 'mycontainer services', '-j', to];
+    try {
+      iptables(['-t', 'nat', '-C', ...rule]);
+    } catch {
+      iptables(['-t', 'nat', '-I', ...rule]);
+    }
+  }
+}
+
+/** Takes out every rule and chain of ours (the server's stop, and tests). */
+export function removeRules(id: string): void {
+  for (const [from, to] of JUMPS(id)) {
+    try {
+      iptables(['-t', 'nat', '-D', from, '-m', 'comment', '--comment', 'mycontainer services', '-j', to]);
+    } catch {
+      // not there
+    }
+  }
+  const chains = existingChains(chainNames(id).prefix);
+  if (chains.length === 0) return;
+  const input = ['*nat', ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+  execFileSync('iptables-restore', ['-w', '--noflush'], { input, stdio: ['pipe', 'ignore', 'pipe'] });
+}
+
+/** The proxy: re-renders on every change to services or endpoints. Returns its stop, which removes its rules. */
+export function startServiceProxy(client: Client, id: string, log: (line: string) => void): () => void {
+  let last = '';
+  const queue = new WorkQueue(() => {
+    const rendered = renderRules(id, client.list(SERVICE, null), client.list(ENDPOINTS, null));
+    const text = JSON.stringify(rendered);
+    if (text === last) return;
+    applyRules(id, rendered);
+    last = text;
+  }, (_k, e) => log(`service proxy: ${(e as Error).message}`));
+  queue.add('all');
+  const cancel = client.watch([SERVICE, ENDPOINTS], () => queue.add('all'));
+  return () => {
+    cancel();
+    queue.stop();
+    try {
+      removeRules(id);
+    } catch (e) {
+      log(`service proxy: removing rules: ${(e as Error).message}`);
+    }
+  };
+}
