@@ -238,3 +238,84 @@ spec:
   assert.equal(kc(['delete', 'rc', 'echo']).status, 0);
   assert.equal(kc(['delete', 'pod', 'client']).status, 0);
 });
+
+test('a Deployment rolls out, updates with no moment without a ready replica (a client polling its Service sees no error), and rolls back', { skip }, async () => {
+  const dep = (version: string): string => `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: roll}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: roll}}
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
+  template:
+    metadata: {labels: {app: roll}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: httpd
+        image: localhost/busybox:latest
+        imagePullPolicy: IfNotPresent
+        command: ["sh", "-c", "mkdir -p /www && echo ${version} > /www/index.html && httpd -f -p 8080 -h /www"]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: roll}
+spec:
+  selector: {app: roll}
+  ports: [{port: 80, targetPort: 8080}]
+`;
+  assert.equal(kc(['apply', '-f', '-'], dep('v1')).status, 0);
+  const status = kc(['rollout', 'status', 'deployment/roll', '--timeout=90s']);
+  assert.equal(status.status, 0, status.stderr);
+  assert.match(status.stdout, /successfully rolled out/);
+  assert.match(kc(['get', 'deployment', 'roll']).stdout, /^roll\s+3\/3\s+3\s+3\s+/m);
+  const ip = (JSON.parse(kc(['get', 'svc', 'roll', '-o', 'json']).stdout) as { spec: { clusterIP: string } }).spec.clusterIP;
+  const http = await import('node:http');
+  const get = (): Promise<string> => new Promise((resolve) => {
+    const req = http.get({ host: ip, port: 80, path: '/', timeout: 2000 }, (res) => {
+      let b = '';
+      res.on('data', (d: Buffer) => (b += d.toString()));
+      res.on('end', () => resolve(b.trim()));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => resolve(`error: ${e.message}`));
+  });
+  for (let i = 0; i < 50 && (await get()) !== 'v1'; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await get(), 'v1');
+  // Poll the service all through the update.
+  const answers: string[] = [];
+  let polling = true;
+  const poller = (async (): Promise<void> => {
+    while (polling) {
+      answers.push(await get());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  assert.equal(kc(['apply', '-f', '-'], dep('v2')).status, 0);
+  // Waited for without blocking this process: the poller must keep running.
+  const { spawn } = await import('node:child_process');
+  const rolled = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const p = spawn(KUBECTL['1.33'] as string, ['--kubeconfig', k.kubeconfig, 'rollout', 'status', 'deployment/roll', '--timeout=120s']);
+    let stderr = '';
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('exit', (status) => resolve({ status, stderr }));
+  });
+  polling = false;
+  await poller;
+  assert.equal(rolled.status, 0, rolled.stderr);
+  const errors = answers.filter((a) => a !== 'v1' && a !== 'v2');
+  assert.deepEqual(errors, [], `${answers.length} requests during the update`);
+  assert.ok(answers.includes('v2'));
+  for (let i = 0; i < 50 && (await get()) !== 'v2'; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await get(), 'v2');
+  const rs = JSON.parse(kc(['get', 'rs', '-l', 'app=roll', '-o', 'json']).stdout) as { items: { metadata: { annotations: Record<string, string> }; spec: { replicas: number } }[] };
+  assert.deepEqual(rs.items.map((r) => r.spec.replicas).sort(), [0, 3], 'the old ReplicaSet scaled to 0, the new one to 3');
+  // rollout undo: the previous template again.
+  assert.equal(kc(['rollout', 'undo', 'deployment/roll']).status, 0);
+  assert.equal(kc(['rollout', 'status', 'deployment/roll', '--timeout=120s']).status, 0);
+  for (let i = 0; i < 50 && (await get()) !== 'v1'; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await get(), 'v1');
+  assert.equal(kc(['delete', 'deployment', 'roll']).status, 0);
+  assert.equal(kc(['delete', 'svc', 'roll']).status, 0);
+  await until('its pods gone', () => (kc(['get', 'pods', '-l', 'app=roll', '-o', 'name']).stdout.trim() === '' ? true : undefined), 30000);
+});
