@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-const benches = ['runtime', 'pull', 'engine', 'cri'];
+const benches = ['runtime', 'pull', 'engine', 'cri', 'kube'];
 
 function main(): number {
   let failed = 0;
