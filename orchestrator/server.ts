@@ -89,7 +89,7 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
     const { connectCri } = require('./node/cri-client') as typeof import('./node/cri-client');
     const { startNodeAgent, DEFAULT_POD_LOG_DIR } = require('./node/agent') as typeof import('./node/agent');
     cri = connectCri(o.criEndpoint);
-    agent = startNodeAgent(client, cri, { nodeName: o.nodeName ?? os.hostname(), podLogDir: o.podLogDir ?? DEFAULT_POD_LOG_DIR, log });
+    agent = startNodeAgent(client, cri, { nodeName: o.nodeName ?? os.hostname(), podLogDir: o.podLogDir ?? DEFAULT_POD_LOG_DIR, podDir: path.join(o.dataDir, 'pods'), log });
     // kube-proxy's job, with the node agent: services in this host's iptables.
     const { startServiceProxy } = require('./node/proxy') as typeof import('./node/proxy');
     controllers.push(startServiceProxy(client, proxyId(o.dataDir), log));

@@ -117,6 +117,7 @@ export function prepareCreate(r: ResourceType, obj: KubeObject, namespace: strin
   delete meta.deletionTimestamp;
   const out: KubeObject = { ...obj, apiVersion: groupVersion(r), kind: r.kind, metadata: meta };
   applyDefaults(r, out);
+  foldStringData(out);
   return out;
 }
 
@@ -169,7 +170,19 @@ export function prepareUpdate(r: ResourceType, next: KubeObject, cur: KubeObject
   if (cur.metadata.deletionTimestamp) meta.deletionTimestamp = cur.metadata.deletionTimestamp;
   const specChanged = JSON.stringify(next.spec) !== JSON.stringify(cur.spec);
   meta.generation = (cur.metadata.generation ?? 1) + (specChanged ? 1 : 0);
-  return { ...next, apiVersion: groupVersion(r), kind: r.kind, metadata: meta };
+  const out = { ...next, apiVersion: groupVersion(r), kind: r.kind, metadata: meta };
+  foldStringData(out);
+  return out;
+}
+
+/** A Secret's stringData is write-only: it lands in data, base64, as the API server stores it. */
+function foldStringData(o: KubeObject): void {
+  if (o.kind !== 'Secret' || !o['stringData']) return;
+  const data = { ...((o['data'] ?? {}) as Record<string, string>) };
+  for (const [k, v] of Object.entries(o['stringData'] as Record<string, string>)) data[k] = Buffer.from(String(v)).toString('base64');
+  o['data'] = data;
+  delete o['stringData'];
+  if (o['type'] === undefined) o['type'] = 'Opaque';
 }
 
 // Strict field validation (fieldValidation=Strict, what kubectl 1.27+

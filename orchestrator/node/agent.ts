@@ -11,6 +11,7 @@
 // depends on seeing an event (a restart of the server picks up where the
 // last one left off, from the sandboxes' labels).
 
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { KubeObject } from '../api/objects';
@@ -18,10 +19,13 @@ import type { Client } from '../client';
 import { typeOf } from '../client';
 import { CONTAINER, type CriClient } from './cri-client';
 import { UID_LABEL, podSandboxConfig, containerConfig, type PodSpec } from './pod-config';
+import { ConfigError, containerMounts, prepareVolumes, resolveEnv } from './pod-inputs';
 
 const POD = typeOf('Pod');
 const NODE = typeOf('Node');
 const SERVICE = typeOf('Service');
+const CONFIGMAP = typeOf('ConfigMap');
+const SECRET = typeOf('Secret');
 const HEARTBEAT_MS = 10000;
 const BACKOFF_START_MS = 10000;
 const BACKOFF_MAX_MS = 300000;
@@ -30,6 +34,8 @@ export interface AgentOptions {
   nodeName: string;
   /** Where the pods' logs go (kubelet: /var/log/pods). */
   podLogDir: string;
+  /** Where the pods' volumes are made (kubelet: /var/lib/kubelet/pods). */
+  podDir: string;
   log: (line: string) => void;
 }
 
@@ -49,6 +55,8 @@ interface PodState {
   sandboxId: string;
   containers: Map<string, ContainerState>;
   pullFailures: Map<string, { count: number; until: number; message: string }>;
+  /** A reference that cannot be resolved yet (CreateContainerConfigError), by container. */
+  configErrors: Map<string, string>;
 }
 
 export interface NodeAgent {
@@ -113,6 +121,8 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
       o.log(`node agent: removing sandbox ${id}: ${(e as Error).message}`);
     }
     pods.delete(uid);
+    // Its volumes (configMap and secret files, emptyDirs) go with it.
+    if (/^[0-9a-f-]{36}$/.test(uid)) fs.rmSync(path.join(o.podDir, uid), { recursive: true, force: true });
   }
 
   async function syncOnce(p: KubeObject): Promise<void> {
@@ -157,7 +167,7 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
       const existing = (await cri.listPodSandbox()).find((sb) => sb.metadata.uid === uid && sb.state === 0);
       const podConfig = podSandboxConfig(p, o.podLogDir);
       const sandboxId = existing?.id ?? (await cri.runPodSandbox(podConfig));
-      st = { sandboxId, containers: new Map(), pullFailures: new Map() };
+      st = { sandboxId, containers: new Map(), pullFailures: new Map(), configErrors: new Map() };
       // Containers a previous server started: take them back.
       for (const c of await cri.listContainers(sandboxId)) {
         const prev = st.containers.get(c.metadata.name);
@@ -198,7 +208,7 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
           await cri.removeContainer(cs.id).catch(() => undefined);
           const id = await startContainer(p, st, c, podConfig, cs.attempt + 1);
           if (!id) {
-            statuses.push(containerStatus(c, cs, { waiting: st.pullFailures.get(c.name) ? { reason: 'ImagePullBackOff' } : { reason: 'ContainerCreating' } }, false, ''));
+            statuses.push(containerStatus(c, cs, { waiting: waitingReason(st, c.name) }, false, ''));
             continue;
           }
           cs = { id, attempt: cs.attempt + 1, restarts: cs.restarts + 1, backoffUntil: 0, ...(cs.last ? { last: cs.last } : {}) };
@@ -207,8 +217,7 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
       } else {
         const id = await startContainer(p, st, c, podConfig, 0);
         if (!id) {
-          const f = st.pullFailures.get(c.name);
-          statuses.push(containerStatus(c, { id: '', attempt: 0, restarts: 0, backoffUntil: 0 }, { waiting: f ? { reason: f.count > 1 ? 'ImagePullBackOff' : 'ErrImagePull', message: f.message } : { reason: 'ContainerCreating' } }, false, ''));
+          statuses.push(containerStatus(c, { id: '', attempt: 0, restarts: 0, backoffUntil: 0 }, { waiting: waitingReason(st, c.name) }, false, ''));
           continue;
         }
         cs = { id, attempt: 0, restarts: 0, backoffUntil: 0 };
@@ -263,8 +272,22 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
       st.pullFailures.set(c.name, { count, until: Date.now() + Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** (count - 1)), message: (e as Error).message });
       return null;
     }
-    const services = client.list(SERVICE, p.metadata.namespace as string);
-    const id = await cri.createContainer(st.sandboxId, containerConfig(p, c, attempt, services), podConfig);
+    const ns = p.metadata.namespace as string;
+    const services = client.list(SERVICE, ns);
+    const lookup = (kind: 'ConfigMap' | 'Secret', name: string): KubeObject | null => client.get(kind === 'ConfigMap' ? CONFIGMAP : SECRET, ns, name);
+    let env: { name: string; value: string }[];
+    let mounts: { container_path: string; host_path: string; readonly: boolean }[];
+    try {
+      env = resolveEnv(p, c, lookup);
+      const volumes = prepareVolumes(p, path.join(o.podDir, p.metadata.uid as string, 'volumes'), lookup);
+      mounts = containerMounts(c, volumes);
+      st.configErrors.delete(c.name);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      st.configErrors.set(c.name, e.message);
+      return null;
+    }
+    const id = await cri.createContainer(st.sandboxId, { ...containerConfig(p, { ...c, env }, attempt, services), mounts }, podConfig);
     await cri.startContainer(id);
     return id;
   }
@@ -299,6 +322,15 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
       await running;
     },
   };
+}
+
+/** Why a container is not running yet: a config reference, an image, or being made. */
+function waitingReason(st: PodState, name: string): { reason: string; message?: string } {
+  const config = st.configErrors.get(name);
+  if (config) return { reason: 'CreateContainerConfigError', message: config };
+  const f = st.pullFailures.get(name);
+  if (f) return { reason: f.count > 1 ? 'ImagePullBackOff' : 'ErrImagePull', message: f.message };
+  return { reason: 'ContainerCreating' };
 }
 
 function containerStatus(c: { name: string; image: string }, cs: ContainerState, state: Record<string, unknown>, ready: boolean, imageRef: string): Record<string, unknown> {

@@ -16,6 +16,8 @@ export interface ContainerSpec {
   args?: string[];
   workingDir?: string;
   env?: { name: string; value?: string }[];
+  envFrom?: { prefix?: string; configMapRef?: { name: string; optional?: boolean }; secretRef?: { name: string; optional?: boolean } }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
   ports?: { containerPort: number; hostPort?: number; protocol?: string }[];
   imagePullPolicy?: string;
   tty?: boolean;
