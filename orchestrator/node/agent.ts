@@ -20,6 +20,7 @@ import { typeOf } from '../client';
 import { CONTAINER, type CriClient } from './cri-client';
 import { UID_LABEL, podSandboxConfig, containerConfig, type PodSpec } from './pod-config';
 import { ConfigError, containerMounts, prepareVolumes, resolveEnv } from './pod-inputs';
+import { Prober } from './probes';
 
 const POD = typeOf('Pod');
 const NODE = typeOf('Node');
@@ -67,6 +68,7 @@ export interface NodeAgent {
 
 export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions): NodeAgent {
   const pods = new Map<string, PodState>(); // by pod uid
+  const prober = new Prober();
   const busy = new Set<string>();
   let stopped = false;
   let lastBeat = 0;
@@ -176,7 +178,10 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
       pods.set(uid, st);
     }
     const podConfig = podSandboxConfig(p, o.podLogDir);
+    const sb = await cri.podSandboxStatus(st.sandboxId).catch(() => null);
+    const podIp = sb?.network?.ip || null;
     const statuses: Record<string, unknown>[] = [];
+    let ready = 0;
     let running = 0;
     let succeeded = 0;
     let failed = 0;
@@ -205,6 +210,7 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
             statuses.push(containerStatus(c, cs, { waiting: cs.waiting }, false, s.image_ref));
             continue;
           }
+          prober.forget(cs.id);
           await cri.removeContainer(cs.id).catch(() => undefined);
           const id = await startContainer(p, st, c, podConfig, cs.attempt + 1);
           if (!id) {
@@ -225,13 +231,24 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
       }
       const s = await cri.containerStatus(cs.id);
       delete cs.waiting;
-      statuses.push(containerStatus(c, cs, { running: { startedAt: isoOf(s.started_at) } }, true, s.image_ref));
+      const id = cs.id;
+      const probed = prober.check({
+        containerId: id, podIp: podIp ?? undefined, ports: c.ports ?? [], startedAt: Number(s.started_at) / 1e6,
+        execSync: (cmd, timeout) => cri.execSync(id, cmd, timeout),
+      }, { startup: c.startupProbe, liveness: c.livenessProbe, readiness: c.readinessProbe });
+      if (!probed.alive) {
+        // kubelet kills a container whose liveness (or startup) probe failed; restartPolicy does the rest.
+        o.log(`node agent: pod ${ns}/${name} container ${c.name}: ${probed.why}; killing it`);
+        prober.forget(id);
+        await cri.stopContainer(id, Number(spec.terminationGracePeriodSeconds ?? 30)).catch(() => undefined);
+      }
+      statuses.push(containerStatus(c, cs, { running: { startedAt: isoOf(s.started_at) } }, probed.ready && probed.alive, s.image_ref, probed.started));
+      if (probed.ready && probed.alive) ready++;
       running++;
     }
     const total = spec.containers.length;
     const newPhase = succeeded === total ? 'Succeeded' : failed > 0 && failed + succeeded === total ? 'Failed' : running > 0 || succeeded > 0 ? 'Running' : 'Pending';
-    const ready = running === total;
-    const sb = await cri.podSandboxStatus(st.sandboxId).catch(() => null);
+    const allReady = ready === total;
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     const prev = (p.status ?? {}) as { conditions?: { type: string; status: string; lastTransitionTime?: string }[]; startTime?: string };
     const cond = (type: string, ok: boolean): Record<string, unknown> => {
@@ -241,7 +258,7 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
     };
     const status = {
       phase: newPhase,
-      conditions: [cond('Initialized', true), cond('Ready', ready), cond('ContainersReady', ready), cond('PodScheduled', true)],
+      conditions: [cond('Initialized', true), cond('Ready', allReady), cond('ContainersReady', allReady), cond('PodScheduled', true)],
       hostIP: internalIp(),
       podIP: sb?.network?.ip || undefined,
       podIPs: sb?.network?.ip ? [{ ip: sb.network.ip }] : undefined,
@@ -333,10 +350,10 @@ function waitingReason(st: PodState, name: string): { reason: string; message?: 
   return { reason: 'ContainerCreating' };
 }
 
-function containerStatus(c: { name: string; image: string }, cs: ContainerState, state: Record<string, unknown>, ready: boolean, imageRef: string): Record<string, unknown> {
+function containerStatus(c: { name: string; image: string }, cs: ContainerState, state: Record<string, unknown>, ready: boolean, imageRef: string, started = ready): Record<string, unknown> {
   return {
     name: c.name, image: c.image, imageID: imageRef, ...(cs.id ? { containerID: `mycontainer://${cs.id}` } : {}),
-    ready, started: ready, restartCount: cs.restarts, state, lastState: cs.last ?? {},
+    ready, started, restartCount: cs.restarts, state, lastState: cs.last ?? {},
   };
 }
 

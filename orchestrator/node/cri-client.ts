@@ -25,6 +25,8 @@ export interface CriClient {
   exec(containerId: string, cmd: string[], o: { tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }): Promise<string>;
   attach(containerId: string, o: { tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }): Promise<string>;
   portForward(sandboxId: string, ports: number[]): Promise<string>;
+  /** Runs `cmd` in the container, waits (timeout in seconds), returns its exit code (exec probes). */
+  execSync(containerId: string, cmd: string[], timeout: number): Promise<number>;
   imageStatus(image: string): Promise<{ id: string } | null>;
   pullImage(image: string): Promise<string>;
   close(): void;
@@ -63,6 +65,7 @@ export function connectCri(endpoint: string): CriClient {
     exec: async (id, cmd, o) => (await call<{ url: string }>(rt, 'Exec', { container_id: id, cmd, ...o })).url,
     attach: async (id, o) => (await call<{ url: string }>(rt, 'Attach', { container_id: id, ...o })).url,
     portForward: async (id, ports) => (await call<{ url: string }>(rt, 'PortForward', { pod_sandbox_id: id, port: ports })).url,
+    execSync: async (id, cmd, timeout) => (await call<{ exit_code: number }>(rt, 'ExecSync', { container_id: id, cmd, timeout })).exit_code,
     imageStatus: async (image) => (await call<{ image: { id: string } | null }>(im, 'ImageStatus', { image: { image } })).image ?? null,
     pullImage: async (image) => (await call<{ image_ref: string }>(im, 'PullImage', { image: { image } })).image_ref,
     close: () => {

@@ -18,7 +18,10 @@ export interface ContainerSpec {
   env?: { name: string; value?: string }[];
   envFrom?: { prefix?: string; configMapRef?: { name: string; optional?: boolean }; secretRef?: { name: string; optional?: boolean } }[];
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
-  ports?: { containerPort: number; hostPort?: number; protocol?: string }[];
+  ports?: { name?: string; containerPort: number; hostPort?: number; protocol?: string }[];
+  livenessProbe?: import('./probes').Probe;
+  readinessProbe?: import('./probes').Probe;
+  startupProbe?: import('./probes').Probe;
   imagePullPolicy?: string;
   tty?: boolean;
   stdin?: boolean;

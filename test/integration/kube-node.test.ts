@@ -374,3 +374,51 @@ spec:
   assert.equal(kc(['delete', 'pod', 'reader']).status, 0);
   for (const o of ['configmap/settings', 'configmap/later', 'secret/creds']) kc(['delete', o]);
 });
+
+test('probes: a failing liveness probe restarts the container; readiness (httpGet on a named port) and startup (tcpSocket) gate Ready and the Endpoints', { skip }, async () => {
+  const m = `apiVersion: v1
+kind: Pod
+metadata: {name: live}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: localhost/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "touch /tmp/healthy; sleep 3; rm /tmp/healthy; sleep 1000"]
+    livenessProbe: {exec: {command: ["test", "-f", "/tmp/healthy"]}, periodSeconds: 1, failureThreshold: 2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: slow, labels: {app: slow}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: localhost/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "sleep 4; mkdir -p /w; echo ok > /w/index.html; httpd -f -p 8080 -h /w"]
+    ports: [{name: web, containerPort: 8080}]
+    readinessProbe: {httpGet: {path: /, port: web}, periodSeconds: 1}
+    startupProbe: {tcpSocket: {port: 8080}, periodSeconds: 1, failureThreshold: 30}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: slow}
+spec:
+  selector: {app: slow}
+  ports: [{port: 80, targetPort: web}]
+`;
+  assert.equal(kc(['apply', '-f', '-'], m).status, 0);
+  // Not ready (and not in the service's addresses) until its server answers.
+  await until('slow running', () => (pod('slow')?.status.phase === 'Running' ? true : undefined));
+  const early = pod('slow')!;
+  assert.equal(early.status.containerStatuses?.[0]?.ready, false);
+  const ep = (): { addresses?: unknown[]; notReadyAddresses?: unknown[] } => ((JSON.parse(kc(['get', 'endpoints', 'slow', '-o', 'json']).stdout || '{}') as { subsets?: { addresses?: unknown[]; notReadyAddresses?: unknown[] }[] }).subsets ?? [])[0] ?? {};
+  assert.equal(ep().addresses, undefined, 'not ready: not an address of the service yet');
+  await until('slow ready', () => (pod('slow')?.status.containerStatuses?.[0]?.ready ? true : undefined), 30000);
+  await until('an address of the service', () => (ep().addresses?.length === 1 ? true : undefined), 10000);
+  // The liveness probe fails after 3 s: the container is killed and started again.
+  await until('a liveness restart', () => ((pod('live')?.status.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? true : undefined), 40000);
+  for (const o of ['pod/live', 'pod/slow', 'service/slow']) assert.equal(kc(['delete', o]).status, 0);
+});
