@@ -150,6 +150,13 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
       // Graceful termination: each container gets the grace period, then the sandbox goes, then the object.
       const grace = Number((p.metadata as { deletionGracePeriodSeconds?: number }).deletionGracePeriodSeconds ?? spec.terminationGracePeriodSeconds ?? 30);
       if (st) {
+        // preStop hooks first (exec, within the grace period), then SIGTERM, then SIGKILL at its end.
+        const state = st;
+        await Promise.all(spec.containers.map(async (c) => {
+          const id = state.containers.get(c.name)?.id;
+          const hook = c.lifecycle?.preStop?.exec?.command;
+          if (id && hook) await cri.execSync(id, hook, grace).catch(() => undefined);
+        }));
         await Promise.all([...st.containers.values()].map((c) => cri.stopContainer(c.id, grace).catch(() => undefined)));
         await removeSandbox(st.sandboxId, uid);
       } else {

@@ -19,12 +19,40 @@ export interface ContainerSpec {
   envFrom?: { prefix?: string; configMapRef?: { name: string; optional?: boolean }; secretRef?: { name: string; optional?: boolean } }[];
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
   ports?: { name?: string; containerPort: number; hostPort?: number; protocol?: string }[];
+  resources?: { limits?: Record<string, string | number>; requests?: Record<string, string | number> };
+  lifecycle?: { preStop?: { exec?: { command: string[] } } };
   livenessProbe?: import('./probes').Probe;
   readinessProbe?: import('./probes').Probe;
   startupProbe?: import('./probes').Probe;
   imagePullPolicy?: string;
   tty?: boolean;
   stdin?: boolean;
+}
+
+/** "500m" → 0.5, "2" → 2 (CPU); "64Mi" → 67108864, "1G" → 1e9 (bytes). */
+export function quantity(q: string | number | undefined): number | undefined {
+  if (q === undefined) return undefined;
+  if (typeof q === 'number') return q;
+  const m = /^([0-9.]+)(m|k|M|G|T|Ki|Mi|Gi|Ti|)$/.exec(q.trim());
+  if (!m) return undefined;
+  const f: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
+  return Number(m[1]) * (f[m[2] as string] as number);
+}
+
+/**
+ * requests and limits → the CRI's LinuxContainerResources, as kubelet maps
+ * them: cpu limit → quota over a 100 ms period, cpu request → shares
+ * (1024 per core, at least 2), memory limit → memory.limit.
+ */
+export function linuxResources(r: { limits?: Record<string, string | number>; requests?: Record<string, string | number> } | undefined): Record<string, unknown> {
+  const cpuLimit = quantity(r?.limits?.['cpu']);
+  const cpuRequest = quantity(r?.requests?.['cpu']) ?? cpuLimit;
+  const memLimit = quantity(r?.limits?.['memory']);
+  return {
+    ...(cpuLimit !== undefined ? { cpu_period: '100000', cpu_quota: String(Math.max(1000, Math.round(cpuLimit * 100000))) } : {}),
+    cpu_shares: String(cpuRequest !== undefined ? Math.max(2, Math.round(cpuRequest * 1024)) : 2),
+    ...(memLimit !== undefined ? { memory_limit_in_bytes: String(Math.round(memLimit)) } : {}),
+  };
 }
 
 export interface PodSpec {
@@ -93,5 +121,6 @@ export function containerConfig(p: KubeObject, c: ContainerSpec, attempt: number
     log_path: path.join(c.name, `${attempt}.log`),
     tty: c.tty ?? false,
     stdin: c.stdin ?? false,
+    linux: { resources: linuxResources(c.resources) },
   };
 }

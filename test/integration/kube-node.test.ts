@@ -422,3 +422,32 @@ spec:
   await until('a liveness restart', () => ((pod('live')?.status.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? true : undefined), 40000);
   for (const o of ['pod/live', 'pod/slow', 'service/slow']) assert.equal(kc(['delete', o]).status, 0);
 });
+
+test('resources become cgroup limits (read inside the container); a preStop hook runs before the container is stopped', { skip }, async () => {
+  const out = fs.mkdtempSync(path.join(cri.work, 'prestop-'));
+  const m = `apiVersion: v1
+kind: Pod
+metadata: {name: limited}
+spec:
+  terminationGracePeriodSeconds: 5
+  volumes: [{name: out, hostPath: {path: ${out}}}]
+  containers:
+  - name: c
+    image: localhost/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "1000"]
+    resources: {limits: {memory: 64Mi, cpu: 500m}, requests: {cpu: 250m}}
+    volumeMounts: [{name: out, mountPath: /out}]
+    lifecycle: {preStop: {exec: {command: ["sh", "-c", "echo stopping > /out/prestop"]}}}
+`;
+  assert.equal(kc(['apply', '-f', '-'], m).status, 0);
+  await until('limited running', () => (pod('limited')?.status.phase === 'Running' ? true : undefined));
+  const v1 = fs.existsSync('/sys/fs/cgroup/memory/tasks');
+  const files = v1 ? '/sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us' : '/sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max';
+  const r = kc(['exec', 'limited', '--', 'sh', '-c', `cat ${files}`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^67108864$/m, 'memory limit 64Mi');
+  assert.match(r.stdout, v1 ? /^50000$/m : /^50000 100000$/m, 'cpu limit 500m: half of each 100 ms');
+  assert.equal(kc(['delete', 'pod', 'limited']).status, 0);
+  assert.equal(fs.readFileSync(path.join(out, 'prestop'), 'utf8'), 'stopping\n');
+});
