@@ -13,6 +13,7 @@ import { RESOURCES, groupVersion, keyOf, type ResourceType } from './resources';
 import { matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors';
 import { toTable } from './table';
 import { allocate, DEFAULT_SERVICE_NETWORK, type ServiceNetwork } from './allocate';
+import { applyLimitRanges, exceeded } from './admission';
 
 export interface Target {
   type: ResourceType;
@@ -202,6 +203,7 @@ export class Rest {
     const problems = validate(t.type, obj);
     if (t.type.kind === 'Service' && problems.length === 0) problems.push(...allocate(obj.spec as never, this.takenByServices(), this.serviceNetwork));
     if (problems.length > 0) throw invalid(t.type, name, problems);
+    if (t.type.namespaced) this.admit(t.type, obj);
     if (c.query.get('dryRun') === 'All') return { code: 201, body: obj };
     obj.metadata.resourceVersion = 'REV';
     let s: Stored;
@@ -226,6 +228,27 @@ export class Rest {
       return parse(this.store.update(keyOf(t.type, t.namespace, name), JSON.stringify(next).replace('"REV"', REVISION), cur.revision));
     } catch (e) {
       storeError(e, t);
+    }
+  }
+
+  /** LimitRange defaults and bounds, then ResourceQuota: a refusal is 403 and stores nothing. */
+  private admit(type: ResourceType, obj: KubeObject): void {
+    const ns = obj.metadata.namespace ?? null;
+    const byKind = (kind: string): KubeObject[] => {
+      const r = RESOURCES.find((x) => x.kind === kind && x.group !== 'extensions') as ResourceType;
+      return this.store.list(keyOf(r, ns)).items.map(parse);
+    };
+    const forbidden = (why: string): ApiError => new ApiError(403, 'Forbidden', `${type.resource} "${obj.metadata.name ?? ''}" is forbidden: ${why}`, { name: obj.metadata.name ?? '', kind: type.resource });
+    if (type.kind === 'Pod') {
+      const problems = applyLimitRanges(obj, byKind('LimitRange'));
+      if (problems.length > 0) throw forbidden(`[${problems.join(', ')}]`);
+    }
+    const quotas = byKind('ResourceQuota');
+    if (quotas.length === 0) return;
+    const objects = type.kind === 'Pod' ? byKind('Pod') : [...byKind('Pod'), ...byKind(type.kind)];
+    for (const q of quotas) {
+      const why = exceeded(q, objects, obj);
+      if (why) throw forbidden(why);
     }
   }
 

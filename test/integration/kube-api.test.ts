@@ -193,3 +193,41 @@ test('ReplicationController and ReplicaSet controllers keep the replicas; deleti
   assert.deepEqual(left[0]!.metadata.ownerReferences ?? [], []);
   assert.equal(kubectl('1.33', k, ['delete', 'namespace', ns]).status, 0);
 });
+
+test('a ResourceQuota refuses what would exceed it (403, nothing stored) and shows its use; a LimitRange fills in defaults and refuses what is over its max', { skip: kubectlMissing('1.33') }, async () => {
+  const k = await server();
+  const setup = `apiVersion: v1
+kind: Namespace
+metadata: {name: quota}
+---
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: q, namespace: quota}
+spec: {hard: {pods: "2", limits.memory: 256Mi}}
+---
+apiVersion: v1
+kind: LimitRange
+metadata: {name: lr, namespace: quota}
+spec:
+  limits:
+  - type: Container
+    default: {memory: 100Mi, cpu: 200m}
+    defaultRequest: {memory: 50Mi}
+    max: {memory: 200Mi}
+`;
+  assert.equal(kubectl('1.33', k, ['apply', '-f', '-'], setup).status, 0);
+  const podIn = (name: string, resources = ''): string => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, namespace: quota}\nspec:\n  containers: [{name: c, image: localhost/busybox:latest${resources}}]\n`;
+  for (const n of ['p1', 'p2']) assert.equal(kubectl('1.33', k, ['apply', '-f', '-'], podIn(n)).status, 0);
+  const res = JSON.parse(kubectl('1.33', k, ['-n', 'quota', 'get', 'pod', 'p1', '-o', 'jsonpath={.spec.containers[0].resources}']).stdout) as unknown;
+  assert.deepEqual(res, { limits: { memory: '100Mi', cpu: '200m' }, requests: { memory: '50Mi', cpu: '200m' } }, 'the LimitRange\'s defaults');
+  const over = kubectl('1.33', k, ['apply', '-f', '-'], podIn('p3'));
+  assert.notEqual(over.status, 0);
+  assert.match(over.stderr, /pods "p3" is forbidden: exceeded quota: q, requested: limits\.memory=100Mi,pods=1, used: limits\.memory=200Mi,pods=2, limited: limits\.memory=256Mi,pods=2/);
+  assert.match(kubectl('1.33', k, ['-n', 'quota', 'get', 'pod', 'p3']).stderr, /not found/, 'nothing stored');
+  const big = kubectl('1.33', k, ['apply', '-f', '-'], podIn('big', ', resources: {limits: {memory: 300Mi}}'));
+  assert.match(big.stderr, /pods "big" is forbidden: \[maximum memory usage per Container is 200Mi, but limit is 300Mi\]/);
+  const described = kubectl('1.33', k, ['-n', 'quota', 'describe', 'quota', 'q']).stdout;
+  assert.match(described, /limits\.memory\s+200Mi\s+256Mi/);
+  assert.match(described, /pods\s+2\s+2/);
+  assert.equal(kubectl('1.33', k, ['delete', 'namespace', 'quota']).status, 0);
+});
