@@ -13,6 +13,7 @@ import { startReplicaControllers } from './controllers/replicas';
 import { startEndpointsController } from './controllers/endpoints';
 import { startDeploymentController } from './controllers/deployment';
 import { startQuotaController } from './controllers/quota';
+import { startStatefulSetController } from './controllers/statefulset';
 import { createHash } from 'node:crypto';
 import { Rest } from './api/rest';
 import { RESOURCES, keyOf } from './api/resources';
@@ -83,7 +84,7 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
   // The controllers, in this process, through the same API handlers as kubectl.
   const client = new Client(store);
   const log = o.log ?? ((): void => {});
-  const controllers = [startReplicaControllers(client, log), startGarbageCollector(client, log), startEndpointsController(client, log), startDeploymentController(client, log), startQuotaController(client, log)];
+  const controllers = [startReplicaControllers(client, log), startGarbageCollector(client, log), startEndpointsController(client, log), startDeploymentController(client, log), startQuotaController(client, log), startStatefulSetController(client, log)];
   let agent: import('./node/agent').NodeAgent | null = null;
   let cri: import('./node/cri-client').CriClient | null = null;
   if (o.criEndpoint) {

@@ -451,3 +451,30 @@ spec:
   assert.equal(kc(['delete', 'pod', 'limited']).status, 0);
   assert.equal(fs.readFileSync(path.join(out, 'prestop'), 'utf8'), 'stopping\n');
 });
+
+test('a StatefulSet makes its pods in order with stable names (each once the one before is Ready), and scales down from the top', { skip }, async () => {
+  const sts = (replicas: number): string => `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: ${replicas}
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: c, image: localhost/busybox:latest, imagePullPolicy: IfNotPresent, command: ["sleep", "1000"]}]
+`;
+  assert.equal(kc(['apply', '-f', '-'], sts(3)).status, 0);
+  await until('3 ready', () => (/^db\s+3\/3\s+/m.test(kc(['get', 'statefulset', 'db']).stdout) ? true : undefined), 60000);
+  const created = (JSON.parse(kc(['get', 'pods', '-l', 'app=db', '-o', 'json']).stdout) as { items: { metadata: { name: string; creationTimestamp: string }; spec: { hostname: string; subdomain: string } }[] }).items;
+  assert.deepEqual(created.map((p) => p.metadata.name).sort(), ['db-0', 'db-1', 'db-2']);
+  const order = [...created].sort((a, b) => a.metadata.creationTimestamp.localeCompare(b.metadata.creationTimestamp) || a.metadata.name.localeCompare(b.metadata.name)).map((p) => p.metadata.name);
+  assert.deepEqual(order, ['db-0', 'db-1', 'db-2'], 'made in order');
+  assert.equal(kc(['exec', 'db-1', '--', 'hostname']).stdout.trim(), 'db-1', 'its stable name is its hostname');
+  assert.equal(kc(['scale', 'statefulset', 'db', '--replicas=1']).status, 0);
+  await until('down to db-0', () => (kc(['get', 'pods', '-l', 'app=db', '-o', 'name']).stdout.trim() === 'pod/db-0' ? true : undefined), 60000);
+  assert.equal(kc(['delete', 'statefulset', 'db']).status, 0);
+  await until('its pods gone', () => (kc(['get', 'pods', '-l', 'app=db', '-o', 'name']).stdout.trim() === '' ? true : undefined), 30000);
+});
