@@ -91,10 +91,27 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
     const { connectCri } = require('./node/cri-client') as typeof import('./node/cri-client');
     const { startNodeAgent, DEFAULT_POD_LOG_DIR } = require('./node/agent') as typeof import('./node/agent');
     cri = connectCri(o.criEndpoint);
-    agent = startNodeAgent(client, cri, { nodeName: o.nodeName ?? os.hostname(), podLogDir: o.podLogDir ?? DEFAULT_POD_LOG_DIR, podDir: path.join(o.dataDir, 'pods'), log });
+    let dns: import('./node/dns').ClusterDns | null = null;
+    agent = startNodeAgent(client, cri, { nodeName: o.nodeName ?? os.hostname(), podLogDir: o.podLogDir ?? DEFAULT_POD_LOG_DIR, podDir: path.join(o.dataDir, 'pods'), log, dns: (ns) => dns?.config(ns) ?? null });
     // kube-proxy's job, with the node agent: services in this host's iptables.
     const { startServiceProxy } = require('./node/proxy') as typeof import('./node/proxy');
     controllers.push(startServiceProxy(client, proxyId(o.dataDir), log));
+    // Cluster DNS: dnsmasq on this node's address, as kube-dns.kube-system (the service network's .10).
+    const { startClusterDns } = require('./node/dns') as typeof import('./node/dns');
+    const { internalIp } = require('./node/agent') as typeof import('./node/agent');
+    const { parseCidr } = require('./api/allocate') as typeof import('./api/allocate');
+    const base = parseCidr((o.serviceNetwork ?? { cidr: '10.43.0.0/16' }).cidr).base + 10;
+    const dnsDir = path.join('/run', `mycontainer-kube-${proxyId(o.dataDir)}`);
+    try {
+      dns = await startClusterDns(client, { dir: dnsDir, nodeIp: internalIp(), serviceIp: [24, 16, 8, 0].map((s) => Math.floor(base / 2 ** s) % 256).join('.'), log });
+      const d = dns;
+      controllers.push(() => {
+        d.stop();
+        fs.rmSync(dnsDir, { recursive: true, force: true });
+      });
+    } catch (e) {
+      log(`cluster DNS not started: ${(e as Error).message} (is dnsmasq installed?)`);
+    }
   }
   if (agent) {
     const a = agent;

@@ -37,6 +37,8 @@ export interface AgentOptions {
   podLogDir: string;
   /** Where the pods' volumes are made (kubelet: /var/lib/kubelet/pods). */
   podDir: string;
+  /** The cluster DNS resolv.conf for a ClusterFirst pod of a namespace, once DNS runs. */
+  dns?: (namespace: string) => { servers: string[]; searches: string[]; options: string[] } | null;
   log: (line: string) => void;
 }
 
@@ -174,7 +176,7 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
     }
     if (!st) {
       const existing = (await cri.listPodSandbox()).find((sb) => sb.metadata.uid === uid && sb.state === 0);
-      const podConfig = podSandboxConfig(p, o.podLogDir);
+      const podConfig = podSandboxConfig(p, o.podLogDir, o.dns?.(p.metadata.namespace as string) ?? null);
       const sandboxId = existing?.id ?? (await cri.runPodSandbox(podConfig));
       st = { sandboxId, containers: new Map(), pullFailures: new Map(), configErrors: new Map() };
       // Containers a previous server started: take them back.
@@ -184,7 +186,7 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
       }
       pods.set(uid, st);
     }
-    const podConfig = podSandboxConfig(p, o.podLogDir);
+    const podConfig = podSandboxConfig(p, o.podLogDir, o.dns?.(p.metadata.namespace as string) ?? null);
     const sb = await cri.podSandboxStatus(st.sandboxId).catch(() => null);
     const podIp = sb?.network?.ip || null;
     const statuses: Record<string, unknown>[] = [];
@@ -369,7 +371,7 @@ function isoOf(ns: string | number): string {
   return n > 0 ? new Date(n / 1e6).toISOString().replace(/\.\d+Z$/, 'Z') : '';
 }
 
-function internalIp(): string {
+export function internalIp(): string {
   for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   return '127.0.0.1';
 }

@@ -56,7 +56,7 @@ export interface PodSpec {
   nodeName?: string;
 }
 
-export function podSandboxConfig(p: KubeObject, logRoot: string): Record<string, unknown> {
+export function podSandboxConfig(p: KubeObject, logRoot: string, dns: { servers: string[]; searches: string[]; options: string[] } | null = null): Record<string, unknown> {
   const spec = p.spec as PodSpec;
   const ns = p.metadata.namespace as string;
   const name = p.metadata.name as string;
@@ -67,6 +67,8 @@ export function podSandboxConfig(p: KubeObject, logRoot: string): Record<string,
     hostname: spec.hostname ?? name,
     log_directory: path.join(logRoot, `${ns}_${name}_${uid}`),
     port_mappings: ports,
+    // dnsPolicy ClusterFirst (the default): the cluster's DNS; Default: the node's resolv.conf.
+    ...(dns && ((spec as { dnsPolicy?: string }).dnsPolicy ?? 'ClusterFirst') === 'ClusterFirst' ? { dns_config: dns } : {}),
     labels: { ...(p.metadata.labels ?? {}), [UID_LABEL]: uid, 'io.kubernetes.pod.name': name, 'io.kubernetes.pod.namespace': ns },
     annotations: { ...(p.metadata.annotations ?? {}) },
     linux: {},

@@ -60,6 +60,14 @@ export async function startKube(dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 
       const { removeRules } = require('../../orchestrator/node/proxy') as typeof import('../../orchestrator/node/proxy');
       const { proxyId } = require('../../orchestrator/server') as typeof import('../../orchestrator/server');
       removeRules(proxyId(dataDir));
+      // and its dnsmasq, and the directory it served from
+      const run = `/run/mycontainer-kube-${proxyId(dataDir)}`;
+      try {
+        process.kill(Number(fs.readFileSync(`${run}/dnsmasq.pid`, 'utf8')), 'SIGKILL');
+      } catch {
+        // not running
+      }
+      fs.rmSync(run, { recursive: true, force: true });
     },
   };
 }

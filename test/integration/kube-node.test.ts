@@ -478,3 +478,36 @@ spec:
   assert.equal(kc(['delete', 'statefulset', 'db']).status, 0);
   await until('its pods gone', () => (kc(['get', 'pods', '-l', 'app=db', '-o', 'name']).stdout.trim() === '' ? true : undefined), 30000);
 });
+
+test('cluster DNS: pods get kubelet\'s resolv.conf and reach services by short and full names', { skip: skip || (fs.existsSync('/usr/sbin/dnsmasq') ? false : 'needs dnsmasq (dnsmasq-base)') }, async () => {
+  const m = `apiVersion: v1
+kind: Pod
+metadata: {name: named, labels: {app: named}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: localhost/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "mkdir -p /www && echo found-by-name > /www/index.html && httpd -f -p 8080 -h /www"]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: named-svc}
+spec:
+  selector: {app: named}
+  ports: [{port: 80, targetPort: 8080}]
+`;
+  assert.equal(kc(['apply', '-f', '-'], m).status, 0);
+  assert.equal(kc(['apply', '-f', '-'], manifest('asker', 'sleep 1000')).status, 0);
+  await until('both running', () => (pod('named')?.status.phase === 'Running' && pod('asker')?.status.phase === 'Running' ? true : undefined));
+  const dnsIp = (JSON.parse(kc(['-n', 'kube-system', 'get', 'svc', 'kube-dns', '-o', 'json']).stdout) as { spec: { clusterIP: string } }).spec.clusterIP;
+  assert.equal(dnsIp, '10.43.0.10');
+  const conf = kc(['exec', 'asker', '--', 'cat', '/etc/resolv.conf']).stdout;
+  assert.match(conf, /^nameserver 10\.43\.0\.10$/m);
+  assert.match(conf, /^search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local$/m);
+  assert.match(conf, /^options ndots:5$/m);
+  await until('an address of the service', () => (/found-by-name/.test(kc(['exec', 'asker', '--', 'wget', '-qO-', 'http://named-svc/']).stdout) ? true : undefined), 20000);
+  assert.equal(kc(['exec', 'asker', '--', 'wget', '-qO-', 'http://named-svc.default.svc.cluster.local/']).stdout, 'found-by-name\n');
+  for (const o of ['pod/named', 'pod/asker', 'service/named-svc']) assert.equal(kc(['delete', o]).status, 0);
+});
