@@ -511,3 +511,23 @@ spec:
   assert.equal(kc(['exec', 'asker', '--', 'wget', '-qO-', 'http://named-svc.default.svc.cluster.local/']).stdout, 'found-by-name\n');
   for (const o of ['pod/named', 'pod/asker', 'service/named-svc']) assert.equal(kc(['delete', o]).status, 0);
 });
+
+test('restarting the server loses nothing: a running pod keeps running, the same container, not restarted', { skip }, async () => {
+  assert.equal(kc(['apply', '-f', '-'], manifest('survivor', 'sleep 1000')).status, 0);
+  const before = await until('survivor running', () => {
+    const p = pod('survivor');
+    return p?.status.phase === 'Running' ? p : undefined;
+  });
+  const id = (JSON.parse(kc(['get', 'pod', 'survivor', '-o', 'json']).stdout) as { status: { containerStatuses: { containerID: string }[] } }).status.containerStatuses[0]!.containerID;
+  const args = ['--container-runtime-endpoint', `unix://${cri.socket}`, '--pod-log-dir', path.join(cri.work, 'pod-logs')];
+  await k.stop();
+  assert.match(cri.crictl(['ps', '-q', '--label', 'io.kubernetes.pod.name=survivor']).stdout, /^[0-9a-f]+$/m, 'the container runs on while the server is down');
+  k = await startKube(k.dataDir, k.port, args);
+  await new Promise((r) => setTimeout(r, 3000)); // a few syncs of the new agent
+  const after = JSON.parse(kc(['get', 'pod', 'survivor', '-o', 'json']).stdout) as { metadata: { uid: string }; status: { phase: string; containerStatuses: { containerID: string; restartCount: number }[] } };
+  assert.equal(after.metadata.uid, before.metadata.uid);
+  assert.equal(after.status.phase, 'Running');
+  assert.equal(after.status.containerStatuses[0]!.containerID, id, 'the same container, taken back');
+  assert.equal(after.status.containerStatuses[0]!.restartCount, 0);
+  assert.equal(kc(['delete', 'pod', 'survivor']).status, 0);
+});
