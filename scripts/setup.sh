@@ -48,6 +48,16 @@ if [ ! -x /usr/local/lib/mycontainer/kubectl-1.20 ]; then
   rm -rf "$tmp"
 fi
 
+# Debian's redis for the orchestrator's guestbook test (scripts/build-redis-image.sh
+# makes the image from these, offline).
+debs=/usr/local/lib/mycontainer/debs
+for pkg in redis-tools libjemalloc2 liblzf1 liblua5.1-0; do
+  if ! compgen -G "$debs/${pkg}_*.deb" >/dev/null; then
+    mkdir -p "$debs"
+    (cd "$debs" && apt-get download -qq "$pkg" >/dev/null 2>&1) || echo "setup: $pkg could not be downloaded; the guestbook test will be skipped"
+  fi
+done
+
 # The CRI server's pod network (`mycontainer cri`), as kubelet clusters set it
 # up: the first config in /etc/cni/net.d. Written only where there is none.
 if ! compgen -G '/etc/cni/net.d/*.conf' >/dev/null && ! compgen -G '/etc/cni/net.d/*.conflist' >/dev/null; then

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crictlMissing, startCri, type Cri } from '../helpers/cri';
+import { REPO } from '../helpers/bundle';
 import { engineMissing } from '../helpers/engine';
 import { KUBECTL, kubectl, kubectlMissing, startKube, type KubeServerProcess } from '../helpers/kube';
 import { spawnSync } from 'node:child_process';
@@ -530,4 +531,127 @@ test('restarting the server loses nothing: a running pod keeps running, the same
   assert.equal(after.status.containerStatuses[0]!.containerID, id, 'the same container, taken back');
   assert.equal(after.status.containerStatuses[0]!.restartCount, 0);
   assert.equal(kc(['delete', 'pod', 'survivor']).status, 0);
+});
+
+const GUESTBOOK_DEBS = '/usr/local/lib/mycontainer/debs';
+const guestbookSkip = skip || (fs.existsSync(GUESTBOOK_DEBS) && fs.readdirSync(GUESTBOOK_DEBS).some((f) => f.startsWith('redis-tools_')) ? false : `needs Debian's redis packages in ${GUESTBOOK_DEBS} (scripts/setup.sh downloads them)`);
+
+test('the classic guestbook: redis-master and 2 redis-slave RCs with Services, a 3-replica frontend on a NodePort that writes to the master and reads from the slaves', { skip: guestbookSkip }, async () => {
+  // An image from Debian's redis-tools (and busybox for the frontend's httpd and CGI).
+  const oci = path.join(cri.work, 'redis-oci');
+  const { execFileSync } = await import('node:child_process');
+  execFileSync(path.join(REPO, 'scripts', 'build-redis-image.sh'), [oci, '7'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const loaded = cri.engine.mc(['load', '-i', oci, '--name', 'localhost/redis:7']);
+  assert.equal(loaded.status, 0, loaded.stderr);
+  const cgi = ['#!/bin/sh', 'echo "Content-Type: text/plain"; echo', 'case "$QUERY_STRING" in',
+    '  cmd=set\\&value=*) redis-cli -h redis-master set messages "${QUERY_STRING#cmd=set&value=}" >/dev/null && echo Updated ;;',
+    '  cmd=get) redis-cli -h redis-slave get messages ;;', 'esac'].join('\n');
+  const manifests = `apiVersion: v1
+kind: ReplicationController
+metadata: {name: redis-master, labels: {app: redis, role: master}}
+spec:
+  replicas: 1
+  selector: {app: redis, role: master}
+  template:
+    metadata: {labels: {app: redis, role: master}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: master
+        image: localhost/redis:7
+        imagePullPolicy: IfNotPresent
+        command: ["redis-server", "--protected-mode", "no", "--save", ""]
+        ports: [{containerPort: 6379}]
+        readinessProbe: {exec: {command: ["redis-cli", "ping"]}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: redis-master, labels: {app: redis, role: master}}
+spec:
+  selector: {app: redis, role: master}
+  ports: [{port: 6379, targetPort: 6379}]
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: redis-slave, labels: {app: redis, role: slave}}
+spec:
+  replicas: 2
+  selector: {app: redis, role: slave}
+  template:
+    metadata: {labels: {app: redis, role: slave}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: slave
+        image: localhost/redis:7
+        imagePullPolicy: IfNotPresent
+        # The master through the service variables kubelet sets.
+        command: ["sh", "-c", "exec redis-server --protected-mode no --save '' --replicaof $REDIS_MASTER_SERVICE_HOST $REDIS_MASTER_SERVICE_PORT"]
+        ports: [{containerPort: 6379}]
+        readinessProbe: {exec: {command: ["sh", "-c", "redis-cli info replication | grep -q master_link_status:up"]}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: redis-slave, labels: {app: redis, role: slave}}
+spec:
+  selector: {app: redis, role: slave}
+  ports: [{port: 6379}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: frontend-cgi}
+data:
+  guestbook: ${JSON.stringify(cgi)}
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: frontend, labels: {app: guestbook, tier: frontend}}
+spec:
+  replicas: 3
+  selector: {app: guestbook, tier: frontend}
+  template:
+    metadata: {labels: {app: guestbook, tier: frontend}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      volumes: [{name: cgi, configMap: {name: frontend-cgi, defaultMode: 0755}}]
+      containers:
+      - name: php-redis
+        image: localhost/redis:7
+        imagePullPolicy: IfNotPresent
+        command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+        ports: [{containerPort: 80}]
+        volumeMounts: [{name: cgi, mountPath: /www/cgi-bin}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: frontend, labels: {app: guestbook, tier: frontend}}
+spec:
+  type: NodePort
+  selector: {app: guestbook, tier: frontend}
+  ports: [{port: 80}]
+`;
+  // The services first, so that the pods' variables name them (as the tutorial creates them).
+  const docs = manifests.split('\n---\n');
+  const services = docs.filter((d) => /^kind: (Service|ConfigMap)$/m.test(d));
+  assert.equal(kc(['apply', '-f', '-'], services.join('\n---\n')).status, 0);
+  const applied = kc(['apply', '-f', '-'], docs.filter((d) => !services.includes(d)).join('\n---\n'));
+  assert.equal(applied.status, 0, applied.stderr);
+  const ready = (sel: string, n: number): Promise<boolean> => until(`${n} ready ${sel}`, () => {
+    const items = (JSON.parse(kc(['get', 'pods', '-l', sel, '-o', 'json']).stdout) as { items: { status: { containerStatuses?: { ready: boolean }[] } }[] }).items;
+    return items.length === n && items.every((p) => p.status.containerStatuses?.[0]?.ready) ? true : undefined;
+  }, 120000);
+  await ready('role=master', 1);
+  await ready('role=slave', 2); // replicating from the master
+  await ready('tier=frontend', 3);
+  const nodeIp = (JSON.parse(kc(['get', 'nodes', '-o', 'json']).stdout) as { items: { status: { addresses: { type: string; address: string }[] } }[] }).items[0]!.status.addresses.find((a) => a.type === 'InternalIP')!.address;
+  const nodePort = (JSON.parse(kc(['get', 'svc', 'frontend', '-o', 'json']).stdout) as { spec: { ports: { nodePort: number }[] } }).spec.ports[0]!.nodePort;
+  const curl = (q: string): string => spawnSync('curl', ['-s', '--max-time', '5', `http://${nodeIp}:${nodePort}/cgi-bin/guestbook?${q}`], { encoding: 'utf8' }).stdout.trim();
+  await until('the frontend answers on the NodePort', () => (curl('cmd=set&value=hello-guestbook') === 'Updated' ? true : undefined), 30000);
+  // Read back through the slaves (replication is asynchronous: a moment).
+  await until('the message through the slaves', () => (curl('cmd=get') === 'hello-guestbook' ? true : undefined), 30000);
+  // A slave reaches the master by its DNS name too.
+  const slave = (JSON.parse(kc(['get', 'pods', '-l', 'role=slave', '-o', 'json']).stdout) as { items: { metadata: { name: string } }[] }).items[0]!.metadata.name;
+  assert.equal(kc(['exec', slave, '--', 'redis-cli', '-h', 'redis-master.default.svc.cluster.local', 'get', 'messages']).stdout.trim(), 'hello-guestbook');
+  for (const d of ['rc/frontend', 'rc/redis-slave', 'rc/redis-master', 'svc/frontend', 'svc/redis-slave', 'svc/redis-master', 'configmap/frontend-cgi']) kc(['delete', d]);
+  await until('the guestbook gone', () => (kc(['get', 'pods', '-o', 'name']).stdout.trim() === '' ? true : undefined), 60000);
 });
