@@ -48,13 +48,13 @@ if [ ! -x /usr/local/lib/mycontainer/kubectl-1.20 ]; then
   rm -rf "$tmp"
 fi
 
-# Debian's redis for the orchestrator's guestbook test (scripts/build-redis-image.sh
-# makes the image from these, offline).
+# Debian's redis and nginx for the orchestrator's tests (scripts/build-debian-image.sh
+# makes their images from these, offline).
 debs=/usr/local/lib/mycontainer/debs
-for pkg in redis-tools libjemalloc2 liblzf1 liblua5.1-0; do
+for pkg in redis-tools libjemalloc2 liblzf1 liblua5.1-0 nginx; do
   if ! compgen -G "$debs/${pkg}_*.deb" >/dev/null; then
     mkdir -p "$debs"
-    (cd "$debs" && apt-get download -qq "$pkg" >/dev/null 2>&1) || echo "setup: $pkg could not be downloaded; the guestbook test will be skipped"
+    (cd "$debs" && apt-get download -qq "$pkg" >/dev/null 2>&1) || echo "setup: $pkg could not be downloaded; the tests that need it will be skipped"
   fi
 done
 
