@@ -130,7 +130,14 @@ export function startServiceProxy(client: Client, id: string, log: (line: string
   }, (_k, e) => log(`service proxy: ${(e as Error).message}`));
   queue.add('all');
   const cancel = client.watch([SERVICE, ENDPOINTS], () => queue.add('all'));
+  // As kube-proxy's periodic sync: rules that another tool flushed or reloaded come back.
+  const resync = setInterval(() => {
+    last = '';
+    queue.add('all');
+  }, 10000);
+  resync.unref();
   return () => {
+    clearInterval(resync);
     cancel();
     queue.stop();
     try {

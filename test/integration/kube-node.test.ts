@@ -721,7 +721,14 @@ spec:
   const port = (n: string): number => svc.spec.ports.find((p) => p.name === n)!.nodePort;
   const get = (url: string): string => spawnSync('curl', ['-s', '--max-time', '3', url], { encoding: 'utf8' }).stdout;
   await until('nginx on its node port', () => (get(`http://${nodeIp}:${port('web')}/`) === 'nginx says hello\n' ? true : undefined), 20000);
-  await until('the echo server on the other', () => (get(`http://${nodeIp}:${port('echo')}/cgi-bin/echo?ping`) === 'echo: ping\n' ? true : undefined), 20000);
+  try {
+    await until('the echo server on the other', () => (get(`http://${nodeIp}:${port('echo')}/cgi-bin/echo?ping`) === 'echo: ping\n' ? true : undefined), 40000);
+  } catch (e) {
+    // What the pod, the endpoints and the host's rules said, for the report.
+    const direct = spawnSync('curl', ['-sv', '--max-time', '3', `http://${nodeIp}:${port('echo')}/cgi-bin/echo?ping`], { encoding: 'utf8' });
+    const inside = kc(['exec', 'two', '-c', 'echo', '--', 'wget', '-qO-', 'http://127.0.0.1:9090/cgi-bin/echo?ping']);
+    throw new Error(`${(e as Error).message}\ncurl: ${direct.stdout} ${direct.stderr}\ninside: ${inside.stdout} ${inside.stderr}\nendpoints: ${kc(['get', 'endpoints', 'two', '-o', 'json']).stdout}\nlogs: ${kc(['logs', 'two', '-c', 'echo']).stdout}\nrules: ${spawnSync('iptables', ['-t', 'nat', '-S'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('MYC') || l.includes('HOSTPORT')).join('\n')}`);
+  }
   // The two containers share the pod's network: one reaches the other on localhost.
   assert.equal(kc(['exec', 'two', '-c', 'echo', '--', 'wget', '-qO-', 'http://127.0.0.1:8080/']).stdout, 'nginx says hello\n');
   for (const o of ['pod/two', 'svc/two', 'configmap/two-conf']) assert.equal(kc(['delete', o]).status, 0);
