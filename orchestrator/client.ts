@@ -51,6 +51,12 @@ export class Client {
     return this.call('PATCH', type, namespace, name, { status }, { sub: 'status', contentType: 'application/merge-patch+json' }) as KubeObject;
   }
 
+  /** Patches the status with `next` only if one of its fields differs from `current`'s (a level-triggered sync writes nothing when nothing changed). */
+  patchStatusIfChanged(type: ResourceType, namespace: string | null, name: string, current: unknown, next: Record<string, unknown>): void {
+    const cur = (current ?? {}) as Record<string, unknown>;
+    if (Object.entries(next).some(([k, v]) => JSON.stringify(cur[k]) !== JSON.stringify(v))) this.patchStatus(type, namespace, name, next);
+  }
+
   delete(type: ResourceType, namespace: string | null, name: string): void {
     this.call('DELETE', type, namespace, name, null);
   }

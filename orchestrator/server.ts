@@ -99,11 +99,10 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
     // Cluster DNS: dnsmasq on this node's address, as kube-dns.kube-system (the service network's .10).
     const { startClusterDns } = require('./node/dns') as typeof import('./node/dns');
     const { internalIp } = require('./node/agent') as typeof import('./node/agent');
-    const { parseCidr } = require('./api/allocate') as typeof import('./api/allocate');
-    const base = parseCidr((o.serviceNetwork ?? { cidr: '10.43.0.0/16' }).cidr).base + 10;
+    const { nthAddress, DEFAULT_SERVICE_NETWORK } = require('./api/allocate') as typeof import('./api/allocate');
     const dnsDir = path.join('/run', `mycontainer-kube-${proxyId(o.dataDir)}`);
     try {
-      dns = await startClusterDns(client, { dir: dnsDir, nodeIp: internalIp(), serviceIp: [24, 16, 8, 0].map((s) => Math.floor(base / 2 ** s) % 256).join('.'), log });
+      dns = await startClusterDns(client, { dir: dnsDir, nodeIp: internalIp(), serviceIp: nthAddress((o.serviceNetwork ?? DEFAULT_SERVICE_NETWORK).cidr, 10), log });
       const d = dns;
       controllers.push(() => {
         d.stop();

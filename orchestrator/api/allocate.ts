@@ -16,6 +16,11 @@ export const DEFAULT_SERVICE_NETWORK: ServiceNetwork = { cidr: '10.43.0.0/16', n
 const toInt = (ip: string): number => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
 const toIp = (n: number): string => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
 
+/** The n-th address of a CIDR ("10.43.0.0/16", 10 → "10.43.0.10"): the cluster DNS service's. */
+export function nthAddress(cidr: string, n: number): string {
+  return toIp(parseCidr(cidr).base + n);
+}
+
 export function parseCidr(cidr: string): { base: number; size: number } {
   const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(cidr);
   const bits = Number(m?.[2]);

@@ -36,6 +36,11 @@ export interface Call {
 /** What a handler answers: a JSON document, or a stream it writes itself (watch). */
 export type Reply = { code: number; body: unknown } | { stream: (res: ServerResponse) => void };
 
+/** The object's JSON for the store, its resourceVersion the revision the write will get. */
+function withRevision(o: KubeObject): string {
+  return JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: '' } }).replace('"resourceVersion":""', `"resourceVersion":${REVISION}`);
+}
+
 function parse(s: Stored): KubeObject {
   return JSON.parse(s.value) as KubeObject;
 }
@@ -205,10 +210,9 @@ export class Rest {
     if (problems.length > 0) throw invalid(t.type, name, problems);
     if (t.type.namespaced) this.admit(t.type, obj);
     if (c.query.get('dryRun') === 'All') return { code: 201, body: obj };
-    obj.metadata.resourceVersion = 'REV';
     let s: Stored;
     try {
-      s = this.store.create(keyOf(t.type, obj.metadata.namespace ?? null, name), JSON.stringify(obj).replace('"REV"', REVISION));
+      s = this.store.create(keyOf(t.type, obj.metadata.namespace ?? null, name), withRevision(obj));
     } catch (e) {
       storeError(e, { ...t, name });
     }
@@ -223,9 +227,8 @@ export class Rest {
     }
     const problems = validate(t.type, next);
     if (problems.length > 0) throw invalid(t.type, name, problems);
-    next.metadata.resourceVersion = 'REV';
     try {
-      return parse(this.store.update(keyOf(t.type, t.namespace, name), JSON.stringify(next).replace('"REV"', REVISION), cur.revision));
+      return parse(this.store.update(keyOf(t.type, t.namespace, name), withRevision(next), cur.revision));
     } catch (e) {
       storeError(e, t);
     }
@@ -327,9 +330,8 @@ export class Rest {
     const spec = (o.spec ?? {}) as { nodeName?: string; terminationGracePeriodSeconds?: number };
     if (t.type.kind === 'Pod' && spec.nodeName && !o.metadata.deletionTimestamp && opts.gracePeriodSeconds !== 0) {
       const marked: KubeObject = { ...o, metadata: { ...o.metadata, deletionTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), deletionGracePeriodSeconds: opts.gracePeriodSeconds ?? spec.terminationGracePeriodSeconds ?? 30 } };
-      marked.metadata.resourceVersion = 'REV';
       try {
-        return { code: 200, body: parse(this.store.update(keyOf(t.type, t.namespace, t.name), JSON.stringify(marked).replace('"REV"', REVISION), s.revision)) };
+        return { code: 200, body: parse(this.store.update(keyOf(t.type, t.namespace, t.name), withRevision(marked), s.revision)) };
       } catch (e) {
         storeError(e, t);
       }
@@ -370,8 +372,7 @@ export class Rest {
         const refs = o.metadata.ownerReferences ?? [];
         if (!refs.some((x) => x.uid === uid)) continue;
         o.metadata.ownerReferences = refs.filter((x) => x.uid !== uid);
-        o.metadata.resourceVersion = 'REV';
-        this.store.update(s.key, JSON.stringify(o).replace('"REV"', REVISION), s.revision);
+        this.store.update(s.key, withRevision(o), s.revision);
       }
     }
   }

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type { KubeObject } from '../api/objects';
 import type { Client } from '../client';
 import { typeOf } from '../client';
-import { WorkQueue } from './queue';
+import { WorkQueue, queueOwners } from './queue';
 
 const DEPLOYMENT = typeOf('Deployment', 'apps');
 const RS = typeOf('ReplicaSet', 'apps');
@@ -153,13 +153,7 @@ export function startDeploymentController(client: Client, log: (line: string) =>
     if (d.metadata.annotations?.[REVISION] !== rev) client.patch(DEPLOYMENT, ns, name, { metadata: { annotations: { [REVISION]: rev } } });
   }
 
-  for (const d of client.list(DEPLOYMENT, null)) queue.add(`${String(d.metadata.namespace)}/${String(d.metadata.name)}`);
-  const cancel = client.watch([DEPLOYMENT, RS], (t, _e, o) => {
-    const ns = String(o.metadata.namespace);
-    if (t.kind === 'Deployment') return queue.add(`${ns}/${String(o.metadata.name)}`);
-    const owner = o.metadata.ownerReferences?.find((r) => r.controller && r.kind === 'Deployment');
-    if (owner) queue.add(`${ns}/${owner.name}`);
-  });
+  const cancel = queueOwners(client, queue, DEPLOYMENT, RS);
   return () => {
     cancel();
     queue.stop();

@@ -3,6 +3,9 @@
 // level-triggered (they read the state, not the event), so coalescing
 // events loses nothing.
 
+import type { Client } from '../client';
+import type { ResourceType } from '../api/resources';
+
 export class WorkQueue {
   private readonly queued = new Set<string>();
   private readonly failures = new Map<string, number>();
@@ -46,4 +49,19 @@ export class WorkQueue {
     this.stopped = true;
     this.queued.clear();
   }
+}
+
+/**
+ * Queues "NAMESPACE/NAME" of every object of `owner`'s kind now, then on
+ * every change to one of them or to an `owned` object it controls
+ * (its controller ownerReference). Returns the watch's cancel.
+ */
+export function queueOwners(client: Client, queue: WorkQueue, owner: ResourceType, owned: ResourceType): () => void {
+  for (const o of client.list(owner, null)) queue.add(`${String(o.metadata.namespace)}/${String(o.metadata.name)}`);
+  return client.watch([owner, owned], (t, _e, o) => {
+    const ns = String(o.metadata.namespace);
+    if (t.kind === owner.kind) return queue.add(`${ns}/${String(o.metadata.name)}`);
+    const ref = o.metadata.ownerReferences?.find((r) => r.controller && r.kind === owner.kind);
+    if (ref) queue.add(`${ns}/${ref.name}`);
+  });
 }

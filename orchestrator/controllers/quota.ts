@@ -25,8 +25,7 @@ export function startQuotaController(client: Client, log: (line: string) => void
       const hard = ((q.spec as { hard?: Record<string, string> } | undefined)?.hard ?? {});
       const objects: KubeObject[] = COUNTED.flatMap((t) => client.list(t, ns));
       const used = Object.fromEntries(Object.entries(quotaUsed(hard, objects)).map(([k, v]) => [k, show(k, v)]));
-      const cur = (q.status ?? {}) as { hard?: unknown; used?: unknown };
-      if (JSON.stringify(cur.hard) !== JSON.stringify(hard) || JSON.stringify(cur.used) !== JSON.stringify(used)) client.patchStatus(QUOTA, ns, q.metadata.name as string, { hard, used });
+      client.patchStatusIfChanged(QUOTA, ns, q.metadata.name as string, q.status, { hard, used });
     }
   }, (ns, e) => log(`quota controller: ${ns}: ${(e as Error).message}`));
   for (const q of client.list(QUOTA, null)) queue.add(String(q.metadata.namespace));

@@ -72,8 +72,7 @@ export function startReplicaControllers(client: Client, log: (line: string) => v
     }
     const ready = mine.filter((p) => ((p.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')).length;
     const status = { replicas: mine.length, fullyLabeledReplicas: mine.length, readyReplicas: ready, availableReplicas: ready, observedGeneration: rc.metadata.generation ?? 1 };
-    const cur = (rc.status ?? {}) as Record<string, unknown>;
-    if (Object.entries(status).some(([k, v]) => cur[k] !== v)) client.patchStatus(type, ns, name, status);
+    client.patchStatusIfChanged(type, ns, name, rc.status, status);
   }
 
   // Everything there now, then every change to an owner or a pod.

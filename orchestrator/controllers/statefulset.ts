@@ -10,7 +10,7 @@ import type { KubeObject } from '../api/objects';
 import type { Client } from '../client';
 import { typeOf } from '../client';
 import { podReady } from './endpoints';
-import { WorkQueue } from './queue';
+import { WorkQueue, queueOwners } from './queue';
 
 const POD = typeOf('Pod');
 const STS = typeOf('StatefulSet', 'apps');
@@ -87,17 +87,10 @@ export function startStatefulSetController(client: Client, log: (line: string) =
         currentRevision: revision,
         updateRevision: revision,
       };
-      const cur = (sts?.status ?? {}) as Record<string, unknown>;
-      if (Object.entries(s).some(([k, v]) => cur[k] !== v)) client.patchStatus(STS, ns, name, s);
+      client.patchStatusIfChanged(STS, ns, name, sts?.status, s);
     }
   }, (key, e) => log(`statefulset controller: ${key}: ${(e as Error).message}`));
-  for (const s of client.list(STS, null)) queue.add(`${String(s.metadata.namespace)}/${String(s.metadata.name)}`);
-  const cancel = client.watch([STS, POD], (t, _e, o) => {
-    const ns = String(o.metadata.namespace);
-    if (t.kind === 'StatefulSet') return queue.add(`${ns}/${String(o.metadata.name)}`);
-    const owner = o.metadata.ownerReferences?.find((r) => r.controller && r.kind === 'StatefulSet');
-    if (owner) queue.add(`${ns}/${owner.name}`);
-  });
+  const cancel = queueOwners(client, queue, STS, POD);
   return () => {
     cancel();
     queue.stop();

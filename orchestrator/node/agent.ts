@@ -169,14 +169,15 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
     }
     const phase = (p.status as { phase?: string } | undefined)?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') return;
+    const podConfig = podSandboxConfig(p, o.podLogDir, o.dns?.(p.metadata.namespace as string) ?? null);
+    let sb = st ? await cri.podSandboxStatus(st.sandboxId).catch(() => null) : null;
     // A sandbox that died or went (crictl stopp/rmp): a new one, as kubelet makes.
-    if (st && !(await cri.podSandboxStatus(st.sandboxId).then((s) => s.state === 0).catch(() => false))) {
+    if (st && sb?.state !== 0) {
       await removeSandbox(st.sandboxId, uid);
       st = undefined;
     }
     if (!st) {
-      const existing = (await cri.listPodSandbox()).find((sb) => sb.metadata.uid === uid && sb.state === 0);
-      const podConfig = podSandboxConfig(p, o.podLogDir, o.dns?.(p.metadata.namespace as string) ?? null);
+      const existing = (await cri.listPodSandbox()).find((x) => x.metadata.uid === uid && x.state === 0);
       const sandboxId = existing?.id ?? (await cri.runPodSandbox(podConfig));
       st = { sandboxId, containers: new Map(), pullFailures: new Map(), configErrors: new Map() };
       // Containers a previous server started: take them back.
@@ -185,9 +186,8 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
         if (!prev || prev.attempt < c.metadata.attempt) st.containers.set(c.metadata.name, { id: c.id, attempt: c.metadata.attempt, restarts: c.metadata.attempt, backoffUntil: 0 });
       }
       pods.set(uid, st);
+      sb = await cri.podSandboxStatus(sandboxId).catch(() => null);
     }
-    const podConfig = podSandboxConfig(p, o.podLogDir, o.dns?.(p.metadata.namespace as string) ?? null);
-    const sb = await cri.podSandboxStatus(st.sandboxId).catch(() => null);
     const podIp = sb?.network?.ip || null;
     const statuses: Record<string, unknown>[] = [];
     let ready = 0;

@@ -7,8 +7,6 @@ import * as path from 'node:path';
 import type { KubeObject } from '../api/objects';
 import { quantity } from '../api/quantity';
 
-export { quantity };
-
 /** The label that ties a sandbox to its pod (kubelet's). */
 export const UID_LABEL = 'io.kubernetes.pod.uid';
 
