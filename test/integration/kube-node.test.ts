@@ -54,6 +54,9 @@ const pod = (name: string): PodView | undefined => {
   return r.status === 0 ? (JSON.parse(r.stdout) as PodView) : undefined;
 };
 
+/** The node's InternalIP, as its Node object reports it (where node ports answer). */
+const nodeAddress = (): string => (JSON.parse(kc(['get', 'nodes', '-o', 'json']).stdout) as { items: { status: { addresses: { type: string; address: string }[] } }[] }).items[0]!.status.addresses.find((a) => a.type === 'InternalIP')!.address;
+
 const manifest = (name: string, command: string, extra = ''): string => `apiVersion: v1
 kind: Pod
 metadata: {name: ${name}}
@@ -222,7 +225,7 @@ spec:
     return seen.size === 2 ? true : undefined;
   }, 30000);
   assert.deepEqual([...seen].sort(), pods);
-  const nodeIp = (JSON.parse(kc(['get', 'nodes', '-o', 'json']).stdout) as { items: { status: { addresses: { type: string; address: string }[] } }[] }).items[0]!.status.addresses.find((a) => a.type === 'InternalIP')!.address;
+  const nodeIp = nodeAddress();
   const viaNodePort = spawnSync('curl', ['-s', '--max-time', '3', `http://${nodeIp}:${nodePort}/`], { encoding: 'utf8' }).stdout.trim();
   assert.ok(pods.includes(viaNodePort), `the NodePort on ${nodeIp}:${nodePort} answered ${JSON.stringify(viaNodePort)}`);
   // A pod started after the service sees its variables, and reaches it by them.
@@ -653,7 +656,7 @@ spec:
   await ready('role=master', 1);
   await ready('role=slave', 2); // replicating from the master
   await ready('tier=frontend', 3);
-  const nodeIp = (JSON.parse(kc(['get', 'nodes', '-o', 'json']).stdout) as { items: { status: { addresses: { type: string; address: string }[] } }[] }).items[0]!.status.addresses.find((a) => a.type === 'InternalIP')!.address;
+  const nodeIp = nodeAddress();
   const nodePort = (JSON.parse(kc(['get', 'svc', 'frontend', '-o', 'json']).stdout) as { spec: { ports: { nodePort: number }[] } }).spec.ports[0]!.nodePort;
   const curl = (q: string): string => spawnSync('curl', ['-s', '--max-time', '5', `http://${nodeIp}:${nodePort}/cgi-bin/guestbook?${q}`], { encoding: 'utf8' }).stdout.trim();
   await until('the frontend answers on the NodePort', () => (curl('cmd=set&value=hello-guestbook') === 'Updated' ? true : undefined), 30000);
@@ -717,7 +720,7 @@ spec:
   assert.match(r.stdout, /configmap\/two-conf created\npod\/two created\nservice\/two created/);
   await until('both containers running', () => (/^two\s+2\/2\s+Running/m.test(kc(['get', 'pods', 'two']).stdout) ? true : undefined), 60000);
   const svc = JSON.parse(kc(['get', 'svc', 'two', '-o', 'json']).stdout) as { spec: { ports: { name: string; nodePort: number }[] } };
-  const nodeIp = (JSON.parse(kc(['get', 'nodes', '-o', 'json']).stdout) as { items: { status: { addresses: { type: string; address: string }[] } }[] }).items[0]!.status.addresses.find((a) => a.type === 'InternalIP')!.address;
+  const nodeIp = nodeAddress();
   const port = (n: string): number => svc.spec.ports.find((p) => p.name === n)!.nodePort;
   const get = (url: string): string => spawnSync('curl', ['-s', '--max-time', '3', url], { encoding: 'utf8' }).stdout;
   await until('nginx on its node port', () => (get(`http://${nodeIp}:${port('web')}/`) === 'nginx says hello\n' ? true : undefined), 20000);
