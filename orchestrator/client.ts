@@ -57,6 +57,11 @@ export class Client {
     if (Object.entries(next).some(([k, v]) => JSON.stringify(cur[k]) !== JSON.stringify(v))) this.patchStatus(type, namespace, name, next);
   }
 
+  /** pods/binding: the scheduler's placement of a pod on a node. */
+  bind(namespace: string, name: string, node: string): void {
+    this.call('POST', typeOf('Pod'), namespace, name, { apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace }, target: { apiVersion: 'v1', kind: 'Node', name: node } }, { sub: 'binding' });
+  }
+
   delete(type: ResourceType, namespace: string | null, name: string): void {
     this.call('DELETE', type, namespace, name, null);
   }

@@ -14,6 +14,8 @@ import { startEndpointsController } from './controllers/endpoints';
 import { startDeploymentController } from './controllers/deployment';
 import { startQuotaController } from './controllers/quota';
 import { startStatefulSetController } from './controllers/statefulset';
+import { startNodeLifecycleController } from './controllers/node-lifecycle';
+import { startScheduler } from './scheduler/scheduler';
 import { createHash } from 'node:crypto';
 import { Rest } from './api/rest';
 import { RESOURCES, keyOf } from './api/resources';
@@ -30,14 +32,20 @@ export interface KubeServerOptions {
   port: number;
   /** --write-kubeconfig: where the admin kubeconfig goes (also DATA_DIR/kubeconfig.yaml). */
   writeKubeconfig?: string | undefined;
-  /** --container-runtime-endpoint: the CRI server the node agent drives; none, no node agent. */
+  /** --container-runtime-endpoint: the CRI server the node agent drives; without it, our own in this process (`embeddedRuntime`). */
   criEndpoint?: string | undefined;
+  /** The CRI server to start in this process when no endpoint is given; undefined with no endpoint: no node agent (an API-only server). */
+  /** k3s's --disable-agent: no node agent, no runtime. */
+  disableAgent?: boolean | undefined;
+  embeddedRuntime?: Omit<import('./node/runtime').EmbeddedRuntimeOptions, 'dataDir' | 'id'> | undefined;
   /** --node-name (the host's name). */
   nodeName?: string | undefined;
   /** Where pods' logs go (/var/log/pods). */
   podLogDir?: string | undefined;
   /** k3s's --service-cidr and --service-node-port-range. */
   serviceNetwork?: import('./api/allocate').ServiceNetwork | undefined;
+  /** kube-controller-manager's --node-monitor-grace-period: a node silent this long is Unknown and tainted (40 s). */
+  nodeMonitorGracePeriodMs?: number | undefined;
   log?: (line: string) => void;
 }
 
@@ -84,10 +92,24 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
   // The controllers, in this process, through the same API handlers as kubectl.
   const client = new Client(store);
   const log = o.log ?? ((): void => {});
-  const controllers = [startReplicaControllers(client, log), startGarbageCollector(client, log), startEndpointsController(client, log), startDeploymentController(client, log), startQuotaController(client, log), startStatefulSetController(client, log)];
+  const controllers = [startReplicaControllers(client, log), startGarbageCollector(client, log), startEndpointsController(client, log), startDeploymentController(client, log), startQuotaController(client, log), startStatefulSetController(client, log), startNodeLifecycleController(client, log, o.nodeMonitorGracePeriodMs), startScheduler(client, log)];
   let agent: import('./node/agent').NodeAgent | null = null;
   let cri: import('./node/cri-client').CriClient | null = null;
-  if (o.criEndpoint) {
+  let runtime: import('./node/runtime').EmbeddedRuntime | null = null;
+  if (!o.criEndpoint && o.embeddedRuntime) {
+    const { startEmbeddedRuntime } = require('./node/runtime') as typeof import('./node/runtime');
+    try {
+      runtime = await startEmbeddedRuntime({ ...o.embeddedRuntime, dataDir: o.dataDir, id: proxyId(o.dataDir) }, log);
+    } catch (e) {
+      for (const stop of controllers) stop();
+      await api.close();
+      store.close();
+      throw new Error(`cannot start the container runtime (CRI server): ${(e as Error).message}`);
+    }
+    o = { ...o, criEndpoint: runtime.endpoint };
+    log(`container runtime: our CRI server at ${runtime.endpoint}`);
+  }
+  if (o.criEndpoint && !o.disableAgent) {
     const { connectCri } = require('./node/cri-client') as typeof import('./node/cri-client');
     const { startNodeAgent, DEFAULT_POD_LOG_DIR } = require('./node/agent') as typeof import('./node/agent');
     cri = connectCri(o.criEndpoint);
@@ -116,7 +138,7 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
     const a = agent;
     api.podStream = (kind, pod, q) => a.streamUrl(kind, pod, q);
   }
-  if (o.criEndpoint) {
+  if (agent) {
     const { logFile, streamLog } = require('./node/logs') as typeof import('./node/logs');
     const { DEFAULT_POD_LOG_DIR } = require('./node/agent') as typeof import('./node/agent');
     const root = o.podLogDir ?? DEFAULT_POD_LOG_DIR;
@@ -140,6 +162,8 @@ export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer>
       for (const stop of controllers) stop();
       await agent?.stop();
       cri?.close();
+      // The pods keep running (each container has its monitor); the next start takes them back.
+      await runtime?.close();
       await api.close();
       store.close();
     },

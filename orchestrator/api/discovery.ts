@@ -43,8 +43,8 @@ const ALL = ['Pod', 'Service', 'ReplicationController', 'Deployment', 'ReplicaSe
 function resourceEntries(r: ResourceType): Record<string, unknown>[] {
   const main = { name: r.resource, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: verbsOf(r), ...(r.shortNames.length ? { shortNames: r.shortNames } : {}), ...(ALL.includes(r.kind) ? { categories: ['all'] } : {}) };
   const subs = r.subresources.map((s) => {
-    const kind = s === 'scale' ? 'Scale' : s === 'log' ? 'Pod' : s === 'exec' || s === 'portforward' || s === 'attach' ? 'PodExecOptions' : r.kind;
-    const verbs = s === 'status' || s === 'scale' ? ['get', 'patch', 'update'] : s === 'log' ? ['get'] : ['create', 'get'];
+    const kind = s === 'scale' ? 'Scale' : s === 'log' ? 'Pod' : s === 'binding' ? 'Binding' : s === 'exec' || s === 'portforward' || s === 'attach' ? 'PodExecOptions' : r.kind;
+    const verbs = s === 'status' || s === 'scale' ? ['get', 'patch', 'update'] : s === 'log' ? ['get'] : s === 'binding' ? ['create'] : ['create', 'get'];
     return { name: `${r.resource}/${s}`, singularName: '', namespaced: r.namespaced, kind, verbs, ...(s === 'scale' ? { group: 'autoscaling', version: 'v1' } : {}) };
   });
   return [main, ...subs];

@@ -27,7 +27,7 @@ function t(group: string, version: string, kind: string, resource: string, names
 export const RESOURCES: readonly ResourceType[] = [
   t('', 'v1', 'Namespace', 'namespaces', false, ['ns'], ['status']),
   t('', 'v1', 'Node', 'nodes', false, ['no'], ['status']),
-  t('', 'v1', 'Pod', 'pods', true, ['po'], ['status', 'log', 'exec', 'portforward', 'attach']),
+  t('', 'v1', 'Pod', 'pods', true, ['po'], ['status', 'log', 'exec', 'portforward', 'attach', 'binding']),
   t('', 'v1', 'Service', 'services', true, ['svc'], ['status']),
   t('', 'v1', 'Endpoints', 'endpoints', true, ['ep']),
   t('', 'v1', 'ConfigMap', 'configmaps', true, ['cm']),

@@ -71,6 +71,7 @@ export class Rest {
     const t = c.target;
     if (t.subresource === 'status') return this.status(c);
     if (t.subresource === 'scale') return this.scale(c);
+    if (t.subresource === 'binding' && t.type.kind === 'Pod') return this.bind(c);
     if (t.subresource === 'log' && t.type.kind === 'Pod' && c.method === 'GET') {
       const pod = this.read(t);
       const logs = this.podLogs;
@@ -401,6 +402,20 @@ export class Rest {
     const next: KubeObject = { ...o, status: incoming.status, metadata: { ...o.metadata } };
     const rv = c.method === 'PUT' ? incoming.metadata?.resourceVersion : undefined;
     return { code: 200, body: this.write(t, next, s, rv) };
+  }
+
+  /** pods/binding: the scheduler's one write, spec.nodeName set once (a second binding is a 409, as kube-apiserver's). */
+  private bind(c: Call): Reply {
+    const t = c.target;
+    if (c.method !== 'POST') throw new ApiError(405, 'MethodNotAllowed', `${c.method} is not supported on pods/binding`);
+    const target = (c.body as { target?: { kind?: string; name?: string } } | null)?.target;
+    if (!target?.name || (target.kind !== undefined && target.kind !== '' && target.kind !== 'Node')) throw invalid(t.type, t.name ?? '', [{ field: 'target', message: 'Required value: a Node to bind to' }]);
+    const { s, o } = this.current(t);
+    const spec = (o.spec ?? {}) as { nodeName?: string };
+    if (o.metadata.deletionTimestamp) throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on pods/binding "${t.name ?? ''}": pod ${t.name ?? ''} is being deleted, cannot be assigned to a host`);
+    if (spec.nodeName) throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on pods/binding "${t.name ?? ''}": pod ${t.name ?? ''} is already assigned to node "${spec.nodeName}"`);
+    this.write(t, { ...o, spec: { ...spec, nodeName: target.name } }, s, undefined);
+    return { code: 201, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 } };
   }
 
   /** autoscaling/v1 Scale over spec.replicas (kubectl scale). */

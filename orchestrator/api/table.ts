@@ -70,6 +70,16 @@ const PRINTERS: Record<string, Printer> = {
     columns: [col('Name', 0, 'string', 'name'), col('Status'), col('Age')],
     cells: (o) => [o.metadata.name ?? '', String(get(o, 'status', 'phase') ?? 'Active'), age(o)],
   },
+  // Kubernetes' event printer: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE (SOURCE, FIRST SEEN, COUNT, NAME with -o wide)
+  Event: {
+    columns: [col('Last Seen'), col('Type'), col('Reason'), col('Object'), col('Subobject', 1), col('Source', 1), col('Message'), col('First Seen', 1), col('Count', 1), col('Name', 1, 'string', 'name')],
+    cells: (o) => {
+      const e = o as KubeObject & { lastTimestamp?: string; firstTimestamp?: string; eventTime?: string; type?: string; reason?: string; message?: string; count?: number; involvedObject?: { kind?: string; name?: string; fieldPath?: string }; source?: { component?: string; host?: string } };
+      const ago = (t: string | undefined): string => (t ? humanDuration(Date.now() - Date.parse(t)) : '<unknown>');
+      const inv = e.involvedObject ?? {};
+      return [ago(e.lastTimestamp ?? e.eventTime), e.type ?? '', e.reason ?? '', `${(inv.kind ?? '').toLowerCase()}/${inv.name ?? ''}`, inv.fieldPath ?? '', [e.source?.component, e.source?.host].filter(Boolean).join(', '), e.message ?? '', ago(e.firstTimestamp ?? e.eventTime), e.count ?? 1, o.metadata.name ?? ''];
+    },
+  },
   Node: {
     columns: [col('Name', 0, 'string', 'name'), col('Status'), col('Roles'), col('Age'), col('Version'), col('Internal-IP', 1), col('External-IP', 1), col('OS-Image', 1), col('Kernel-Version', 1), col('Container-Runtime', 1)],
     cells: (o) => {
@@ -78,7 +88,9 @@ const PRINTERS: Record<string, Printer> = {
       const roles = Object.keys(o.metadata.labels ?? {}).filter((l) => l.startsWith('node-role.kubernetes.io/')).map((l) => l.slice('node-role.kubernetes.io/'.length));
       const info = (get(o, 'status', 'nodeInfo') ?? {}) as Record<string, string>;
       const addrs = (get(o, 'status', 'addresses') ?? []) as { type: string; address: string }[];
-      return [o.metadata.name ?? '', ready?.status === 'True' ? 'Ready' : 'NotReady', roles.join(',') || '<none>', age(o), info['kubeletVersion'] ?? '', addrs.find((a) => a.type === 'InternalIP')?.address ?? '<none>', '<none>', info['osImage'] ?? '', info['kernelVersion'] ?? '', info['containerRuntimeVersion'] ?? ''];
+      // "Ready,SchedulingDisabled" after kubectl cordon, as kubectl prints it
+      const status = (ready?.status === 'True' ? 'Ready' : 'NotReady') + (get(o, 'spec', 'unschedulable') === true ? ',SchedulingDisabled' : '');
+      return [o.metadata.name ?? '', status, roles.join(',') || '<none>', age(o), info['kubeletVersion'] ?? '', addrs.find((a) => a.type === 'InternalIP')?.address ?? '<none>', '<none>', info['osImage'] ?? '', info['kernelVersion'] ?? '', info['containerRuntimeVersion'] ?? ''];
     },
   },
   Service: {

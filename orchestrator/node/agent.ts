@@ -76,33 +76,39 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
   let lastBeat = 0;
   let runtimeVersion = 'mycontainer';
 
-  const ensureNode = (): void => {
+  // Ready as kubelet reports it: False while the container runtime does not answer.
+  const ensureNode = (runtimeDown: string | null): void => {
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const status = {
+    const node = client.get(NODE, null, o.nodeName);
+    const was = ((node?.status as { conditions?: { type: string; status: string; lastTransitionTime?: string }[] } | undefined)?.conditions ?? []).find((c) => c.type === 'Ready');
+    const status = runtimeDown ? 'False' : 'True';
+    const ready = runtimeDown
+      ? { type: 'Ready', status, reason: 'KubeletNotReady', message: `container runtime is down: ${runtimeDown}` }
+      : { type: 'Ready', status, reason: 'KubeletReady', message: 'mycontainer node agent is posting ready status' };
+    const nodeStatus = {
       capacity: { cpu: String(os.cpus().length), memory: `${Math.floor(os.totalmem() / 1024)}Ki`, pods: '110' },
       allocatable: { cpu: String(os.cpus().length), memory: `${Math.floor(os.totalmem() / 1024)}Ki`, pods: '110' },
-      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'mycontainer node agent is posting ready status', lastHeartbeatTime: now, lastTransitionTime: now }],
+      conditions: [{ ...ready, lastHeartbeatTime: now, lastTransitionTime: was?.status === status && was.lastTransitionTime ? was.lastTransitionTime : now }],
       addresses: [{ type: 'InternalIP', address: internalIp() }, { type: 'Hostname', address: o.nodeName }],
       nodeInfo: { kubeletVersion: 'v1.33.0-mycontainer', containerRuntimeVersion: runtimeVersion, kernelVersion: os.release(), osImage: osImage(), operatingSystem: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch },
     };
-    if (!client.get(NODE, null, o.nodeName)) {
+    if (!node) {
       client.create(NODE, null, { apiVersion: 'v1', kind: 'Node', metadata: { name: o.nodeName, labels: { 'kubernetes.io/hostname': o.nodeName, 'kubernetes.io/os': 'linux', 'node-role.kubernetes.io/control-plane': 'true' } } });
     }
-    client.patchStatus(NODE, null, o.nodeName, status);
+    client.patchStatus(NODE, null, o.nodeName, nodeStatus);
   };
 
   async function tick(): Promise<void> {
     if (Date.now() - lastBeat > HEARTBEAT_MS) {
       lastBeat = Date.now();
-      ensureNode();
-    }
-    const all = client.list(POD, null);
-    // The scheduler's job, for one node: bind what is not bound.
-    for (const p of all) {
-      const spec = p.spec as { nodeName?: string };
-      if (!spec.nodeName && !p.metadata.deletionTimestamp) {
-        client.patch(POD, p.metadata.namespace as string, p.metadata.name as string, { spec: { nodeName: o.nodeName } });
+      let down: string | null = null;
+      try {
+        const v = await cri.version();
+        runtimeVersion = `${v.runtime_name}://${v.runtime_version}`;
+      } catch (e) {
+        down = (e as Error).message;
       }
+      ensureNode(down);
     }
     const mine = client.list(POD, null).filter((p) => (p.spec as { nodeName?: string }).nodeName === o.nodeName);
     const uids = new Set(mine.map((p) => p.metadata.uid as string));
@@ -326,7 +332,7 @@ export function startNodeAgent(client: Client, cri: CriClient, o: AgentOptions):
       if (!stopped) timer = setTimeout(loop, 1000);
     });
   };
-  void cri.version().then((v) => (runtimeVersion = `${v.runtime_name}://${v.runtime_version}`)).catch(() => undefined).finally(loop);
+  loop();
   const streamUrl = async (kind: 'exec' | 'attach' | 'portforward', pod: KubeObject, q: URLSearchParams): Promise<string> => {
     const st = pods.get(pod.metadata.uid as string);
     const name = pod.metadata.name as string;

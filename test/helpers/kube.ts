@@ -29,8 +29,13 @@ export interface KubeServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `mycontainer kube server` on DATA_DIR (a new temp dir if none); resolves once it serves. */
-export async function startKube(dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-kube-')), port = 0, extra: string[] = []): Promise<KubeServerProcess> {
+/**
+ * Starts `mycontainer kube server` on DATA_DIR (a new temp dir if none); resolves once it serves.
+ * Without --container-runtime-endpoint it is an API-only server (--disable-agent) unless `o.ownRuntime`:
+ * then it runs its own CRI server, which the caller points at a test store (--root, --runroot).
+ */
+export async function startKube(dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-kube-')), port = 0, extra: string[] = [], o: { ownRuntime?: boolean } = {}): Promise<KubeServerProcess> {
+  if (!extra.includes('--container-runtime-endpoint') && !o.ownRuntime) extra = [...extra, '--disable-agent'];
   const logFile = path.join(dataDir, 'server.log');
   const from = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0; // a restart appends
   const out = fs.openSync(logFile, 'a');
@@ -68,6 +73,8 @@ export async function startKube(dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 
         // not running
       }
       fs.rmSync(run, { recursive: true, force: true });
+      // the bridge of its own pod network, if it ran its own runtime
+      spawnSync('ip', ['link', 'del', `mck${proxyId(dataDir)}`], { stdio: 'ignore' });
     },
   };
 }
