@@ -22,6 +22,7 @@ interface DeploymentSpec {
   selector?: { matchLabels?: Record<string, string> };
   template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: unknown };
   strategy?: { type?: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } };
+  revisionHistoryLimit?: number;
 }
 
 interface RsStatus { replicas?: number; readyReplicas?: number; availableReplicas?: number }
@@ -36,10 +37,17 @@ export function scaled(v: number | string | undefined, total: number, roundUp: b
   return roundUp ? Math.ceil(f) : Math.floor(f);
 }
 
-/** JSON with keys in order, so that the same template hashes the same however it was written. */
+/**
+ * JSON with keys in order, so that the same template hashes the same however it was written; null
+ * and empty-object fields left out, as Go's decoding into the API types drops them (`rollout undo`
+ * sends the old template back with `creationTimestamp: null` and `resources: {}`).
+ */
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  if (v && typeof v === 'object') {
+    const fields = Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])] as const).filter(([, c]) => c !== 'null' && c !== '{}');
+    return `{${fields.map(([k, c]) => `${JSON.stringify(k)}:${c}`).join(',')}}`;
+  }
   return JSON.stringify(v ?? null);
 }
 
@@ -67,7 +75,15 @@ export function startDeploymentController(client: Client, log: (line: string) =>
     const owned = client.list(RS, ns).filter((rs) => rs.metadata.ownerReferences?.some((r) => r.uid === uid && r.controller));
     const hash = templateHash(spec.template);
     const maxRevision = Math.max(0, ...owned.map(revisionOf));
-    let current = owned.find((rs) => rs.metadata.labels?.['pod-template-hash'] === hash);
+    // The new ReplicaSet is the one whose template is the Deployment's (kubernetes' EqualIgnoreHash): by
+    // the hash label first, then by the templates themselves, so a `rollout undo` whose template came back
+    // with other defaults or key order still finds its old ReplicaSet.
+    const bare = (t: unknown): string => {
+      const c = structuredClone((t ?? {}) as { metadata?: { labels?: Record<string, string> } });
+      delete c.metadata?.labels?.['pod-template-hash'];
+      return canonical(c);
+    };
+    let current = owned.find((rs) => rs.metadata.labels?.['pod-template-hash'] === hash) ?? owned.find((rs) => bare((rs.spec as DeploymentSpec).template) === bare(spec.template));
     if (!current) {
       const labels = { ...(spec.template?.metadata?.labels ?? {}), 'pod-template-hash': hash };
       current = client.create(RS, ns, {
@@ -119,7 +135,7 @@ export function startDeploymentController(client: Client, log: (line: string) =>
     }
     // Status, as kubectl rollout status reads it.
     const sets = client.list(RS, ns).filter((rs) => rs.metadata.ownerReferences?.some((r) => r.uid === uid && r.controller));
-    const cur = sets.find((rs) => rs.metadata.labels?.['pod-template-hash'] === hash);
+    const cur = sets.find((rs) => rs.metadata.uid === current?.metadata.uid);
     const sum = (f: (s: RsStatus) => number | undefined): number => sets.reduce((n, rs) => n + (f(statusOf(rs)) ?? 0), 0);
     const replicas = sum((s) => s.replicas);
     const availableReplicas = sum((s) => s.availableReplicas);
@@ -147,6 +163,11 @@ export function startDeploymentController(client: Client, log: (line: string) =>
     const prev = JSON.stringify({ ...(d.status as object), conditions: undefined });
     if (prev !== JSON.stringify({ ...status, conditions: undefined }) || JSON.stringify(prevConds.map((c) => [c.type, c.status, c.reason])) !== JSON.stringify(status.conditions.map((c) => [c['type'], c['status'], c['reason']]))) {
       client.patchStatus(DEPLOYMENT, ns, name, status);
+    }
+    // spec.revisionHistoryLimit (10): the oldest ReplicaSets scaled to nothing go, as `rollout history` then shows.
+    const idle = sets.filter((rs) => rs.metadata.uid !== cur?.metadata.uid && replicasOf(rs) === 0 && (statusOf(rs).replicas ?? 0) === 0).sort((a, b) => revisionOf(a) - revisionOf(b));
+    for (const rs of idle.slice(0, Math.max(0, idle.length - (spec.revisionHistoryLimit ?? 10)))) {
+      client.delete(RS, ns, rs.metadata.name as string);
     }
     // The revision on the Deployment, as kubectl rollout history shows it.
     const rev = String(revisionOf(cur ?? current));

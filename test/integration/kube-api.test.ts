@@ -80,6 +80,43 @@ test('bad manifests get kubectl\'s messages and nothing is stored', { skip: kube
   assert.match(kubectl('1.33', k, ['get', 'rc', 'r']).stderr, /not found/);
 });
 
+test('Deployment revisions: rollout undo takes the old ReplicaSet back; revisionHistoryLimit keeps that many old ones', { skip: kubectlMissing('1.33') }, async () => {
+  const k = await server();
+  const kc = (a: string[]): ReturnType<typeof kubectl> => kubectl('1.33', k, a);
+  // applied from a manifest, so the template is stored with the API's defaults filled in
+  assert.equal(kubectl('1.33', k, ['apply', '-f', '-'], 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: revs}\nspec:\n  revisionHistoryLimit: 1\n  selector: {matchLabels: {app: revs}}\n  template:\n    metadata: {labels: {app: revs}}\n    spec: {containers: [{name: c, image: "localhost/busybox:1"}]}\n').status, 0);
+  type Rs = { items: { metadata: { name: string; annotations: Record<string, string> }; spec: { template: { spec: { containers: { image: string }[] } } } }[] };
+  const sets = async (n: number): Promise<Rs['items']> => {
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      const items = (JSON.parse(kc(['get', 'rs', '-l', 'app=revs', '-o', 'json']).stdout) as Rs).items;
+      if (items.length === n || Date.now() > deadline) return items;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const image = (rs: Rs['items'][number]): string => rs.spec.template.spec.containers[0]?.image ?? '';
+  const rev = (rs: Rs['items'][number]): string => rs.metadata.annotations['deployment.kubernetes.io/revision'] ?? '';
+  assert.equal((await sets(1)).length, 1);
+  assert.equal(kc(['set', 'image', 'deployment/revs', 'c=localhost/busybox:2']).status, 0);
+  const two = await sets(2);
+  assert.equal(two.length, 2);
+  const first = two.find((rs) => image(rs) === 'localhost/busybox:1');
+  // undo: the first ReplicaSet is the newest revision again, and no third one is made
+  assert.match(kc(['rollout', 'undo', 'deployment/revs']).stdout, /rolled back/);
+  await new Promise((r) => setTimeout(r, 1000));
+  const back = await sets(2);
+  assert.equal(back.length, 2, back.map((rs) => rs.metadata.name).join(' '));
+  const again = back.find((rs) => rs.metadata.name === first?.metadata.name);
+  assert.equal(again ? rev(again) : '', '3');
+  // a third template: with revisionHistoryLimit 1, only the newest old set stays beside the current one
+  assert.equal(kc(['set', 'image', 'deployment/revs', 'c=localhost/busybox:3']).status, 0);
+  await new Promise((r) => setTimeout(r, 1500));
+  const left = await sets(2);
+  assert.deepEqual(left.map(image).sort(), ['localhost/busybox:1', 'localhost/busybox:3']);
+  assert.match(kc(['rollout', 'history', 'deployment/revs']).stdout, /^3\s+<none>\n4\s+<none>/m);
+  assert.equal(kc(['delete', 'deployment', 'revs']).status, 0);
+});
+
 test('scale, old extensions/v1beta1 Deployments, and 409 on a stale resourceVersion', { skip: kubectlMissing('1.33') }, async () => {
   const k = await server();
   const rc = 'apiVersion: v1\nkind: ReplicationController\nmetadata: {name: redis}\nspec:\n  replicas: 1\n  template:\n    metadata: {labels: {app: redis}}\n    spec: {containers: [{name: redis, image: localhost/redis:1}]}\n---\n'
