@@ -112,7 +112,7 @@ export function evidenceFor(plan: ContainerPlan, writes: readonly CgroupWrite[],
       ? bad(`/proc/${r.pid}/cwd or ${p.cwd} in its root: unreadable`)
       : check(sameFile(r.cwd, r.cwdInRoot), `/proc/${r.pid}/cwd ${sameFile(r.cwd, r.cwdInRoot) ? 'is' : 'is not'} ${p.cwd} of its root`),
     bounding: capFinding(status, 'CapBnd', p.capabilities.bounding),
-    ids: idsFinding(status, p.uid, p.gid, p.additionalGids),
+    ids: idsFinding(status, p.uid, p.gid, p.additionalGids, r),
     capabilities: {
       effective: capFinding(status, 'CapEff', p.capabilities.effective),
       permitted: capFinding(status, 'CapPrm', p.capabilities.permitted),
@@ -160,7 +160,7 @@ function namespaceFindings(plan: ContainerPlan, r: KernelReadings): Finding[] {
     const joinedPath = type === 'user' ? plan.namespaces.user?.path ?? null : plan.namespaces.join.find((j) => j.type === type)?.path ?? null;
     if (joinedPath !== null) {
       const want = r.joined[joinedPath] ?? null;
-      out.push(check(want !== null && want === seen.init, `${name}: ${want === seen.init ? `joined ${joinedPath}` : `${seen.init}, not ${joinedPath} (${want ?? 'unreadable'})`}`));
+      out.push(check(want !== null && want === seen.init, `${name}: ${want === seen.init ? `joined ${joinedPath} (${want})` : `${seen.init}, not ${joinedPath} (${want ?? 'unreadable'})`}`));
     } else if (created) {
       out.push(check(seen.init !== seen.host, `${name}: ${seen.init !== seen.host ? 'new' : 'NOT new'}: ${seen.init} (host ${seen.host ?? '?'})`));
     } else {
@@ -249,7 +249,9 @@ function pivotFindings(plan: ContainerPlan, r: KernelReadings, mounts: readonly 
   const top = roots[roots.length - 1];
   if (!top) return [...out, bad('/proc/PID/mountinfo has no "/" entry')];
   // Detached, the host's root leaves no "/" entry above the rootfs.
-  out.push(check(roots.length === 1, `mountinfo "/": ${top.fstype} ${top.source} [${top.root}]${roots.length === 1 ? ', the only mount at "/" (the old root is detached)' : `, and ${roots.length - 1} more mounts at "/" (the old root is still there)`}`));
+  // With --no-pivot the host's root stays in the mount namespace, out of the chroot's sight.
+  const alone = plan.rootfs.noPivot ? ', the only mount at "/" its root sees (chroot: the host\'s root is out of its sight)' : ', the only mount at "/" (the old root is detached)';
+  out.push(check(roots.length === 1, `mountinfo "/": ${top.fstype} ${top.source} [${top.root}]${roots.length === 1 ? alone : `, and ${roots.length - 1} more mounts at "/" (the old root is still there)`}`));
   return out;
 }
 
@@ -330,13 +332,31 @@ function capFinding(status: Record<string, string>, field: string, planned: stri
   return check(same, `status ${field}: ${v}${same ? '' : ` = ${names(`0x${v}`)}, not ${names(planned)}`}`);
 }
 
-function idsFinding(status: Record<string, string>, uid: number, gid: number, groups: readonly number[]): Finding {
+/**
+ * A container id as the host sees it: /proc/PID/status speaks in the
+ * reader's user namespace, so ids go through the uid_map or gid_map
+ * ("inside outside count" lines); without a user namespace it is "0 0 4294967295".
+ */
+export function hostId(id: number, map: string | null): number | null {
+  if (map === null) return id;
+  for (const line of map.split('\n')) {
+    const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
+    if (inside === undefined || outside === undefined || count === undefined || Number.isNaN(count)) continue;
+    if (id >= inside && id < inside + count) return outside + (id - inside);
+  }
+  return null;
+}
+
+function idsFinding(status: Record<string, string>, uid: number, gid: number, groups: readonly number[], r: KernelReadings): Finding {
   const uids = (status['Uid'] ?? '').split(/\s+/).filter(Boolean).map(Number);
   const gids = (status['Gid'] ?? '').split(/\s+/).filter(Boolean).map(Number);
   const have = (status['Groups'] ?? '').split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
-  const want = [...new Set(groups)].sort((a, b) => a - b);
-  const good = uids.length === 4 && uids.every((u) => u === uid) && gids.length === 4 && gids.every((g) => g === gid) && have.join(',') === want.join(',');
-  return check(good, `status Uid: ${uids.join(' ')}; Gid: ${gids.join(' ')}; Groups: ${have.join(' ') || '(none)'}`);
+  const hostUid = hostId(uid, r.uidMap);
+  const hostGid = hostId(gid, r.gidMap);
+  const want = [...new Set(groups.map((g) => hostId(g, r.gidMap)))].sort((a, b) => (a ?? -1) - (b ?? -1));
+  const good = uids.length === 4 && uids.every((u) => u === hostUid) && gids.length === 4 && gids.every((g) => g === hostGid) && have.join(',') === want.join(',');
+  const mapped = hostUid !== uid || hostGid !== gid ? ` (the host's ids for ${uid}:${gid} through the id maps)` : '';
+  return check(good, `status Uid: ${uids.join(' ')}; Gid: ${gids.join(' ')}; Groups: ${have.join(' ') || '(none)'}${mapped}`);
 }
 
 /** /proc/PID/limits names each rlimit in words. */

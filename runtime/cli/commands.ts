@@ -191,8 +191,8 @@ const explain: CommandModule<Global, Global & ExplainArgs> = {
   describe: 'print what create would do for a bundle, step by step, without doing it (--evidence ID: do it, and show what the kernel shows)',
   builder: (y) =>
     y.positional('id', { type: 'string', describe: 'with --evidence: the id of the container to run' })
-      .option('bundle', { alias: 'b', type: 'string', default: '.' })
-      .option('no-pivot', { type: 'boolean', default: false })
+      .option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'bundle directory' })
+      .option('no-pivot', { type: 'boolean', default: false, describe: 'use chroot (MS_MOVE) instead of pivot_root' })
       .option('evidence', {
         type: 'boolean',
         default: false,
