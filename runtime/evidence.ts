@@ -41,6 +41,8 @@ export interface KernelReadings {
   cwdInRoot: FileId | null;
   /** Whether a path exists in the container (lstat through /proc/PID/root). */
   exists: Record<string, boolean>;
+  /** Mount destinations and masked/read-only paths with the container's symlinks resolved (/var/run → /run), where they differ. */
+  resolved: Record<string, string>;
   /** Per cgroup write, in plan order: the file read back (or its fallback), null when neither exists. */
   cgroupValues: { file: string; value: string | null }[];
   /** Per cgroup directory: whether the init's pid is in its cgroup.procs. */
@@ -98,7 +100,7 @@ export function evidenceFor(plan: ContainerPlan, writes: readonly CgroupWrite[],
     idMaps: plan.namespaces.user && plan.namespaces.user.path === null
       ? [idMapFinding('uid_map', plan.namespaces.uidMap, r.uidMap), idMapFinding('gid_map', plan.namespaces.gidMap, r.gidMap)]
       : [],
-    mounts: plan.rootfs.mounts.map((m) => (plan.rootfs.mountNamespace ? mountFindings(m, mounts) : [info('not mounted: no mount namespace')])),
+    mounts: plan.rootfs.mounts.map((m) => (plan.rootfs.mountNamespace ? mountFindings(m, r.resolved[m.destination] ?? m.destination, mounts) : [info('not mounted: no mount namespace')])),
     pivot: pivotFindings(plan, r, mounts),
     readonlyPaths: plan.rootfs.readonlyPaths.map((s) => pathFinding(s, mounts, r, 'read-only')),
     maskedPaths: plan.rootfs.maskedPaths.map((s) => pathFinding(s, mounts, r, 'masked')),
@@ -224,18 +226,19 @@ export function expectedOptions(m: MountStep): string[] {
 
 const describeLine = (l: MountInfoLine): string => `${l.mountPoint}: ${l.fstype} ${l.source}${l.root !== '/' ? ` [${l.root}]` : ''} ${l.options.join(',')}`;
 
-function mountFindings(m: MountStep, mounts: readonly MountInfoLine[]): Finding[] {
-  const line = topmostAt(mounts, m.destination);
-  if (!line) return [bad(`${m.destination}: MISSING from /proc/PID/mountinfo`)];
+function mountFindings(m: MountStep, at: string, mounts: readonly MountInfoLine[]): Finding[] {
+  const line = topmostAt(mounts, at);
+  const via = at === m.destination ? '' : ` (${m.destination} resolves to ${at} in the container)`;
+  if (!line) return [bad(`${at}: MISSING from /proc/PID/mountinfo${via}`)];
   const problems: string[] = [];
   if (m.kind === 'fs' && m.type !== null && line.fstype !== m.type) problems.push(`type ${line.fstype}, not ${m.type}`);
   if (m.kind === 'cgroup' && line.fstype !== 'tmpfs') problems.push(`type ${line.fstype}, not the tmpfs holding the hierarchies`);
   const missing = expectedOptions(m).filter((o) => !line.options.includes(o));
   if (missing.length > 0) problems.push(`without ${missing.join(',')}`);
-  const out = [check(problems.length === 0, `${describeLine(line)}${problems.length ? ` (${problems.join('; ')})` : ''}`)];
+  const out = [check(problems.length === 0, `${describeLine(line)}${via}${problems.length ? ` (${problems.join('; ')})` : ''}`)];
   if (m.kind === 'cgroup') {
-    const below = mounts.filter((l) => l.mountPoint.startsWith(m.destination + '/') && (l.fstype === 'cgroup' || l.fstype === 'cgroup2'));
-    out.push(check(below.length > 0, `${below.length} cgroup hierarchies under ${m.destination}${below[0] ? `, e.g. ${describeLine(below[0])}` : ''}`));
+    const below = mounts.filter((l) => l.mountPoint.startsWith(at + '/') && (l.fstype === 'cgroup' || l.fstype === 'cgroup2'));
+    out.push(check(below.length > 0, `${below.length} cgroup hierarchies under ${at}${below[0] ? `, e.g. ${describeLine(below[0])}` : ''}`));
   }
   return out;
 }
@@ -256,7 +259,7 @@ function pivotFindings(plan: ContainerPlan, r: KernelReadings, mounts: readonly 
 }
 
 function pathFinding(s: PathStep, mounts: readonly MountInfoLine[], r: KernelReadings, what: 'read-only' | 'masked'): Finding {
-  const line = topmostAt(mounts, s.path);
+  const line = topmostAt(mounts, r.resolved[s.path] ?? s.path);
   if (!line) return r.exists[s.path] ? bad(`${s.path}: MISSING (the path exists, nothing is mounted on it)`) : info(`${s.path}: not in this container (skipped)`);
   if (what === 'read-only') return check(line.options.includes('ro'), describeLine(line));
   // A masked file is /dev/null bound over it (root "/null" of the /dev tmpfs), a directory an empty read-only tmpfs.
@@ -266,24 +269,44 @@ function pathFinding(s: PathStep, mounts: readonly MountInfoLine[], r: KernelRea
 // ---------------------------------------------------------------- cgroups
 
 const UNLIMITED = 2n ** 62n;
+const INT = /^-?\d+$/;
 
-/** Whether a cgroup file reads back as `written`: the kernel rounds memory to pages and spells "unlimited" its own way. */
+/** The unit the kernel rounds a byte limit down to: a page for memory, the huge page for hugetlb.<size>. */
+function roundingUnit(file: string): bigint | null {
+  if (file.startsWith('memory.')) return 4096n;
+  const m = /^hugetlb\.(\d+)([KMG])B\./.exec(file);
+  return m ? BigInt(m[1] as string) * { K: 1024n, M: 1024n ** 2n, G: 1024n ** 3n }[m[2] as 'K' | 'M' | 'G'] : null;
+}
+
+/** "0-2,4" → "0,1,2,4": cpuset lists as the kernel prints them (ranges) or as written (commas). */
+export function expandList(list: string): string {
+  const out: number[] = [];
+  for (const part of list.trim().split(',').filter(Boolean)) {
+    const [a, b] = part.split('-').map(Number);
+    if (a === undefined || Number.isNaN(a)) return list.trim();
+    for (let i = a; i <= (b ?? a); i++) out.push(i);
+  }
+  return [...new Set(out)].sort((x, y) => x - y).join(',');
+}
+
+/** Whether a cgroup file reads back as `written`: the kernel rounds, spells "unlimited" its own way, and lists some values among others. */
 export function cgroupValueMatches(file: string, written: string, read: string): boolean {
   const w = written.trim();
   const r = read.trim();
   if (w === r) return true;
-  const int = /^-?\d+$/;
-  if ((w === '-1' || w === 'max') && (r === 'max' || (int.test(r) && BigInt(r) >= UNLIMITED))) return true;
-  if (int.test(w) && int.test(r) && BigInt(w) > 0n && file.startsWith('memory.')) {
-    const page = 4096n;
-    if (BigInt(r) === (BigInt(w) / page) * page) return true;
-  }
-  // Files listing one line per key (blkio throttles, io.max, net_prio.ifpriomap, rdma): our line among them.
+  if ((w === '-1' || w === 'max') && (r === 'max' || (INT.test(r) && BigInt(r) >= UNLIMITED))) return true;
+  const unit = roundingUnit(file);
+  if (unit !== null && INT.test(w) && INT.test(r) && BigInt(w) > 0n && BigInt(r) === (BigInt(w) / unit) * unit) return true;
+  if (file.startsWith('cpuset.')) return expandList(w) === expandList(r);
   const lines = r.split('\n').map((l) => l.trim());
+  // memory.oom_control lists "oom_kill_disable 1" among its counters; io.weight and the bfq weights read "default 100".
+  if (file === 'memory.oom_control') return lines.includes(`oom_kill_disable ${w}`);
+  if (lines.includes(`default ${w}`)) return true;
+  // Files listing one line per key (blkio throttles, net_prio.ifpriomap): our line among them.
   if (lines.includes(w)) return true;
-  // io.max / cpu.max: "8:0 rbps=1048576" within "8:0 rbps=1048576 wbps=max ...", "max" within "max 100000".
+  // io.max, rdma.max, cpu.max: "8:0 rbps=1048576" within "8:0 rbps=1048576 wbps=max ...".
   const words = w.split(/\s+/);
-  return lines.some((l) => {
+  return words.length > 1 && lines.some((l) => {
     const have = l.split(/\s+/);
     return have[0] === words[0] && words.every((x) => have.includes(x));
   });
@@ -302,10 +325,17 @@ function cgroupFinding(w: CgroupWrite, got: { file: string; value: string | null
 
 // ---------------------------------------------------------------- identity and process
 
+/** Sysctl-style values: words separated by any whitespace, numbers compared as numbers ("01" is 1). */
+export function sameWords(a: string, b: string): boolean {
+  const x = a.trim().split(/\s+/);
+  const y = b.trim().split(/\s+/);
+  return x.length === y.length && x.every((w, i) => w === y[i] || (INT.test(w) && INT.test(y[i] ?? '') && BigInt(w) === BigInt(y[i] as string)));
+}
+
 function valueFinding(where: string, wanted: string, read: string | null): Finding {
   if (read === null) return bad(`${where}: unreadable`);
-  const norm = (s: string): string => s.trim().split(/\s+/).join(' ');
-  return check(norm(read) === norm(wanted), `${where} reads ${JSON.stringify(read.trim())}${norm(read) === norm(wanted) ? '' : `, not ${JSON.stringify(wanted)}`}`);
+  const same = sameWords(read, wanted);
+  return check(same, `${where} reads ${JSON.stringify(read.trim())}${same ? '' : `, not ${JSON.stringify(wanted)}`}`);
 }
 
 /** /proc/PID/status → field → value. */

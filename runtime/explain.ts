@@ -8,8 +8,9 @@ import { describeRootfs, type RootfsStepRef } from './linux/rootfs';
 import { capNames } from './linux/capabilities';
 import { cloneFlagNames } from './sys/constants';
 import { cgroupManager, managerFromPaths } from './cgroups';
-import { allFindings, evidenceFor, formatFinding, type Finding, type Findings } from './evidence';
+import { allFindings, evidenceFor, formatFinding, type Finding, type Findings, type KernelReadings } from './evidence';
 import type { RuntimeContext } from './container';
+import { RuntimeError, wrap } from './sys/errors';
 
 export interface ExplainOptions {
   noPivot: boolean;
@@ -138,6 +139,10 @@ export async function explainWithEvidence(ctx: RuntimeContext, opts: ExplainOpti
   const lib = require('./container') as typeof import('./container');
   const { readKernel } = require('./linux/readings') as typeof import('./linux/readings');
   const { OwnConsole } = require('./console') as typeof import('./console');
+  // The init is not dumpable until execve: only root may read its /proc files and enter its namespaces.
+  if (process.geteuid?.() !== 0) {
+    throw new RuntimeError('explain --evidence: needs root (the init\'s /proc files and namespaces are closed to others until it execs)', { code: 'EPERM' });
+  }
   // Checked before anything exists: a bundle explain cannot plan is not created either.
   const spec = loadSpec(opts.bundle);
   const plan = planContainer(spec, opts.bundle, opts);
@@ -148,7 +153,13 @@ export async function explainWithEvidence(ctx: RuntimeContext, opts: ExplainOpti
     const cg = rec.cgroup ? managerFromPaths(rec.cgroup.driver, rec.cgroup.paths) : null;
     const writes = cg && spec.linux?.resources ? cg.plan(spec.linux.resources) : [];
     const dirs = cg?.paths() ?? {};
-    const findings = evidenceFor(plan, writes, dirs, readKernel(rec.pid, plan, writes, dirs));
+    let readings: KernelReadings;
+    try {
+      readings = readKernel(rec.pid, plan, writes, dirs);
+    } catch (e) {
+      throw wrap(e, `explain --evidence: cannot read what the kernel shows of container "${opts.id}" (pid ${rec.pid}); it is deleted`);
+    }
+    const findings = evidenceFor(plan, writes, dirs, readings);
     const copying = own?.attach();
     opts.beforeStart?.();
     await lib.start(ctx, opts.id);

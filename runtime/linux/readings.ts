@@ -15,6 +15,7 @@ import type { FileId, KernelReadings } from '../evidence';
 import { nsInode } from '../evidence';
 import { CLONE, NAMESPACES, type NamespaceType } from '../sys/constants';
 import * as sys from '../sys/libc';
+import { secureJoin } from './securejoin';
 
 function readOrNull(file: string): string | null {
   try {
@@ -87,6 +88,12 @@ export function readKernel(pid: number, plan: ContainerPlan, writes: readonly Cg
   const inRoot = (p: string): string => path.join(`${proc}/root`, p);
   const exists: Record<string, boolean> = {};
   for (const s of [...plan.rootfs.readonlyPaths, ...plan.rootfs.maskedPaths]) exists[s.path] = idOf(inRoot(s.path), false) !== null;
+  // Destinations resolve inside the container's root, as the init resolved them (securejoin.ts).
+  const resolved: Record<string, string> = {};
+  for (const p of [...plan.rootfs.mounts.map((m) => m.destination), ...plan.rootfs.readonlyPaths.map((s) => s.path), ...plan.rootfs.maskedPaths.map((s) => s.path)]) {
+    const inside = '/' + path.relative(`${proc}/root`, secureJoin(`${proc}/root`, p));
+    if (inside !== p) resolved[p] = inside;
+  }
   const cgroupMember: Record<string, boolean | null> = {};
   for (const dir of new Set(Object.values(cgroupDirs))) {
     const procs = readOrNull(path.join(dir, 'cgroup.procs'));
@@ -107,6 +114,7 @@ export function readKernel(pid: number, plan: ContainerPlan, writes: readonly Cg
     cwd: idOf(`${proc}/cwd`),
     cwdInRoot: idOf(inRoot(plan.process.cwd)),
     exists,
+    resolved,
     cgroupValues: writes.map((w) => readCgroupWrite(cgroupDirs[w.controller], w)),
     cgroupMember,
     ...inside,

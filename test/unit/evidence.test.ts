@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { planContainer } from '../../runtime/plan';
 import { defaultSpec } from '../../runtime/spec/default';
-import { allFindings, cgroupValueMatches, evidenceFor, parseMountinfo, type KernelReadings } from '../../runtime/evidence';
+import { allFindings, cgroupValueMatches, evidenceFor, parseMountinfo, sameWords, type KernelReadings } from '../../runtime/evidence';
 import type { CgroupWrite } from '../../runtime/cgroups/manager';
 
 const bundle = fs.mkdtempSync(path.join(os.tmpdir(), 'evidence-unit-'));
@@ -58,6 +58,7 @@ function readings(change: Partial<KernelReadings> = {}): KernelReadings {
     cwd: { dev: 1, ino: 2 },
     cwdInRoot: { dev: 1, ino: 2 },
     exists: {},
+    resolved: {},
     cgroupValues: [{ file: 'memory.limit_in_bytes', value: '67108864\n' }, { file: 'pids.max', value: '50\n' }],
     cgroupMember: { '/cg/memory': true, '/cg/pids': true },
     hostname: 'box',
@@ -104,7 +105,15 @@ test('cgroup values read back: page rounding and "max" are the same value, anoth
   assert.ok(cgroupValueMatches('memory.max', 'max', 'max'));
   assert.ok(cgroupValueMatches('io.max', '8:0 rbps=1048576', '8:0 rbps=1048576 wbps=max riops=max wiops=max'));
   assert.ok(cgroupValueMatches('cpu.max', 'max 100000', 'max 100000'));
+  assert.ok(cgroupValueMatches('hugetlb.2MB.limit_in_bytes', String(3 * 1024 * 1024), String(2 * 1024 * 1024)));
+  assert.ok(cgroupValueMatches('cpuset.cpus', '0,1,3', '0-1,3'));
+  assert.ok(cgroupValueMatches('memory.oom_control', '1', 'oom_kill_disable 1\nunder_oom 0\noom_kill 0'));
+  assert.ok(cgroupValueMatches('io.weight', '500', 'default 500'));
+  assert.ok(cgroupValueMatches('blkio.throttle.read_bps_device', '8:0 1048576', '8:16 5\n8:0 1048576'));
+  assert.ok(!cgroupValueMatches('memory.oom_control', '1', 'oom_kill_disable 0\nunder_oom 0'));
+  assert.ok(!cgroupValueMatches('cpuset.cpus', '0-1', '0'));
   assert.ok(!cgroupValueMatches('pids.max', '50', '49'));
+  assert.ok(!cgroupValueMatches('pids.max', '5', '5 6'));
   assert.ok(!cgroupValueMatches('cpu.shares', '1', '2'));
   const f = failed(readings({ cgroupValues: [{ file: 'memory.limit_in_bytes', value: '9223372036854771712' }, { file: 'pids.max', value: null }], cgroupMember: { '/cg/memory': false, '/cg/pids': true } }));
   assert.deepEqual(f, ['/cg/memory/cgroup.procs does not list the init (pid 42)', 'memory.limit_in_bytes reads 9223372036854771712, not 67108864', 'pids.max: MISSING (cannot read it back)']);
@@ -122,6 +131,19 @@ test('identity and process: hostname, rlimits, capabilities, no_new_privs', () =
     'status CapEff: 0000000000000000 = (empty), not KILL NET_BIND_SERVICE AUDIT_WRITE',
     'status NoNewPrivs: 0',
   ]);
+});
+
+test('sysctl values compare as words and numbers', () => {
+  assert.ok(sameWords('1024\t65000', '1024 65000'));
+  assert.ok(sameWords('1', '01'));
+  assert.ok(!sameWords('1', '0'));
+  assert.ok(!sameWords('1 2', '1'));
+});
+
+test('a mount whose destination is a symlink in the image is looked for where it resolves', () => {
+  const lines = MOUNTINFO.replace(' /dev/mqueue ', ' /run/mq ');
+  const f = failed(readings({ mountinfo: lines, resolved: { '/dev/mqueue': '/run/mq' } }));
+  assert.deepEqual(f, []);
 });
 
 test('mountinfo: escaped mount points are decoded', () => {
