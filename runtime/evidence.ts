@@ -10,7 +10,7 @@
 import type { ContainerPlan } from './plan';
 import type { CgroupWrite } from './cgroups/manager';
 import type { MountStep, PathStep } from './linux/rootfs';
-import { capNames } from './linux/capabilities';
+import { capNames, type CapabilityPlan } from './linux/capabilities';
 import { MS, NAMESPACES, type NamespaceType } from './sys/constants';
 
 export interface Finding {
@@ -52,6 +52,8 @@ export interface KernelReadings {
   domainname: string | null;
   sysctl: Record<string, string | null>;
   status: string | null;
+  /** /proc/PID/status read again right after `start`, once the process has exec'd (alive, or a zombie not yet reaped). */
+  statusAfterExecve?: string | null;
   limits: string | null;
   oomScoreAdj: string | null;
   uidMap: string | null;
@@ -80,6 +82,8 @@ export interface Findings {
   capabilities: Record<'effective' | 'permitted' | 'inheritable' | 'ambient', Finding>;
   noNewPrivileges: Finding | null;
   seccomp: Finding;
+  /** The capabilities the kernel recomputed at execve (null: not read). */
+  afterExecve: Finding | null;
 }
 
 const bad = (text: string): Finding => ({ ok: false, text });
@@ -124,6 +128,7 @@ export function evidenceFor(plan: ContainerPlan, writes: readonly CgroupWrite[],
     noNewPrivileges: p.noNewPrivileges ? statusFinding(status, 'NoNewPrivs', (v) => v === '1') : null,
     // Seccomp: 0 none, 1 strict, 2 filter.
     seccomp: statusFinding(status, 'Seccomp', (v) => v === (p.seccomp ? '2' : '0')),
+    afterExecve: r.statusAfterExecve === undefined ? null : execveFinding(p.capabilities, p.uid, p.noNewPrivileges, r.statusAfterExecve),
   };
 }
 
@@ -134,7 +139,7 @@ export function allFindings(f: Findings): Finding[] {
     ...Object.values(f.cgroupDirs), ...f.cgroupWrites, ...f.namespaces, ...f.idMaps, ...f.mounts.flat(), ...f.pivot,
     ...f.readonlyPaths, ...f.maskedPaths, ...maybe(f.hostname), ...maybe(f.domainname), ...f.sysctl, ...f.rlimits,
     ...maybe(f.oomScoreAdj), ...maybe(f.umask), f.cwd, f.bounding, f.ids, ...Object.values(f.capabilities),
-    ...maybe(f.noNewPrivileges), f.seccomp,
+    ...maybe(f.noNewPrivileges), f.seccomp, ...maybe(f.afterExecve),
   ];
 }
 
@@ -387,6 +392,35 @@ function idsFinding(status: Record<string, string>, uid: number, gid: number, gr
   const good = uids.length === 4 && uids.every((u) => u === hostUid) && gids.length === 4 && gids.every((g) => g === hostGid) && have.join(',') === want.join(',');
   const mapped = hostUid !== uid || hostGid !== gid ? ` (the host's ids for ${uid}:${gid} through the id maps)` : '';
   return check(good, `status Uid: ${uids.join(' ')}; Gid: ${gids.join(' ')}; Groups: ${have.join(' ') || '(none)'}${mapped}`);
+}
+
+/**
+ * What execve(2) makes of the capability sets, for a program without file
+ * capabilities that is not set-id (capabilities(7)): a root process gets
+ * bounding | inheritable as permitted and effective (capped by the permitted
+ * set it had, under no_new_privs), anyone else its ambient set; ambient
+ * capabilities are added to both.
+ */
+export function capsAfterExecve(c: CapabilityPlan, uid: number, noNewPrivs: boolean): { permitted: bigint; effective: bigint } {
+  const ambient = BigInt(c.ambient);
+  if (uid !== 0) return { permitted: ambient, effective: ambient };
+  let permitted = BigInt(c.bounding) | BigInt(c.inheritable);
+  if (noNewPrivs && (permitted & ~BigInt(c.permitted)) !== 0n) permitted &= BigInt(c.permitted);
+  permitted |= ambient;
+  return { permitted, effective: permitted };
+}
+
+/** ✓ when execve gave what the rule says; · otherwise (file capabilities, set-id, or the program changed them itself): never ✗. */
+function execveFinding(c: CapabilityPlan, uid: number, noNewPrivs: boolean, status: string | null): Finding {
+  const st = parseStatus(status ?? '');
+  const eff = st['CapEff'];
+  const prm = st['CapPrm'];
+  if (eff === undefined || prm === undefined) return info('after execve: /proc/PID/status unreadable (the process is gone)');
+  const want = capsAfterExecve(c, uid, noNewPrivs);
+  const same = BigInt(`0x${eff}`) === want.effective && BigInt(`0x${prm}`) === want.permitted;
+  const names = (hex: string): string => capNames(hex).map((n) => n.replace(/^CAP_/, '')).join(' ') || '(empty)';
+  const rule = uid === 0 ? `root: bounding | inheritable${noNewPrivs ? ', no more than before under no_new_privs' : ''}` : 'not root: the ambient set';
+  return { ok: same ? true : null, text: `after execve: status CapEff ${eff} = ${names(`0x${eff}`)}; CapPrm ${prm} (${same ? `the kernel's rule for ${rule}` : `not the ${rule} the kernel gives a program without file capabilities: file capabilities, set-id, or the program changed them`})` };
 }
 
 /** /proc/PID/limits names each rlimit in words. */

@@ -116,6 +116,7 @@ export function explainBundle(bundle: string, opts: ExplainOptions, evidence?: F
   }
   see(evidence?.seccomp);
   line(`execve(${JSON.stringify(p.args)}) with ${p.env.length} env vars`, 'process.args, process.env');
+  see(evidence?.afterExecve);
   return out;
 }
 
@@ -137,7 +138,7 @@ export interface EvidenceResult {
  */
 export async function explainWithEvidence(ctx: RuntimeContext, opts: ExplainOptions & { id: string; bundle: string; beforeStart?: () => void }): Promise<EvidenceResult> {
   const lib = require('./container') as typeof import('./container');
-  const { readKernel } = require('./linux/readings') as typeof import('./linux/readings');
+  const { readKernel, readStatus } = require('./linux/readings') as typeof import('./linux/readings');
   const { OwnConsole } = require('./console') as typeof import('./console');
   // The init is not dumpable until execve: only root may read its /proc files and enter its namespaces.
   if (process.geteuid?.() !== 0) {
@@ -159,10 +160,14 @@ export async function explainWithEvidence(ctx: RuntimeContext, opts: ExplainOpti
     } catch (e) {
       throw wrap(e, `explain --evidence: cannot read what the kernel shows of container "${opts.id}" (pid ${rec.pid}); it is deleted`);
     }
-    const findings = evidenceFor(plan, writes, dirs, readings);
     const copying = own?.attach();
     opts.beforeStart?.();
     await lib.start(ctx, opts.id);
+    // start() returns once the init has exec'd the process. We are its
+    // parent and reap it only from the event loop, so even a process that
+    // has exited already is still a zombie here, with its credentials.
+    readings.statusAfterExecve = readStatus(rec.pid);
+    const findings = evidenceFor(plan, writes, dirs, readings);
     stopForwarding = lib.forwardSignals(rec.pid);
     const status = await init.exited;
     await copying;

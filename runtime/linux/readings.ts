@@ -125,3 +125,8 @@ export function readKernel(pid: number, plan: ContainerPlan, writes: readonly Cg
     gidMap: readOrNull(`${proc}/gid_map`),
   };
 }
+
+/** /proc/PID/status, or null when it is gone: read again once the process has exec'd. */
+export function readStatus(pid: number): string | null {
+  return readOrNull(`/proc/${pid}/status`);
+}

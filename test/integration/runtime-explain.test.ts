@@ -73,6 +73,8 @@ test('explain --evidence shows new namespaces, the hostname, cgroup values and m
   assert.match(r.stdout, /✓ limits "Max open files": soft 1024, hard 1024/);
   assert.match(r.stdout, /✓ status CapBnd: [0-9a-f]{16}/);
   assert.match(r.stdout, /✓ status NoNewPrivs: 1/);
+  // Read again once the process had exec'd: what execve made of the capabilities.
+  assert.match(r.stdout, /execve\(\["sh","-c",[^\n]*\n {4}✓ after execve: status CapEff [0-9a-f]{16}/);
 
   assertNothingLeft(b, cgroup);
 });

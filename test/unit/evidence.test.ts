@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { planContainer } from '../../runtime/plan';
 import { defaultSpec } from '../../runtime/spec/default';
-import { allFindings, cgroupValueMatches, evidenceFor, parseMountinfo, sameWords, type KernelReadings } from '../../runtime/evidence';
+import { allFindings, capsAfterExecve, cgroupValueMatches, evidenceFor, parseMountinfo, sameWords, type KernelReadings } from '../../runtime/evidence';
 import type { CgroupWrite } from '../../runtime/cgroups/manager';
 
 const bundle = fs.mkdtempSync(path.join(os.tmpdir(), 'evidence-unit-'));
@@ -131,6 +131,20 @@ test('identity and process: hostname, rlimits, capabilities, no_new_privs', () =
     'status CapEff: 0000000000000000 = (empty), not KILL NET_BIND_SERVICE AUDIT_WRITE',
     'status NoNewPrivs: 0',
   ]);
+});
+
+test('capabilities after execve: the kernel\'s rule, and never ✗ when a program differs', () => {
+  const c = { bounding: '0x21', effective: '0x1', permitted: '0x1', inheritable: '0x0', ambient: '0x0' };
+  // Root gains its bounding set at execve, unless no_new_privs caps it at what it had.
+  assert.deepEqual(capsAfterExecve(c, 0, false), { permitted: 0x21n, effective: 0x21n });
+  assert.deepEqual(capsAfterExecve(c, 0, true), { permitted: 0x1n, effective: 0x1n });
+  // Anyone else keeps only the ambient set.
+  assert.deepEqual(capsAfterExecve({ ...c, ambient: '0x1', inheritable: '0x1' }, 1000, false), { permitted: 0x1n, effective: 0x1n });
+  const status = (eff: string): string => STATUS.replace(/^CapEff:.*$/m, `CapEff:\t${eff}`).replace(/^CapPrm:.*$/m, `CapPrm:\t${eff}`);
+  const after = (eff: string) => evidenceFor(plan, writes, dirs, readings({ statusAfterExecve: status(eff) })).afterExecve;
+  assert.equal(after(caps(p.bounding))?.ok, true);
+  assert.equal(after('0000000000000001')?.ok, null, 'a program with file capabilities is no contradiction of the plan');
+  assert.equal(evidenceFor(plan, writes, dirs, readings()).afterExecve, null, 'not read, not shown');
 });
 
 test('sysctl values compare as words and numbers', () => {
