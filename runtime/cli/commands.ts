@@ -179,13 +179,44 @@ const list: CommandModule<Global, Global & { format: string; quiet: boolean }> =
   },
 };
 
-const explain: CommandModule<Global, Global & { bundle: string; noPivot: boolean }> = {
-  command: 'explain',
-  describe: 'print what create would do for a bundle, step by step, without doing it',
-  builder: (y) => y.option('bundle', { alias: 'b', type: 'string', default: '.' }).option('no-pivot', { type: 'boolean', default: false }) as never,
-  handler: async (a: Args<{ bundle: string; noPivot: boolean }>) => {
-    const { explainBundle } = require('../explain') as typeof import('../explain');
-    process.stdout.write(explainBundle(a.bundle, { noPivot: a.noPivot }).join('\n') + '\n');
+interface ExplainArgs {
+  bundle: string;
+  noPivot: boolean;
+  evidence: boolean;
+  id?: string;
+}
+
+const explain: CommandModule<Global, Global & ExplainArgs> = {
+  command: 'explain [id]',
+  describe: 'print what create would do for a bundle, step by step, without doing it (--evidence ID: do it, and show what the kernel shows)',
+  builder: (y) =>
+    y.positional('id', { type: 'string', describe: 'with --evidence: the id of the container to run' })
+      .option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'bundle directory' })
+      .option('no-pivot', { type: 'boolean', default: false, describe: 'use chroot (MS_MOVE) instead of pivot_root' })
+      .option('evidence', {
+        type: 'boolean',
+        default: false,
+        describe: 'create the container ID, read under each step what the kernel shows (namespaces, mounts, cgroup files, hostname, sysctls, rlimits, ids, capabilities, no_new_privs, seccomp), start it, wait, delete it; exit 1 if any step (✗) does not match the plan',
+      }) as never,
+  handler: async (a: Args<ExplainArgs>) => {
+    const ex = require('../explain') as typeof import('../explain');
+    if (!a.evidence) {
+      if (a.id !== undefined) throw new RuntimeError(`explain: a container id ("${a.id}") is only taken with --evidence`, { code: 'EINVAL' });
+      process.stdout.write(ex.explainBundle(a.bundle, { noPivot: a.noPivot }).join('\n') + '\n');
+      return;
+    }
+    if (a.id === undefined) throw new RuntimeError('explain --evidence: a container id is required (explain --evidence --bundle DIR ID)', { code: 'EINVAL' });
+    const r = await ex.explainWithEvidence(context(a), {
+      id: a.id,
+      bundle: a.bundle,
+      noPivot: a.noPivot,
+      beforeStart: () => process.stdout.write(`== the container's output (${a.id})\n`),
+    });
+    process.stdout.write(r.lines.join('\n') + '\n');
+    if (r.failures > 0) {
+      process.stderr.write(`${programName()}: explain --evidence: ${r.failures} step(s) marked ✗ do not match the plan\n`);
+      process.exitCode = 1;
+    }
   },
 };
 

@@ -290,20 +290,30 @@ export function ignoredWithoutMountNamespace(plan: RootfsPlan): string[] {
   return fields;
 }
 
-/** One line per step, for `explain`. */
-export function describeRootfs(plan: RootfsPlan): string[] {
+/** A step of describeRootfs that `explain --evidence` writes what the kernel shows under. */
+export type RootfsStepRef = { kind: 'mount' | 'readonly' | 'masked'; index: number } | { kind: 'pivot' };
+
+/** One line per step, for `explain`; `note` adds lines under a step (explain --evidence). */
+export function describeRootfs(plan: RootfsPlan, note: (step: RootfsStepRef) => string[] = () => []): string[] {
   const out: string[] = [];
   const w = (s: string, why: string): void => {
     out.push(`${s}   # ${why}`);
   };
+  const under = (step: RootfsStepRef): void => {
+    out.push(...note(step));
+  };
   if (!plan.mountNamespace) {
     w(`chdir(${q(plan.rootfs)}); chroot("."); chdir("/")`, 'root.path: no mount namespace');
+    under({ kind: 'pivot' });
     return out;
   }
   w(`mount(NULL, "/", NULL, ${msFlagNames(plan.rootPropagation)}, NULL)`, plan.propagation ? 'linux.rootfsPropagation' : 'no mount may reach the host');
   w(`mount(NULL, <the mount holding ${q(plan.rootfs)}>, NULL, MS_PRIVATE, NULL)`, 'root.path: the bind must not propagate');
   w(`mount(${q(plan.rootfs)}, ${q(plan.rootfs)}, NULL, MS_BIND|MS_REC, NULL)`, 'root.path');
-  for (const m of plan.mounts) describeMount(m, w);
+  plan.mounts.forEach((m, index) => {
+    describeMount(m, w);
+    under({ kind: 'mount', index });
+  });
   if (plan.setupDev) {
     for (const d of plan.devices) {
       const how = plan.bindDevices && d.type !== 'p' ? `mount(${q(d.path)}, rootfs+${q(d.path)}, NULL, MS_BIND, NULL)` : `mknod(rootfs+${q(d.path)}, ${d.type} 0${d.mode.toString(8)}, ${d.major}:${d.minor}); chown ${d.uid}:${d.gid}`;
@@ -318,8 +328,15 @@ export function describeRootfs(plan: RootfsPlan): string[] {
   } else {
     w('fchdir(rootfs); pivot_root(".", "."); umount2(".", MNT_DETACH); chdir("/")', 'root.path');
   }
-  for (const p of plan.readonlyPaths) w(`mount(${q(p.path)}, ${q(p.path)}, NULL, MS_BIND|MS_REC); remount MS_RDONLY`, p.why);
-  for (const p of plan.maskedPaths) w(`mount("/dev/null", ${q(p.path)}, NULL, MS_BIND) or a read-only tmpfs on a directory`, p.why);
+  under({ kind: 'pivot' });
+  plan.readonlyPaths.forEach((p, index) => {
+    w(`mount(${q(p.path)}, ${q(p.path)}, NULL, MS_BIND|MS_REC); remount MS_RDONLY`, p.why);
+    under({ kind: 'readonly', index });
+  });
+  plan.maskedPaths.forEach((p, index) => {
+    w(`mount("/dev/null", ${q(p.path)}, NULL, MS_BIND) or a read-only tmpfs on a directory`, p.why);
+    under({ kind: 'masked', index });
+  });
   if (plan.devReadonlyFlags) w(`mount(NULL, "/dev", NULL, ${msFlagNames(plan.devReadonlyFlags)}, NULL)`, 'mounts /dev: ro');
   if (plan.readonly) w('mount(NULL, "/", NULL, MS_BIND|MS_REMOUNT|MS_RDONLY, NULL)', 'root.readonly');
   if (plan.propagation) w(`mount(NULL, "/", NULL, ${msFlagNames(plan.propagation)}, NULL)`, 'linux.rootfsPropagation');
