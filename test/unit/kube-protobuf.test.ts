@@ -6,31 +6,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAGIC, ProtobufError, isZero, readEnvelope, readFields, readVarint, toInt } from '../../orchestrator/api/protobuf';
+import { ProtobufError, isZero, readEnvelope, readFields, readVarint, toInt } from '../../orchestrator/api/protobuf';
 import { decodeObject, SCHEMA } from '../../orchestrator/api/protobuf-schema';
+import { entry, envelope, int, len, msg, tag, varint } from '../helpers/protobuf';
 
-// ---- a small encoder, as gogo writes ----
-function varint(n: number | bigint): Buffer {
-  let v = BigInt.asUintN(64, BigInt(n));
-  const out: number[] = [];
-  while (v > 0x7fn) {
-    out.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
-  }
-  out.push(Number(v));
-  return Buffer.from(out);
-}
-const tag = (no: number, wire: number): Buffer => varint((no << 3) | wire);
-/** A length-delimited field: a string, bytes or a message's encoding. */
-const len = (no: number, body: string | Buffer): Buffer => {
-  const b = typeof body === 'string' ? Buffer.from(body) : body;
-  return Buffer.concat([tag(no, 2), varint(b.length), b]);
-};
-const msg = (no: number, ...fields: Buffer[]): Buffer => len(no, Buffer.concat(fields));
-const int = (no: number, n: number): Buffer => Buffer.concat([tag(no, 0), varint(n)]);
-const entry = (no: number, key: string, value: Buffer): Buffer => msg(no, len(1, key), value);
-const envelope = (apiVersion: string, kind: string, ...raw: Buffer[]): Buffer =>
-  Buffer.concat([MAGIC, msg(1, len(1, apiVersion), len(2, kind)), len(2, Buffer.concat(raw)), len(3, ''), len(4, '')]);
 const decode = (body: Buffer): Record<string, unknown> | null => decodeObject(readEnvelope(body));
 
 test('varints: one byte, several, 64 bits, negative int32 sign-extended to ten bytes; truncated or too long refused', () => {
