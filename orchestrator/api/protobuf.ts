@@ -85,11 +85,12 @@ export function readFields(buf: Buffer, path = ''): WireField[] {
  * does not skip). A string that happens to parse as such a message is
  * taken as empty too; Kubernetes' strings never look like that.
  */
-export function isZero(f: WireField): boolean {
+export function isZero(f: WireField, depth = 0): boolean {
   if (f.wire !== 2) return f.value === 0n;
   if (f.bytes.length === 0) return true;
+  if (depth > 32) return false; // no Kubernetes struct nests empty ones this deep; a body crafted to would exhaust the stack
   try {
-    return readFields(f.bytes).every(isZero);
+    return readFields(f.bytes).every((g) => isZero(g, depth + 1));
   } catch {
     return false;
   }
@@ -175,9 +176,14 @@ function expectLen(f: WireField, what: string, path: string): Buffer {
   return f.bytes;
 }
 
+/** Go's zero time.Time (0001-01-01T00:00:00Z) in seconds since the epoch. */
+const GO_ZERO_TIME = -62135596800;
+
 /** Seconds since the epoch as metav1.Time writes them in JSON: RFC 3339, UTC, whole seconds. */
-function rfc3339(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+function rfc3339(seconds: number, path: string): string {
+  const d = new Date(seconds * 1000);
+  if (Number.isNaN(d.getTime()) || d.getUTCFullYear() > 9999) throw new ProtobufError(`time ${seconds} s is out of RFC 3339's range`, path);
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** A small message the table handles by hand (Quantity, IntOrString, Time, FieldsV1): its fields, none unknown. */
@@ -219,7 +225,8 @@ function decodeValue(schema: Schema, type: ValueType, f: WireField, path: string
       const buf = expectLen(f, 'a time', path);
       if (buf.length === 0) return undefined; // the zero time: gogo writes it empty, JSON says null
       const m = smallMessage(buf, 'io.k8s.apimachinery.pkg.apis.meta.v1.Time', { 1: 0, 2: 0 }, path);
-      return rfc3339(toInt(m.get(1)?.value ?? 0n, path));
+      const seconds = toInt(m.get(1)?.value ?? 0n, path);
+      return seconds === GO_ZERO_TIME ? undefined : rfc3339(seconds, path); // nanoseconds: metav1.Time drops them too
     }
     case 'fieldsV1': {
       const raw = smallMessage(expectLen(f, 'fieldsV1', path), 'io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1', { 1: 2 }, path).get(1);
@@ -282,12 +289,13 @@ export function decodeMessage(schema: Schema, type: string, buf: Buffer, path = 
     const where = spec.json ? at(path, spec.json) : path;
     if (spec.shape === 'list') {
       const list = (values.get(f.no) ?? []) as Json[];
-      list.push(...decodeList(schema, spec.type, f, `${where}[${list.length}]`));
+      for (const v of decodeList(schema, spec.type, f, `${where}[${list.length}]`)) list.push(v);
       values.set(f.no, list);
     } else if (spec.shape === 'map') {
       const map = (values.get(f.no) ?? {}) as { [k: string]: Json };
       const [k, v] = decodeEntry(schema, spec.type, f, where);
-      map[k] = v;
+      // defineProperty: a key "__proto__" is a key like any other, not the object's prototype
+      Object.defineProperty(map, k, { value: v, enumerable: true, writable: true, configurable: true });
       values.set(f.no, map);
     } else {
       const v = decodeValue(schema, spec.type, f, where);

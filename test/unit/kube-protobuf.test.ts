@@ -38,6 +38,9 @@ test('wire fields: varint, fixed32, fixed64, length-delimited; groups and overlo
   assert.ok(isZero(readFields(msg(9, int(1, 0), len(2, ''), msg(3)))[0]!));
   assert.ok(!isZero(readFields(len(9, 'x'))[0]!));
   assert.ok(!isZero(readFields(msg(9, int(1, 0), int(2, 7)))[0]!));
+  let nested = msg(1, int(1, 0));
+  for (let i = 0; i < 1000; i++) nested = msg(1, nested);
+  assert.equal(isZero(readFields(nested)[0]!), false, 'nesting without end is not taken apart to the bottom');
 });
 
 test('the envelope: magic, runtime.Unknown with typeMeta and raw; no magic is refused', () => {
@@ -102,6 +105,9 @@ test('a field the table does not know, with a value, is refused by number, messa
 
 test('maps of strings and of bytes: ConfigMap data and binaryData, Secret data in base64, type kept', () => {
   const cm = decode(envelope('v1', 'ConfigMap', objectMeta(1, len(1, 'c')), entry(2, 'a', len(2, 'b')), entry(2, 'empty', Buffer.alloc(0)), entry(3, 'bin', len(2, Buffer.from([0, 1, 255])))));
+  const proto = decode(envelope('v1', 'ConfigMap', objectMeta(1, len(1, 'c')), entry(2, '__proto__', len(2, 'x')))) as { data: Record<string, string> };
+  assert.equal(Object.getPrototypeOf(proto.data), Object.prototype);
+  assert.equal(JSON.stringify(proto.data), '{"__proto__":"x"}', 'a key like any other');
   assert.deepEqual(cm, { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'c' }, data: { a: 'b', empty: '' }, binaryData: { bin: 'AAH/' } });
   const secret = decode(envelope('v1', 'Secret', objectMeta(1, len(1, 's')), entry(2, 'a', len(2, 'b')), len(3, 'Opaque')));
   assert.deepEqual(secret, { kind: 'Secret', apiVersion: 'v1', metadata: { name: 's' }, data: { a: 'Yg==' }, type: 'Opaque' });
@@ -155,6 +161,9 @@ test('repeated fields packed or not, pointers kept at zero, inline structs, time
     },
     status: {},
   });
+  const deleting = decode(envelope('v1', 'Pod', msg(1, len(1, 'p'), msg(8, int(1, -62135596800)), msg(9, int(1, 1767225600), int(2, 999)))));
+  assert.deepEqual(deleting, { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'p', deletionTimestamp: '2026-01-01T00:00:00Z' } }, "Go's zero time, written out, is no time; nanoseconds dropped as metav1.Time does");
+  assert.throws(() => decode(envelope('v1', 'Pod', msg(1, msg(8, int(1, 2 ** 50))))), /out of RFC 3339's range/);
   assert.deepEqual(decode(envelope('apps/v1', 'Deployment', objectMeta(1, len(1, 'zero')), msg(2, int(1, 0)))), { kind: 'Deployment', apiVersion: 'apps/v1', metadata: { name: 'zero' }, spec: { replicas: 0 } }, 'replicas is a pointer: 0 is a value');
 });
 
