@@ -2,7 +2,8 @@
 // protobuf (application/vnd.kubernetes.protobuf) and nothing else; kubectl
 // 1.27 sends the same commands' objects in JSON. Each command is run with
 // both, in two namespaces, and the stored objects must be the same. Then
-// what the server refuses: a field its schema does not know (400, by
+// an update and a delete in protobuf, as client-go sends them, and what
+// the server refuses: a field its schema does not know (400, by
 // number and message, nothing stored) and a kind it has no schema for
 // (415, as kube-apiserver for custom resources). No node agent runs: the
 // objects are only stored (the controllers make ReplicaSets and pending pods).
@@ -92,6 +93,11 @@ const COMMANDS: { name: string; what: string; args: (name: string) => string[]; 
     args: (n) => ['create', 'service', 'clusterip', n, '--tcp=53:dns'],
     check: (o) => assert.deepEqual((o.spec as { ports: { targetPort: unknown }[] }).ports.map((p) => p.targetPort), ['dns'], 'IntOrString as a string'),
   },
+  {
+    name: 'external', what: 'service',
+    args: (n) => ['create', 'service', 'externalname', n, '--external-name=db.example.com'],
+    check: (o) => assert.deepEqual([(o.spec as { type: string }).type, (o.spec as { externalName: string }).externalName], ['ExternalName', 'db.example.com']),
+  },
   { name: 'q', what: 'resourcequota', args: (n) => ['create', 'quota', n, '--hard=pods=3,requests.cpu=500m'], check: (o) => assert.deepEqual((o.spec as { hard: unknown }).hard, { pods: '3', 'requests.cpu': '500m' }) },
   { name: 'robot', what: 'serviceaccount', args: (n) => ['create', 'serviceaccount', n], check: (o) => assert.equal(o.kind, 'ServiceAccount') },
   { name: 'pull', what: 'secret', args: (n) => ['create', 'secret', 'docker-registry', n, '--docker-server=registry.local', '--docker-username=u', '--docker-password=p'], check: (o) => assert.equal(o.type, 'kubernetes.io/dockerconfigjson') },
@@ -119,30 +125,31 @@ test('kubectl 1.33 creates in protobuf what kubectl 1.27 creates in JSON', { ski
   }
 });
 
-/** A POST with the admin's client certificate, as kubectl sends it. */
-function post(k: KubeServerProcess, urlPath: string, contentType: string, body: Buffer): Promise<{ code: number; json: { message: string; reason: string } }> {
+/** A request with the admin's client certificate, as kubectl sends it. */
+function send(k: KubeServerProcess, method: string, urlPath: string, contentType: string, body: Buffer): Promise<{ code: number; json: { message: string; reason: string } }> {
   const tls = (f: string): Buffer => fs.readFileSync(path.join(k.dataDir, 'tls', f));
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port: k.port, path: urlPath, method: 'POST', ca: tls('ca.crt'), cert: tls('admin.crt'), key: tls('admin.key'), headers: { 'Content-Type': contentType, Accept: 'application/json' } }, (res) => {
+    const req = https.request({ host: '127.0.0.1', port: k.port, path: urlPath, method, ca: tls('ca.crt'), cert: tls('admin.crt'), key: tls('admin.key'), headers: { 'Content-Type': contentType, 'Content-Length': body.length, Accept: 'application/json' } }, (res) => {
       let text = '';
       res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ code: res.statusCode ?? 0, json: JSON.parse(text) as { message: string; reason: string } }));
+      res.on('end', () => resolve({ code: res.statusCode ?? 0, json: (text ? JSON.parse(text) : { message: `(no body, ${res.statusCode ?? 0})`, reason: '' }) as { message: string; reason: string } }));
     });
     req.on('error', reject);
     req.end(body);
   });
 }
+const post = (k: KubeServerProcess, urlPath: string, contentType: string, body: Buffer): ReturnType<typeof send> => send(k, 'POST', urlPath, contentType, body);
 
-test('a field the server does not know is refused by number and message (400), a kind it has no schema for gets 415; nothing is stored', { skip: missing }, async () => {
+test('protobuf update and delete; a field the server does not know is refused by number and message (400), a kind it has no schema for gets 415; nothing is stored', { skip: missing }, async () => {
   const k = await server();
   const PB = 'application/vnd.kubernetes.protobuf';
   // A Deployment whose pod spec has an affinity (PodSpec field 18), which the table leaves out.
   const affinity = msg(18, msg(1, msg(1, msg(1, msg(1, len(1, 'zone'), len(2, 'In'), len(3, 'a'))))));
-  const deployment = (...podSpec: Buffer[]): Buffer => envelope('apps/v1', 'Deployment',
-    msg(1, len(1, 'affine'), entry(11, 'app', len(2, 'affine'))),
+  const deployment = (o: { image?: string; resourceVersion?: string; podSpec?: Buffer[] } = {}): Buffer => envelope('apps/v1', 'Deployment',
+    msg(1, len(1, 'affine'), len(6, o.resourceVersion ?? ''), entry(11, 'app', len(2, 'affine'))),
     msg(2, int(1, 1), msg(2, entry(1, 'app', len(2, 'affine'))),
-      msg(3, msg(1, entry(11, 'app', len(2, 'affine'))), msg(2, msg(2, len(1, 'c'), len(2, 'localhost/nginx:1')), ...podSpec))));
-  const refused = await post(k, '/apis/apps/v1/namespaces/default/deployments', PB, deployment(affinity));
+      msg(3, msg(1, entry(11, 'app', len(2, 'affine'))), msg(2, msg(2, len(1, 'c'), len(2, o.image ?? 'localhost/nginx:1')), ...(o.podSpec ?? [])))));
+  const refused = await post(k, '/apis/apps/v1/namespaces/default/deployments', PB, deployment({ podSpec: [affinity] }));
   assert.equal(refused.code, 400);
   assert.equal(refused.json.reason, 'BadRequest');
   assert.equal(refused.json.message, 'Deployment in version "v1" cannot be handled as a Deployment: cannot create from protobuf: field 18 of io.k8s.api.core.v1.PodSpec is not understood by this server (at spec.template.spec); send it as JSON (kubectl apply -f does)');
@@ -150,6 +157,15 @@ test('a field the server does not know is refused by number and message (400), a
   // The same body without the affinity is stored.
   assert.equal((await post(k, '/apis/apps/v1/namespaces/default/deployments', PB, deployment())).code, 201);
   assert.equal(kubectl('1.33', k, ['get', 'deployment', 'affine', '-o', 'jsonpath={.spec.template.spec.containers[0].image}']).stdout, 'localhost/nginx:1');
+  // An update (PUT, with the resourceVersion read) and a delete with DeleteOptions, both in protobuf, as client-go sends them.
+  const rv = kubectl('1.33', k, ['get', 'deployment', 'affine', '-o', 'jsonpath={.metadata.resourceVersion}']).stdout;
+  const put = await send(k, 'PUT', '/apis/apps/v1/namespaces/default/deployments/affine', PB, deployment({ image: 'localhost/nginx:2', resourceVersion: rv }));
+  assert.equal(put.code, 200, put.json.message);
+  assert.equal(kubectl('1.33', k, ['get', 'deployment', 'affine', '-o', 'jsonpath={.spec.template.spec.containers[0].image}']).stdout, 'localhost/nginx:2');
+  const del = await send(k, 'DELETE', '/apis/apps/v1/namespaces/default/deployments/affine', PB, envelope('v1', 'DeleteOptions', msg(2, len(2, '1'))));
+  assert.equal(del.code, 409, `the precondition on resourceVersion "1" fails: ${del.json.message}`);
+  assert.equal((await send(k, 'DELETE', '/apis/apps/v1/namespaces/default/deployments/affine', PB, envelope('v1', 'DeleteOptions', len(4, 'Background')))).code, 200);
+  assert.match(kubectl('1.33', k, ['get', 'deployment', 'affine']).stderr, /not found/);
   // Events have no schema here: kube-apiserver's 415 for a media type a resource does not take.
   const event = await post(k, '/api/v1/namespaces/default/events', PB, envelope('v1', 'Event', msg(1, len(1, 'e'))));
   assert.equal(event.code, 415);
