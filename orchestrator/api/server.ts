@@ -2,8 +2,10 @@
 // certificate signed by the cluster's CA (pki.ts), as k3s's admin
 // kubeconfig does; anything else gets 401 before its path is read. Then:
 // health, version and discovery, or a resource path parsed into a Target
-// for rest.ts. Bodies are JSON (kubectl sends JSON); answers are JSON, a
-// Table when asked (kubectl get), or a watch stream.
+// for rest.ts. Bodies are JSON, or Kubernetes' protobuf for the kinds
+// protobuf-schema.ts knows (kubectl 1.33's typed `create` commands), read
+// into the same JSON; answers are JSON (every kubectl accepts it), a Table
+// when asked (kubectl get), or a watch stream.
 
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,6 +17,8 @@ import { findResource } from './resources';
 import { openapiV2Protobuf, openapiV3Doc, openapiV3Root } from './openapi';
 import { Rest, type Target } from './rest';
 import { proxyUpgrade } from './stream-proxy';
+import { ProtobufError, readEnvelope, type Envelope } from './protobuf';
+import { decodeObject } from './protobuf-schema';
 import type { KubeObject } from './objects';
 import type { Duplex } from 'node:stream';
 
@@ -87,6 +91,46 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
     chunks.push(c as Buffer);
   }
   return Buffer.concat(chunks);
+}
+
+const VERB: Record<string, string> = { POST: 'create', PUT: 'update', DELETE: 'delete' };
+
+/**
+ * A protobuf body (kubectl 1.33's typed `create` commands send nothing
+ * else, and client-go does not fall back to JSON) as the JSON object it
+ * stands for. A kind without a schema here gets kube-apiserver's 415 for a
+ * media type a resource does not take (as for custom resources), listing
+ * what it does take. A body we cannot read gets 400, as kube-apiserver's
+ * decode errors (transformDecodeError): the media type is fine, this
+ * object is not; a field our table lacks is refused by name rather than
+ * dropped, since storing less than was sent would be a silent loss.
+ */
+function protobufBody(raw: Buffer, method: string, target: Target): unknown {
+  const want = target.subresource === 'scale' ? 'Scale' : method === 'DELETE' ? 'DeleteOptions' : target.type.kind;
+  const verb = VERB[method] ?? method.toLowerCase();
+  const unsupported = (): ApiError => new ApiError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/merge-patch+json, application/strategic-merge-patch+json, application/json-patch+json');
+  if (method === 'PATCH') throw unsupported(); // patches are JSON documents, in any client
+  // A subresource not served (serviceaccounts/token for `kubectl create token`): rest.ts answers 404 whatever the body.
+  if (target.subresource && target.subresource !== 'status' && target.subresource !== 'scale') return null;
+  let env: Envelope;
+  try {
+    env = readEnvelope(raw);
+  } catch (e) {
+    if (!(e instanceof ProtobufError)) throw e;
+    throw new ApiError(400, 'BadRequest', `the object provided is unrecognized (must be of type ${want}): cannot ${verb} from protobuf: ${e.message}`);
+  }
+  let object: Record<string, unknown> | null;
+  try {
+    object = decodeObject(env);
+  } catch (e) {
+    if (!(e instanceof ProtobufError)) throw e;
+    const version = env.apiVersion.split('/').pop() ?? '';
+    const where = e.path ? ` (at ${e.path})` : '';
+    const hint = e.unknownField ? '; send it as JSON (kubectl apply -f does)' : '';
+    throw new ApiError(400, 'BadRequest', `${env.kind} in version "${version}" cannot be handled as a ${want}: cannot ${verb} from protobuf: ${e.message}${where}${hint}`);
+  }
+  if (!object) throw unsupported();
+  return object;
 }
 
 export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
@@ -173,11 +217,9 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
     if (!target) throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${req.method} ${path})`);
     const raw = req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH' || req.method === 'DELETE' ? await readBody(req) : Buffer.alloc(0);
     let body: unknown = null;
-    // kubectl's typed clients send protobuf first; 415 makes client-go fall back to JSON.
-    if (raw.length > 0 && /protobuf/.test(String(req.headers['content-type'] ?? ''))) {
-      throw new ApiError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/merge-patch+json, application/strategic-merge-patch+json, application/json-patch+json');
-    }
-    if (raw.length > 0) {
+    if (raw.length > 0 && /^application\/vnd\.kubernetes\.protobuf\b/.test(String(req.headers['content-type'] ?? ''))) {
+      body = protobufBody(raw, req.method ?? 'POST', target);
+    } else if (raw.length > 0) {
       try {
         body = JSON.parse(raw.toString('utf8'));
       } catch (e) {
