@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { KUBECTL, kubectl, kubectlMissing, startKube, type KubeServerProcess } from '../helpers/kube';
 
 const servers: KubeServerProcess[] = [];
@@ -137,6 +137,22 @@ test('scale, old extensions/v1beta1 Deployments, and 409 on a stale resourceVers
   assert.match(stale.stderr, /Operation cannot be fulfilled on replicationcontrollers "redis": the object has been modified/);
   kubectl('1.33', k, ['delete', 'rc', 'redis']);
   kubectl('1.33', k, ['delete', 'deployment', 'old']);
+});
+
+test('kubectl edit: the change the editor made is stored; an invalid one is refused and nothing changes', { skip: kubectlMissing('1.33') }, async () => {
+  const k = await server();
+  assert.equal(kubectl('1.33', k, ['create', 'configmap', 'edited', '--from-literal=colour=blue']).status, 0);
+  // kubectl runs an EDITOR with spaces through the shell, on the object as YAML
+  const edit = (editor: string): ReturnType<typeof spawnSync> => spawnSync(KUBECTL['1.33'] as string, ['--kubeconfig', k.kubeconfig, 'edit', 'configmap', 'edited'], { encoding: 'utf8', env: { ...process.env, EDITOR: editor } });
+  let r = edit('sed -i s/blue/green/');
+  assert.equal(r.status, 0, String(r.stderr));
+  assert.match(String(r.stdout), /configmap\/edited edited/);
+  assert.equal(kubectl('1.33', k, ['get', 'configmap', 'edited', '-o', 'jsonpath={.data.colour}']).stdout, 'green');
+  r = edit('sed -i s/^data:/dta:/');
+  assert.notEqual(r.status, 0);
+  assert.match(String(r.stderr), /unknown field "dta"/);
+  assert.equal(kubectl('1.33', k, ['get', 'configmap', 'edited', '-o', 'jsonpath={.data.colour}']).stdout, 'green');
+  assert.equal(kubectl('1.33', k, ['delete', 'configmap', 'edited']).status, 0);
 });
 
 test('get -w prints the changes as they happen', { skip: kubectlMissing('1.33') }, async () => {

@@ -10,11 +10,11 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { CRICTL, crictlMissing, startCri, type Cri } from '../helpers/cri';
 import { FRONTEND } from '../helpers/bundle';
 import { engineMissing } from '../helpers/engine';
-import { kubectl, kubectlMissing, startKube, type KubeServerProcess } from '../helpers/kube';
+import { KUBECTL, kubectl, kubectlMissing, startKube, type KubeServerProcess } from '../helpers/kube';
 
 const skip = crictlMissing() ?? engineMissing() ?? kubectlMissing('1.33');
 let cri: Cri;
@@ -99,6 +99,44 @@ spec:
   assert.equal(again.status.containerStatuses?.[0]?.restartCount, 0);
   assert.equal(kubectl('1.33', k, ['delete', 'pod', 'own']).status, 0);
   await until('own gone', () => (spawnSync('pgrep', ['-f', 'sleep 31337']).status !== 0 ? true : undefined), 30000);
+});
+
+test('kubectl logs -f follows as lines are written and ends when the pod goes; exec -it gets a terminal', { skip }, async () => {
+  const kv = k as KubeServerProcess;
+  const kc = (a: string[], input?: string): ReturnType<typeof kubectl> => kubectl('1.33', kv, a, input);
+  assert.equal(kc(['apply', '-f', '-'], `apiVersion: v1
+kind: Pod
+metadata: {name: ticker}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: localhost/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done"]
+`).status, 0);
+  await until('ticker Running', () => (/"phase":\s*"Running"/.test(kc(['get', 'pod', 'ticker', '-o', 'json']).stdout) ? true : undefined));
+  const f = spawn(KUBECTL['1.33'] as string, ['--kubeconfig', kv.kubeconfig, 'logs', '-f', 'ticker']);
+  let out = '';
+  f.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const ended = new Promise<number | null>((r) => f.on('exit', (c) => r(c)));
+  try {
+    // lines written after kubectl started reach it
+    const seen = (): number => Math.max(0, ...[...out.matchAll(/^tick (\d+)$/gm)].map((m) => Number(m[1])));
+    const first = await until('a first tick', () => (seen() > 0 ? seen() : undefined), 20000);
+    await until('three more ticks', () => (seen() >= first + 3 ? true : undefined), 20000);
+    // a terminal through exec -it (script(1) gives kubectl one)
+    const tty = spawnSync('script', ['-qec', `${KUBECTL['1.33'] as string} --kubeconfig ${kv.kubeconfig} exec -it ticker -- sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo both-terminals'`, '/dev/null'], { encoding: 'utf8', timeout: 30000, stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.equal(tty.status, 0, tty.stderr);
+    assert.match(tty.stdout, /\/dev\/pts\/\d+/);
+    assert.match(tty.stdout, /both-terminals/);
+    assert.equal(kc(['delete', 'pod', 'ticker']).status, 0);
+    // -f ends once the pod is gone, as with kubelet
+    const code = await Promise.race([ended, new Promise<string>((r) => setTimeout(() => r('still running'), 20000))]);
+    assert.equal(code, 0);
+  } finally {
+    f.kill();
+  }
 });
 
 test('a bad --cluster-cidr is refused before anything is made', { skip }, () => {
