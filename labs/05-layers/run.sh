@@ -109,6 +109,7 @@ check delete-makes-whiteout "upper/lab/keep.txt is $(stat -c '%F %t/%T' upper/la
 umount merged
 
 step "5. The same layers as an image, through a registry, run by bin/mycontainer"
+echo "(mc is bin/mycontainer --root $work/store --runroot $work/run: a store of this lab's own, removed at the end)"
 "$here/../../scripts/build-busybox-image.sh" "$work/oci" lab05 >/dev/null
 show umoci raw add-layer --image "$work/oci:lab05" layer1.tar
 show umoci raw add-layer --image "$work/oci:lab05" layer2.tar

@@ -149,7 +149,8 @@ rule -t nat -A OUTPUT -d 127.0.0.1 -p tcp --dport "$port" -m comment --comment l
 # a packet from 127.0.0.1 may leave through lab06br, and the netns gets an address it can answer
 show sysctl -w net.ipv4.conf.lab06br.route_localnet=1
 rule -t nat -A POSTROUTING -s 127.0.0.1 -d "$subnet.2" -m comment --comment lab06 -j MASQUERADE
-show iptables -t nat -S
+echo "+ iptables -t nat -S | grep lab06"
+iptables -t nat -S | grep lab06
 answer=
 for _ in $(seq 30); do answer=$(wget -q -T 2 -O- "http://127.0.0.1:$port/" 2>/dev/null) && break; sleep 0.1; done
 echo "+ wget -qO- http://127.0.0.1:$port/"
@@ -166,6 +167,7 @@ check hand-made-removed "no lab06 rule, netns or link is left" \
   sh -c '! iptables-save | grep -q lab06 && ! ip netns list | grep -qw lab06 && ! ip link show lab06h 2>/dev/null && ! ip link show lab06br 2>/dev/null'
 
 step "5. The same, made by CNI: mycontainer run -d -p HOSTPORT:80"
+echo "(mc is bin/mycontainer --root $work/store --runroot $work/run: a store of this lab's own, removed at the end)"
 "$here/../../scripts/build-busybox-image.sh" "$work/oci" latest >/dev/null
 mc load -i "$work/oci" --name localhost/busybox:latest >/dev/null
 port=$(freeport)
@@ -181,7 +183,9 @@ hostveth=$(ip -o link show | awk -F': ' -v i="$peer" '$1 == i {sub(/@.*/, "", $2
 check cni-veth-on-bridge "the container's eth0 ($ipaddr) pairs with host link $peer, $hostveth, on $bridge" \
   sh -c "ip -o link show master '$bridge' | grep -q '^$peer: '"
 echo "+ iptables -t nat -S | grep -e CNI (the rules CNI made for $ipaddr and port $port)"
-iptables -t nat -S | grep -e CNI | grep -e "$ipaddr" -e "$port" -e HOSTPORT -e "${id:0:12}" || true
+# this container's rules (its address, port or id), and the shared chains' hooks
+iptables -t nat -S | grep -e "$ipaddr" -e "dport $port" -e "$id" -e '^-A [A-Z]* .*-j CNI-HOSTPORT' -e '^-A CNI-HOSTPORT-[MS]' || true
+show sysctl "net.ipv4.conf.$bridge.route_localnet"
 check cni-nat-rules "a DNAT of $port to $ipaddr:80 and a MASQUERADE for $ipaddr" \
   sh -c "iptables -t nat -S | grep -q -- '--dport $port .*-j DNAT --to-destination $ipaddr:80' && iptables -t nat -S | grep -q -- '-s $ipaddr/32 .*-j CNI-'"
 answer=
