@@ -13,7 +13,7 @@ MC_BIN=$here/../../bin/mycontainer
 
 refuse() { echo "$lab: cannot run here: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || refuse "it needs root (mount, mknod, trusted.* xattrs)"
-for tool in tar setfattr getfattr umoci skopeo docker-registry node; do
+for tool in tar setfattr getfattr setpriv curl umoci skopeo docker-registry node; do
   command -v "$tool" >/dev/null || refuse "$tool is not installed (scripts/setup.sh installs it)"
 done
 [ -x /bin/busybox ] || refuse "/bin/busybox is missing (apt-get install busybox-static)"
@@ -134,7 +134,7 @@ show mc exec lab05 find /lab
 inside=$(mc exec lab05 find /lab | sed 's,^/,,' | sort)
 expected=$(printf '%s\n' lab lab/added.txt lab/cfg lab/cfg/new.conf lab/keep.txt | sort)
 # the hand mount before step 4's delete: keep.txt was there
-check same-view-in-container "find /lab in the container: $(echo $inside)" \
+check same-view-in-container "find /lab in the container: ${inside//$'\n'/ }" \
   test "$inside" = "$expected" -a "$hand" = "$expected"
 
 echo "+ awk '\$5 == \"/\"' /proc/$pid/mountinfo    (the container's root)"

@@ -66,7 +66,7 @@ cleanup() {
   local made
   made=$(comm -13 <(echo "$chains_before" | sort) <(iptables-save -t nat | grep '^:' | cut -d' ' -f1 | sort) | tr -d : | grep '^CNI-HOSTPORT-')
   if [ -n "$made" ] && ! iptables-save -t nat | grep '^:CNI-' | grep -vq '^:CNI-HOSTPORT-'; then
-    iptables-save -t nat | grep '^-A' | grep -E -- "-j ($(echo $made | tr ' ' '|'))( |$)" | while read -r line; do
+    iptables-save -t nat | grep '^-A' | grep -E -- "-j ($(paste -sd'|' <<<"$made"))( |$)" | while read -r line; do
       eval "iptables -t nat ${line/#-A/-D}"
     done
     for c in $made; do iptables -t nat -F "$c"; done

@@ -51,9 +51,8 @@ cleanup() {
     stop_server
   fi
   # whatever is left in the pods' cgroups (pause, containers), then the cgroups
-  for d in $(find /sys/fs/cgroup -path "*$cgparent*" -name cgroup.procs 2>/dev/null); do
-    xargs -r kill -9 <"$d" 2>/dev/null
-  done
+  # shellcheck disable=SC2038 # xargs reads pids, not file names
+  find /sys/fs/cgroup -path "*$cgparent*" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
   sleep 0.2
   find /sys/fs/cgroup -depth -type d -path "*$cgparent*" -exec rmdir {} + 2>/dev/null
   for m in $(awk -v w="$work/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
