@@ -87,6 +87,7 @@ cd "$work"
 
 step "1. The CRI server, on a socket and a store of its own"
 "$here/../../scripts/build-busybox-image.sh" "$work/oci" latest >/dev/null
+echo "+ mycontainer --root $root load -i $work/oci --name localhost/busybox:latest    (busybox-static, as scripts/build-busybox-image.sh builds it)"
 "$MC_BIN" --root "$root" --runroot "$runroot" load -i "$work/oci" --name localhost/busybox:latest
 mkdir net.d
 cat >net.d/10-lab07.conflist <<JSON
@@ -96,7 +97,9 @@ cat >net.d/10-lab07.conflist <<JSON
 JSON
 echo "+ mycontainer --root $root --runroot $runroot cri --socket $sock --cni-conf-dir $work/net.d --default-cgroup-parent $cgparent &"
 "$MC_BIN" --root "$root" --runroot "$runroot" cri --socket "$sock" --cni-conf-dir "$work/net.d" --default-cgroup-parent "$cgparent" >server.log 2>&1 & server_pid=$!
-for _ in $(seq 100); do [ -S "$sock" ] && crictl version >/dev/null 2>&1 && break; sleep 0.1; done
+up=no
+for _ in $(seq 150); do [ -S "$sock" ] && crictl version >/dev/null 2>&1 && { up=yes; break; }; sleep 0.1; done
+[ "$up" = yes ] || { echo "$lab: the CRI server did not answer on $sock; its log:" >&2; cat server.log >&2; exit 1; }
 show crictl version
 
 step "2. A pod sandbox, then two containers in it"
