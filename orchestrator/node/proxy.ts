@@ -6,6 +6,14 @@
 // service gets the answer back). Chain names carry the server's id, so two
 // servers on one host (tests) never touch each other's rules.
 //
+// Node ports answer on 127.0.0.1 too, as kube-proxy's localhost node ports:
+// a DNAT'd packet from 127.0.0.1 may leave through the pods' bridge only with
+// route_localnet on it (set on the device an endpoint is reached through,
+// so it goes with the bridge), and the masquerade gives it the bridge's
+// address. Since that also lets packets for 127/8 in from the bridge, a
+// filter rule drops those that are not answers or our own DNAT (kube-proxy's
+// fix for CVE-2020-8558).
+//
 // renderRules is pure (iptables-restore input); the proxy applies it with
 // iptables-restore --noflush (our chains are replaced whole, atomically,
 // nobody else's is touched) whenever services or endpoints change, and
@@ -13,6 +21,7 @@
 
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import type { KubeObject } from '../api/objects';
 import type { Client } from '../client';
 import { typeOf } from '../client';
@@ -26,9 +35,15 @@ interface Subset { addresses?: { ip: string }[]; ports?: { name?: string; port: 
 
 const short = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 8);
 
-export function chainNames(id: string): { services: string; nodePorts: string; post: string; prefix: string } {
+export function chainNames(id: string): { services: string; nodePorts: string; post: string; firewall: string; prefix: string } {
   const p = `MYC${id}`;
-  return { services: `${p}-SERVICES`, nodePorts: `${p}-NODEPORTS`, post: `${p}-POSTROUTING`, prefix: `${p}-` };
+  return { services: `${p}-SERVICES`, nodePorts: `${p}-NODEPORTS`, post: `${p}-POSTROUTING`, firewall: `${p}-FIREWALL`, prefix: `${p}-` };
+}
+
+/** The filter table's one rule: nothing from outside 127/8 to 127/8 but answers and our DNAT. */
+export function firewallRules(id: string): string[] {
+  const n = chainNames(id);
+  return [`-A ${n.firewall} ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`];
 }
 
 /** The nat table's rules for these services and their endpoints: [chains, rules]. */
@@ -77,15 +92,30 @@ function iptables(args: string[]): string {
   return execFileSync('iptables', ['-w', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Our chains now in the nat table. */
-function existingChains(prefix: string): string[] {
-  return iptables(['-t', 'nat', '-S']).split('\n').filter((l) => l.startsWith(`-N ${prefix}`)).map((l) => l.slice(3));
+/** Our chains now in a table. */
+function existingChains(prefix: string, table = 'nat'): string[] {
+  return iptables(['-t', table, '-S']).split('\n').filter((l) => l.startsWith(`-N ${prefix}`)).map((l) => l.slice(3));
 }
 
-const JUMPS = (id: string): [string, string][] => {
+const JUMPS = (id: string): [string, string, string][] => {
   const n = chainNames(id);
-  return [['PREROUTING', n.services], ['OUTPUT', n.services], ['POSTROUTING', n.post]];
+  return [['nat', 'PREROUTING', n.services], ['nat', 'OUTPUT', n.services], ['nat', 'POSTROUTING', n.post], ['filter', 'INPUT', n.firewall]];
 };
+
+/** The devices the endpoints are reached through (the pods' bridge): where route_localnet must be on. */
+function endpointDevices(rules: string[]): string[] {
+  const ips = new Set(rules.map((r) => / --to-destination (\d+\.\d+\.\d+\.\d+):/.exec(r)?.[1]).filter((x): x is string => !!x));
+  const devs = new Set<string>();
+  for (const ip of ips) {
+    try {
+      const dev = / dev (\S+)/.exec(execFileSync('ip', ['-o', 'route', 'get', ip], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))?.[1];
+      if (dev && dev !== 'lo') devs.add(dev);
+    } catch {
+      // no route (yet)
+    }
+  }
+  return [...devs];
+}
 
 /** Replaces our chains with `rendered`, dropping chains no longer used, and makes sure the built-in chains jump to ours. */
 export function applyRules(id: string, rendered: { chains: string[]; rules: string[] }): void {
@@ -93,29 +123,40 @@ export function applyRules(id: string, rendered: { chains: string[]; rules: stri
   const stale = existingChains(prefix).filter((c) => !rendered.chains.includes(c));
   const input = ['*nat', ...rendered.chains.map((c) => `:${c} - [0:0]`), ...stale.map((c) => `:${c} - [0:0]`), ...rendered.rules, ...stale.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
   execFileSync('iptables-restore', ['-w', '--noflush'], { input, stdio: ['pipe', 'ignore', 'pipe'] });
-  for (const [from, to] of JUMPS(id)) {
+  const fw = chainNames(id).firewall;
+  execFileSync('iptables-restore', ['-w', '--noflush'], { input: ['*filter', `:${fw} - [0:0]`, ...firewallRules(id), 'COMMIT', ''].join('\n'), stdio: ['pipe', 'ignore', 'pipe'] });
+  for (const [table, from, to] of JUMPS(id)) {
     const rule = [from, '-m', 'comment', '--comment', 'mycontainer services', '-j', to];
     try {
-      iptables(['-t', 'nat', '-C', ...rule]);
+      iptables(['-t', table, '-C', ...rule]);
     } catch {
-      iptables(['-t', 'nat', '-I', ...rule]);
+      iptables(['-t', table, '-I', ...rule]);
+    }
+  }
+  for (const dev of endpointDevices(rendered.rules)) {
+    try {
+      fs.writeFileSync(`/proc/sys/net/ipv4/conf/${dev}/route_localnet`, '1');
+    } catch {
+      // the device went meanwhile
     }
   }
 }
 
 /** Takes out every rule and chain of ours (the server's stop, and tests). */
 export function removeRules(id: string): void {
-  for (const [from, to] of JUMPS(id)) {
+  for (const [table, from, to] of JUMPS(id)) {
     try {
-      iptables(['-t', 'nat', '-D', from, '-m', 'comment', '--comment', 'mycontainer services', '-j', to]);
+      iptables(['-t', table, '-D', from, '-m', 'comment', '--comment', 'mycontainer services', '-j', to]);
     } catch {
       // not there
     }
   }
-  const chains = existingChains(chainNames(id).prefix);
-  if (chains.length === 0) return;
-  const input = ['*nat', ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
-  execFileSync('iptables-restore', ['-w', '--noflush'], { input, stdio: ['pipe', 'ignore', 'pipe'] });
+  for (const table of ['nat', 'filter']) {
+    const chains = existingChains(chainNames(id).prefix, table);
+    if (chains.length === 0) continue;
+    const input = [`*${table}`, ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+    execFileSync('iptables-restore', ['-w', '--noflush'], { input, stdio: ['pipe', 'ignore', 'pipe'] });
+  }
 }
 
 /** The proxy: re-renders on every change to services or endpoints. Returns its stop, which removes its rules. */

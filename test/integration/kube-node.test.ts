@@ -228,6 +228,9 @@ spec:
   const nodeIp = nodeAddress();
   const viaNodePort = spawnSync('curl', ['-s', '--max-time', '3', `http://${nodeIp}:${nodePort}/`], { encoding: 'utf8' }).stdout.trim();
   assert.ok(pods.includes(viaNodePort), `the NodePort on ${nodeIp}:${nodePort} answered ${JSON.stringify(viaNodePort)}`);
+  // and on 127.0.0.1, as kube-proxy's localhost node ports
+  const viaLocalhost = spawnSync('curl', ['-s', '--max-time', '3', `http://127.0.0.1:${nodePort}/`], { encoding: 'utf8' }).stdout.trim();
+  assert.ok(pods.includes(viaLocalhost), `the NodePort on 127.0.0.1:${nodePort} answered ${JSON.stringify(viaLocalhost)}`);
   // A pod started after the service sees its variables, and reaches it by them.
   assert.equal(kc(['apply', '-f', '-'], manifest('client', 'sleep 1000')).status, 0);
   await until('client running', () => (pod('client')?.status.phase === 'Running' ? true : undefined));
