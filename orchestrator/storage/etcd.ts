@@ -98,7 +98,7 @@ export class EtcdStore implements Store {
       const m = receiveMessageOnPort(this.replies);
       if (m) {
         const r = m.message as Reply;
-        if (!r.ok) throw r.code ? new StoreError(r.code, r.key, r.message) : new Error(`etcd ${req.op}${r.key ? ' ' + r.key : ''}: ${r.message}`);
+        if (!r.ok) throw r.code ? new StoreError(r.code, r.key, r.message) : new Error(`etcd ${req.op === 'open' ? 'connect' : req.op}${r.key ? ' ' + r.key : ''}: ${r.message}`);
         if (r.events.length > 0) this.dispatch(r.events);
         return r.result;
       }
