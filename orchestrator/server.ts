@@ -64,7 +64,8 @@ function bootstrap(store: Store): void {
 function openStore(o: KubeServerOptions): Store {
   if (!o.datastoreEndpoint) return new SqliteStore(path.join(o.dataDir, 'db', 'state.db'));
   const { EtcdStore, DEFAULT_ETCD_PREFIX } = require('./storage/etcd') as typeof import('./storage/etcd');
-  const store = new EtcdStore(o.datastoreEndpoint);
+  // one server per prefix: two would both run the controllers on the same objects
+  const store = new EtcdStore(o.datastoreEndpoint, { owner: `${os.hostname()} pid ${process.pid} (--data-dir ${path.resolve(o.dataDir)})` });
   o.log?.(`storage: etcd at ${o.datastoreEndpoint}, keys under ${DEFAULT_ETCD_PREFIX}/registry/`);
   return store;
 }

@@ -9,7 +9,7 @@
 // write returns, as with SQLite.
 
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import type { Etcd3, IKeyValue, IWatchResponse, ICompare, IRequestOp, Watcher } from 'etcd3';
+import type { Etcd3, IKeyValue, IWatchResponse, ICompare, IRequestOp, Lease, Watcher } from 'etcd3';
 import type { StoreErrorCode, WatchEvent } from './types';
 
 export interface WorkerInit {
@@ -22,10 +22,14 @@ export interface WorkerInit {
   replies: MessagePort;
   /** Deadline of one etcd call. */
   timeoutMs: number;
+  /** The lease of a claim, in seconds: how long a server that died keeps the prefix. */
+  lockTtl: number;
 }
 
 export type Request =
   | { op: 'open' }
+  | { op: 'claim'; holder: string }
+  | { op: 'close' }
   | { op: 'revision' }
   | { op: 'get'; key: string }
   | { op: 'list'; prefix: string }
@@ -35,7 +39,10 @@ export type Request =
   | { op: 'drain' };
 
 /** Posted without waiting for an answer. */
-export type Notice = 'close' | { compact: number };
+export type Notice = { compact: number };
+
+/** The Store key, under a lease, that says which server uses the prefix (hidden from list and watch). */
+const LOCK = '/.server';
 
 /** A key's value with its revisions (the value's placeholder already filled). */
 export interface RawKv {
@@ -72,6 +79,7 @@ let pending: WatchEvent[] = [];
 let seen = 0;
 let waiters: { revision: number; done: () => void }[] = [];
 let watcher: Watcher | null = null;
+let lease: Lease | null = null;
 
 class Failure extends Error {
   constructor(readonly code: StoreErrorCode, readonly key: string, message: string) {
@@ -113,6 +121,8 @@ function onWatch(res: IWatchResponse): void {
   for (const e of res.events) {
     const key = e.kv.key.toString('utf8').slice(init.prefix.length);
     const revision = Number(e.kv.mod_revision);
+    seen = Math.max(seen, revision);
+    if (key === LOCK) continue;
     if (e.type === 'Delete') {
       // as SQLite: the last value, with the revision that wrote it
       const value = e.prev_kv ? fill(e.prev_kv.value.toString('utf8'), e.prev_kv.mod_revision) : '{}';
@@ -120,7 +130,6 @@ function onWatch(res: IWatchResponse): void {
     } else {
       pending.push({ type: e.kv.version === '1' ? 'ADDED' : 'MODIFIED', key, value: fill(e.kv.value.toString('utf8'), revision), revision });
     }
-    seen = Math.max(seen, revision);
   }
   const ready = waiters.filter((w) => w.revision <= seen);
   waiters = waiters.filter((w) => w.revision > seen);
@@ -157,6 +166,30 @@ async function follow(after: number): Promise<void> {
     void currentRevision().then((now) => follow(now)).catch(() => undefined);
   });
   watcher = w;
+}
+
+/**
+ * Takes the prefix for this server: LOCK, put with a lease kept alive from
+ * here, if no one has it. A holder that stopped revoked its lease; one that
+ * died loses it when the lease runs out, so that long is waited for.
+ */
+async function claim(holder: string): Promise<void> {
+  const key = enc(init.prefix + LOCK);
+  const deadline = Date.now() + init.lockTtl * 1000 + 1000;
+  for (;;) {
+    const l = connect().lease(init.lockTtl);
+    const id = await l.grant();
+    const r = await connect().kv.txn({ compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }], success: [{ request_put: { key, value: enc(holder), lease: id } }], failure: [{ request_range: { key } }] });
+    if (r.succeeded) {
+      lease = l;
+      l.on('lost', () => void claim(holder).catch(() => undefined)); // etcd was away longer than the lease: take it again
+      return;
+    }
+    await l.revoke().catch(() => undefined);
+    const other = r.responses[0]?.response_range?.kvs[0]?.value.toString('utf8') ?? 'another server';
+    if (Date.now() > deadline) throw new Error(`${init.prefix || 'the keyspace'} on this etcd is in use by ${other}: one server at a time (a stopped one gives it up at once, a dead one after ${init.lockTtl} s)`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 async function write(req: Extract<Request, { op: 'create' | 'update' | 'delete' }>): Promise<RawKv> {
@@ -200,7 +233,7 @@ async function handle(req: Request): Promise<{ result: unknown; events: WatchEve
     case 'list': {
       // one range: etcd answers it at one revision, in key order
       const r = await connect().kv.range({ key: rangeStart(init.prefix + req.prefix), range_end: rangeEnd(init.prefix + req.prefix) });
-      return { result: { items: r.kvs.map(raw), revision: Number(r.header.revision) }, events: [] };
+      return { result: { items: r.kvs.map(raw).filter((kv) => kv.key !== LOCK), revision: Number(r.header.revision) }, events: [] };
     }
     case 'create':
     case 'update':
@@ -211,6 +244,14 @@ async function handle(req: Request): Promise<{ result: unknown; events: WatchEve
     }
     case 'drain':
       return { result: null, events: take() };
+    case 'claim':
+      await claim(req.holder);
+      return { result: null, events: [] };
+    case 'close':
+      await lease?.revoke().catch(() => undefined); // the next server need not wait out the lease
+      await watcher?.cancel().catch(() => undefined);
+      etcd?.close();
+      return { result: null, events: [] };
   }
 }
 
@@ -222,17 +263,9 @@ function answer(reply: Reply): void {
 
 // One request at a time: the main thread waits for each answer.
 parentPort?.on('message', (req: Request | Notice) => {
-  if (typeof req === 'object' && 'compact' in req) {
+  if ('compact' in req) {
     // history before it goes (etcd frees the space in the background); a failure (another server compacted further) changes nothing
     connect().kv.compact({ revision: req.compact }).catch(() => undefined);
-    return;
-  }
-  if (req === 'close') {
-    void (watcher?.cancel() ?? Promise.resolve()).catch(() => undefined).finally(() => {
-      etcd?.close();
-      parentPort?.close();
-      init.replies.close();
-    });
     return;
   }
   handle(req).then(

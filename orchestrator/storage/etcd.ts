@@ -23,11 +23,15 @@ import type { Notice, RawKv, Reply, Request, WorkerInit } from './etcd-worker';
 
 /** Revisions of history kept, in etcd and in the watch window (SQLite's log keeps as many). */
 const KEEP = 10000;
+/** The lease of a server's claim on its prefix, in seconds (a dead server's claim lasts this long). */
+const LOCK_TTL = 10;
 /** etcd's key prefix: its keys are /mycontainer/registry/..., beside a real apiserver's /registry/... */
 export const DEFAULT_ETCD_PREFIX = '/mycontainer';
 
 export interface EtcdOptions {
   prefix?: string;
+  /** Take the prefix for this holder (a server: host, pid, data dir); a second one fails at the start. */
+  owner?: string;
   /** Deadline of one etcd call (5 s). */
   timeoutMs?: number;
 }
@@ -71,7 +75,7 @@ export class EtcdStore implements Store {
     this.flag = new Int32Array(shared);
     const { port1, port2 } = new MessageChannel();
     this.replies = port1;
-    const init: WorkerInit = { endpoints, prefix: o.prefix ?? DEFAULT_ETCD_PREFIX, flag: shared, replies: port2, timeoutMs: this.timeoutMs };
+    const init: WorkerInit = { endpoints, prefix: o.prefix ?? DEFAULT_ETCD_PREFIX, flag: shared, replies: port2, timeoutMs: this.timeoutMs, lockTtl: LOCK_TTL };
     const script = bundledOr(path.join(__dirname, 'etcd-worker.js'), 'etcd-worker');
     if (!fs.existsSync(script)) throw new Error(`cannot use etcd at ${endpoint}: ${script} is missing (run make build)`);
     this.worker = new Worker(script, { workerData: init, transferList: [port2] });
@@ -81,6 +85,7 @@ export class EtcdStore implements Store {
     });
     try {
       this.oldest = this.call({ op: 'open' }) as number;
+      if (o.owner !== undefined) this.call({ op: 'claim', holder: o.owner }, (LOCK_TTL + 5) * 1000);
     } catch (e) {
       this.close();
       throw new Error(`cannot use etcd at ${endpoint}: ${(e as Error).message}`);
@@ -88,11 +93,10 @@ export class EtcdStore implements Store {
   }
 
   /** Sends one request and sleeps until the worker answers. */
-  private call(req: Request): unknown {
+  private call(req: Request, wait = 3 * this.timeoutMs): unknown {
     if (this.closed) throw new Error(`etcd store at ${this.endpoint} is closed`);
     Atomics.store(this.flag, 0, 0);
-    this.worker.postMessage(req);
-    const wait = 3 * this.timeoutMs; // the worker's own deadlines come first
+    this.worker.postMessage(req); // the worker's own deadlines come first
     const deadline = Date.now() + wait;
     for (;;) {
       const m = receiveMessageOnPort(this.replies);
@@ -177,13 +181,17 @@ export class EtcdStore implements Store {
     this.worker.postMessage(n);
   }
 
+  /** Gives the prefix up (the next server need not wait) and ends the worker. */
   close(): void {
     if (this.closed) return;
-    this.closed = true;
     this.watchers.clear();
-    this.notice('close');
+    try {
+      this.call({ op: 'close' }, this.timeoutMs);
+    } catch {
+      // etcd is away: a claim ends with its lease
+    }
+    this.closed = true;
     this.replies.close();
-    // the worker ends once its client is closed; terminate in case etcd hangs the close
-    setTimeout(() => void this.worker.terminate(), 1000).unref();
+    void this.worker.terminate();
   }
 }

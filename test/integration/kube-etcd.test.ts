@@ -1,8 +1,9 @@
 // `mycontainer kube server --datastore-endpoint http://...` on a real etcd
 // (Debian's etcd-server 3.4): kubectl 1.27 and 1.33 create, get, watch and
 // delete; the objects are in etcd (a resourceVersion is the key's mod
-// revision there, and no SQLite file is made); a restart keeps them; an
-// endpoint that does not answer stops the server at the start, named.
+// revision there, and no SQLite file is made); a restart keeps them; a
+// second server on the same etcd, or an endpoint that does not answer,
+// stops at the start with the reason.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -102,6 +103,21 @@ test('a restart of the server on the same etcd keeps the objects and their resou
   assert.equal(kubectl('1.33', again, ['get', 'configmap', 'kept', '-o', 'jsonpath={.metadata.resourceVersion} {.metadata.uid}']).stdout, before);
   assert.equal(kubectl('1.27', again, ['get', 'configmap', 'kept', '-o', 'jsonpath={.data.v}']).stdout, 'before');
   assert.equal(kubectl('1.33', again, ['delete', 'configmap', 'kept']).status, 0);
+});
+
+test('a second server on the same etcd fails at the start, naming the one that has it', { skip }, async () => {
+  const k = await server();
+  const other = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-kube-etcd2-'));
+  try {
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, [FRONTEND, 'kube', 'server', '--data-dir', other, '--https-listen-port', '0', '--datastore-endpoint', (etcd as EtcdProcess).endpoint], { encoding: 'utf8', timeout: 60000 });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, new RegExp(`/mycontainer on this etcd is in use by .* pid ${String(k.proc.pid)} \\(--data-dir ${k.dataDir}\\): one server at a time`));
+    assert.ok(Date.now() - t0 < 30000);
+    assert.equal(kubectl('1.33', k, ['get', 'namespace', 'default', '-o', 'name']).stdout.trim(), 'namespace/default', 'the first one still serves');
+  } finally {
+    fs.rmSync(other, { recursive: true, force: true });
+  }
 });
 
 test('an etcd endpoint that does not answer stops the server at the start, named', { skip: etcdMissing() }, async () => {
