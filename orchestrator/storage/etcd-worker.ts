@@ -255,6 +255,13 @@ async function handle(req: Request): Promise<{ result: unknown; events: WatchEve
   }
 }
 
+/** An etcd client error as a person reads it. */
+function reason(e: Error): string {
+  // etcd3 holds calls back for 5 s after 3 failures in a row
+  if (e.name === 'BrokenCircuitError') return `etcd at ${init.endpoints.join(',')} is not answering (calls are held back a few seconds after failures)`;
+  return e.message.replace(/\s*Resolution note:.*$/s, ''); // grpc-js's tail says nothing here
+}
+
 function answer(reply: Reply): void {
   init.replies.postMessage(reply);
   Atomics.store(flag, 0, 1);
@@ -270,6 +277,6 @@ parentPort?.on('message', (req: Request | Notice) => {
   }
   handle(req).then(
     ({ result, events }) => answer({ ok: true, result, events }),
-    (e: unknown) => answer(e instanceof Failure ? { ok: false, code: e.code, key: e.key, message: e.message } : { ok: false, code: null, key: 'key' in req ? req.key : '', message: (e as Error).message.replace(/\s*Resolution note:.*$/s, '') }), // grpc-js's tail says nothing here
+    (e: unknown) => answer(e instanceof Failure ? { ok: false, code: e.code, key: e.key, message: e.message } : { ok: false, code: null, key: 'key' in req ? req.key : '', message: reason(e as Error) }),
   );
 });

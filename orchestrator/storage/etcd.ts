@@ -21,7 +21,7 @@ import { bundledOr } from '../../runtime/container';
 import { StoreError, type Cancel, type ListResult, type Store, type Stored, type WatchEvent } from './types';
 import type { Notice, RawKv, Reply, Request, WorkerInit } from './etcd-worker';
 
-/** Revisions of history kept, in etcd and in the watch window (SQLite's log keeps as many). */
+/** Revisions of history kept in etcd, and events in the watch window (SQLite's log keeps as many). */
 const KEEP = 10000;
 /** The lease of a server's claim on its prefix, in seconds (a dead server's claim lasts this long). */
 const LOCK_TTL = 10;
@@ -34,6 +34,8 @@ export interface EtcdOptions {
   owner?: string;
   /** Deadline of one etcd call (5 s). */
   timeoutMs?: number;
+  /** History kept (KEEP), compacted every tenth of it written: smaller in a test. */
+  keep?: number;
 }
 
 interface Watcher {
@@ -66,11 +68,13 @@ export class EtcdStore implements Store {
   private dispatching = false;
   private writes = 0;
   private closed = false;
+  private readonly keep: number;
 
   /** Connects to etcd at `endpoint`; throws, naming it, when it does not answer. */
   constructor(readonly endpoint: string, o: EtcdOptions = {}) {
     const endpoints = etcdEndpoints(endpoint);
     this.timeoutMs = o.timeoutMs ?? 5000;
+    this.keep = o.keep ?? KEEP;
     const shared = new SharedArrayBuffer(4);
     this.flag = new Int32Array(shared);
     const { port1, port2 } = new MessageChannel();
@@ -81,7 +85,12 @@ export class EtcdStore implements Store {
     this.worker = new Worker(script, { workerData: init, transferList: [port2] });
     this.worker.unref();
     this.worker.on('message', () => {
-      if (!this.closed) this.drain(); // another server's writes
+      if (this.closed) return;
+      try {
+        this.drain(); // another server's writes
+      } catch {
+        // etcd is away: the next write or notice drains them
+      }
     });
     try {
       this.oldest = this.call({ op: 'open' }) as number;
@@ -136,15 +145,15 @@ export class EtcdStore implements Store {
     return this.written(this.call({ op: 'delete', key, expected }) as RawKv);
   }
 
-  /** Every 1000 writes, etcd's history older than KEEP revisions goes (as SQLite's log; etcd never compacts by itself). */
+  /** Every 1000 writes, etcd's history older than KEEP revisions goes (as SQLite's log; etcd 3.4 never compacts unless told). */
   private written(s: Stored): Stored {
-    if (++this.writes % 1000 === 0 && s.revision > KEEP) this.notice({ compact: s.revision - KEEP });
+    if (++this.writes % Math.max(1, Math.floor(this.keep / 10)) === 0 && s.revision > this.keep) this.notice({ compact: s.revision - this.keep });
     return s;
   }
 
   watch(prefix: string, after: number, onEvent: (e: WatchEvent) => void): Cancel {
     this.drain();
-    if (after < this.oldest) throw new StoreError('Gone', prefix, `revision ${after} is compacted (the oldest kept is ${this.oldest + 1})`);
+    if (after < this.oldest) throw new StoreError('Gone', prefix, `revision ${after} is older than the events this server keeps (from ${this.oldest + 1})`);
     const w: Watcher = { prefix, after, onEvent };
     const past = this.window.filter((e) => e.revision > after && e.key.startsWith(prefix));
     this.watchers.add(w);
@@ -161,7 +170,7 @@ export class EtcdStore implements Store {
   /** Keeps the events in the window and gives them to the watchers, in order, once each. */
   private dispatch(events: WatchEvent[]): void {
     for (const e of events) this.window.push(e);
-    const over = this.window.length - KEEP;
+    const over = this.window.length - this.keep;
     if (over > 0) this.oldest = (this.window.splice(0, over).at(-1) as WatchEvent).revision;
     this.queue.push(...events);
     if (this.dispatching) return;

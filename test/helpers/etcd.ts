@@ -18,10 +18,14 @@ export interface EtcdProcess {
   /** Its client URL, http://127.0.0.1:PORT. */
   endpoint: string;
   dataDir: string;
-  proc: ChildProcess;
+  readonly proc: ChildProcess;
   log: () => string;
   /** Stops it (SIGTERM) and removes its data dir. */
   stop(): Promise<void>;
+  /** Stops it, keeping its data. */
+  pause(): Promise<void>;
+  /** Starts it again on the same ports and data. */
+  resume(): Promise<void>;
 }
 
 function healthy(endpoint: string): Promise<boolean> {
@@ -43,32 +47,53 @@ export async function startEtcd(): Promise<EtcdProcess> {
   const logFile = path.join(dir, 'etcd.log');
   const [client, peer] = [await freePort(), await freePort()];
   const endpoint = `http://127.0.0.1:${client}`;
-  const out = fs.openSync(logFile, 'a');
-  const proc = spawn(ETCD, [
-    '--name', 'test', '--data-dir', dataDir,
-    '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-    '--initial-cluster', `test=http://127.0.0.1:${peer}`, '--logger', 'zap', '--log-level', 'warn',
-  ], { stdio: ['ignore', out, out] });
-  fs.closeSync(out);
   const log = (): string => fs.readFileSync(logFile, 'utf8');
-  const stop = async (): Promise<void> => {
+  let proc: ChildProcess;
+  const kill = async (): Promise<void> => {
     if (proc.exitCode === null && proc.signalCode === null) {
       await new Promise<void>((resolve) => {
         proc.once('exit', () => resolve());
         proc.kill('SIGTERM');
       });
     }
+  };
+  const run = async (): Promise<void> => {
+    const out = fs.openSync(logFile, 'a');
+    proc = spawn(ETCD, [
+      '--name', 'test', '--data-dir', dataDir,
+      '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
+      '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+      '--initial-cluster', `test=http://127.0.0.1:${peer}`, '--logger', 'zap', '--log-level', 'warn',
+    ], { stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    const deadline = Date.now() + 20000;
+    while (!(await healthy(endpoint))) {
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        await kill();
+        throw new Error(`etcd did not start on ${endpoint}:\n${log()}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const stop = async (): Promise<void> => {
+    await kill();
     fs.rmSync(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 20000;
-  while (!(await healthy(endpoint))) {
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      const l = log();
-      await stop();
-      throw new Error(`etcd did not start on ${endpoint}:\n${l}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  try {
+    await run();
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
   }
-  return { endpoint, dataDir, proc, log, stop };
+  return {
+    endpoint,
+    dataDir,
+    get proc() {
+      return proc;
+    },
+    log,
+    stop,
+    pause: kill,
+    resume: run,
+  };
 }

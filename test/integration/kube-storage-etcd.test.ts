@@ -70,6 +70,31 @@ test('etcd store', { skip: etcdMissing() }, async (t) => {
     }
   });
 
+  await t.test('history is compacted in etcd and in the watch window: a watch from before it is Gone, one within it replays', async () => {
+    const s = new EtcdStore(etcd.endpoint, { prefix: '/compact', keep: 20 });
+    const { Etcd3 } = require('etcd3') as typeof import('etcd3');
+    const raw = new Etcd3({ hosts: etcd.endpoint });
+    try {
+      const first = s.create('/r/pods/ns/a', '{}');
+      let last = first;
+      for (let i = 1; i <= 40; i++) last = s.update('/r/pods/ns/a', `{"i":${i}}`);
+      assert.throws(() => s.watch('/r/pods/', first.revision, () => undefined), (e: unknown) => e instanceof StoreError && e.code === 'Gone');
+      const seen: WatchEvent[] = [];
+      s.watch('/r/pods/', last.revision - 10, (e) => seen.push(e))();
+      assert.deepEqual(seen.map((e) => e.value), Array.from({ length: 10 }, (_, i) => `{"i":${31 + i}}`));
+      // etcd itself no longer has the old revisions (the compaction is sent without waiting)
+      let compacted = '';
+      await until('etcd to compact', () => {
+        void raw.kv.range({ key: Buffer.from('/compact/r/pods/ns/a'), revision: first.revision }).then(() => undefined, (e: Error) => (compacted = e.message));
+        return compacted !== '';
+      });
+      assert.match(compacted, /compacted/);
+    } finally {
+      raw.close();
+      s.close();
+    }
+  });
+
   await t.test('an endpoint that does not answer fails at the start, naming it; a bad one too', async () => {
     const nobody = `http://127.0.0.1:${await freePort()}`;
     const t0 = Date.now();
