@@ -28,6 +28,7 @@ interface ServerFlags {
   'cgroup-root': string;
   root: string;
   runroot: string;
+  'datastore-endpoint'?: string;
 }
 
 /** A Go-style duration as Kubernetes' flags take them: "40s", "2m", "1m30s", "500ms". */
@@ -62,6 +63,7 @@ const server: CommandModule<object, ServerFlags> = {
   builder: (y) =>
     y
       .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'certificates and the database' })
+      .option('datastore-endpoint', { type: 'string', describe: 'etcd\'s client URL (http://127.0.0.1:2379, several separated by commas) to store the objects in; without it, SQLite in --data-dir' })
       .option('bind-address', { type: 'string', default: '127.0.0.1', describe: 'address the API server listens on' })
       .option('https-listen-port', { type: 'number', default: 6443, describe: 'its port (0: any free one)' })
       .option('write-kubeconfig', { type: 'string', describe: 'also write the admin kubeconfig here' })
@@ -81,7 +83,7 @@ const server: CommandModule<object, ServerFlags> = {
     // its own bundle (dist/bundle/kube.js): SQLite stays out of every other CLI start
     const { startKubeServer } = require(bundledOr(path.join(__dirname, 'server.js'), 'kube')) as typeof import('./server');
     const s = await startKubeServer({
-      dataDir: a['data-dir'], bindAddress: a['bind-address'], port: a['https-listen-port'], writeKubeconfig: a['write-kubeconfig'],
+      dataDir: a['data-dir'], datastoreEndpoint: a['datastore-endpoint'], bindAddress: a['bind-address'], port: a['https-listen-port'], writeKubeconfig: a['write-kubeconfig'],
       criEndpoint: a['container-runtime-endpoint'], nodeName: a['node-name'], podLogDir: a['pod-log-dir'],
       serviceNetwork: serviceNetwork(a['service-cidr'], a['service-node-port-range']),
       nodeMonitorGracePeriodMs: durationMs('node-monitor-grace-period', a['node-monitor-grace-period']),

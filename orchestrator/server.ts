@@ -26,6 +26,8 @@ import type { Store } from './storage/types';
 export interface KubeServerOptions {
   /** k3s's --data-dir: certificates, the database. */
   dataDir: string;
+  /** --datastore-endpoint: etcd's client URL(s); none, SQLite in DATA_DIR/db/state.db. */
+  datastoreEndpoint?: string | undefined;
   /** --bind-address (k3s's default 0.0.0.0; ours 127.0.0.1 until the node agent needs more). */
   bindAddress: string;
   /** --https-listen-port (6443). 0: any free port. */
@@ -66,6 +68,16 @@ function bootstrap(store: Store): void {
   }
 }
 
+/** etcd when --datastore-endpoint names one (its client loads only then), else SQLite in the data dir. */
+function openStore(o: KubeServerOptions): Store {
+  if (!o.datastoreEndpoint) return new SqliteStore(path.join(o.dataDir, 'db', 'state.db'));
+  const { EtcdStore, DEFAULT_ETCD_PREFIX } = require('./storage/etcd') as typeof import('./storage/etcd');
+  // one server per prefix: two would both run the controllers on the same objects
+  const store = new EtcdStore(o.datastoreEndpoint, { owner: `${os.hostname()} pid ${process.pid} (--data-dir ${path.resolve(o.dataDir)})` });
+  o.log?.(`storage: etcd at ${o.datastoreEndpoint}, keys under ${DEFAULT_ETCD_PREFIX}/registry/`);
+  return store;
+}
+
 /** The id in this server's iptables chain names: its data dir's, so that two servers never share rules. */
 export function proxyId(dataDir: string): string {
   return createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 4);
@@ -77,10 +89,16 @@ export function kubeconfigPath(dataDir: string): string {
 }
 
 export async function startKubeServer(o: KubeServerOptions): Promise<KubeServer> {
-  fs.mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
-  const pki = ensurePki(o.dataDir, [o.bindAddress]);
-  const store: Store = new SqliteStore(path.join(o.dataDir, 'db', 'state.db'));
-  bootstrap(store);
+  const store = openStore(o); // first: an etcd that does not answer leaves nothing made
+  let pki: ReturnType<typeof ensurePki>;
+  try {
+    fs.mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+    pki = ensurePki(o.dataDir, [o.bindAddress]);
+    bootstrap(store);
+  } catch (e) {
+    store.close();
+    throw e;
+  }
   let api: Awaited<ReturnType<typeof startApiServer>>;
   try {
     api = await startApiServer({ store, tls: { key: pki.serverKey, cert: pki.serverCert, ca: pki.ca }, host: o.bindAddress, port: o.port, log: o.log });

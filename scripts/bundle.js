@@ -15,6 +15,7 @@ const entries = {
   monitor: 'dist/engine/monitor-main.js',
   cri: 'dist/shim/server.js',
   kube: 'dist/orchestrator/server.js',
+  'etcd-worker': 'dist/orchestrator/storage/etcd-worker.js',
 };
 // Code caches of the previous bundles (bin/lib/load.js writes them): stale now.
 const out = path.join(root, 'dist', 'bundle');
@@ -26,7 +27,7 @@ for (const [name, entry] of Object.entries(entries)) {
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    external: ['koffi', 'better-sqlite3'],
+    external: ['koffi', 'better-sqlite3', 'etcd3'], // etcd3 reads its .proto files beside its own code
     outfile: path.join(root, 'dist', 'bundle', `${name}.js`),
     define: { 'process.env.MYCONTAINER_BUNDLED': '"1"' },
     logLevel: 'warning',

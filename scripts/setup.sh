@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 pkgs=(runc crun podman conmon skopeo umoci docker-registry busybox-static
       containernetworking-plugins iptables uidmap jq make gcc libc6-dev
       python3 iproute2 util-linux time openssl zstd containerd tini g++ dnsmasq-base
-      attr)
+      attr etcd-server)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -17,6 +17,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # etcd-server's package enables and starts an etcd on 127.0.0.1:2379 where
+  # an init system runs. Nothing here uses it (the tests start their own on
+  # free ports; `kube server --datastore-endpoint` names the user's own), so
+  # the one this install started is stopped and disabled; a later run of
+  # this script leaves an etcd the user enabled alone.
+  if [[ " ${missing[*]} " == *" etcd-server "* ]]; then
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now etcd.service >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/etcd ]; then
+      /etc/init.d/etcd stop >/dev/null 2>&1 || true
+      update-rc.d etcd disable >/dev/null 2>&1 || true
+    fi
+  fi
 fi
 
 # npm 11 does not run install scripts unless approved: koffi ships prebuilt,

@@ -2,9 +2,9 @@
 // revision of one global counter (etcd's, and kine's over SQL). The API
 // server gives the revision out as resourceVersion; update and delete
 // compare on it, so two writers never both win; watch replays the writes
-// after a revision, then follows new ones. SQLite (sqlite.ts) implements
-// it; etcd can sit behind the same interface (storage.test.ts runs one
-// suite against each).
+// after a revision, then follows new ones. SQLite (sqlite.ts) and etcd
+// (etcd.ts) implement it; test/helpers/store-suite.ts is the suite both
+// pass.
 
 /** A stored object: its JSON and the revision of its last write. */
 export interface Stored {
@@ -58,8 +58,9 @@ export interface Store {
 
 /**
  * Written in a value, replaced by the revision of the write itself: an
- * object's resourceVersion lives in its own JSON, so that a read gives it
- * back without a second lookup.
+ * object's resourceVersion comes back in its own JSON. SQLite replaces it
+ * as it writes; etcd knows the revision only after the write, so it keeps
+ * the placeholder and fills in the key's mod revision on every read.
  */
 export const REVISION = '"__revision__"';
 
