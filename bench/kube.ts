@@ -6,12 +6,15 @@
 //   2. `get pods` requests per second with 100 pods in a namespace: HTTPS
 //      with the admin client certificate, keep-alive, 8 concurrent
 //      clients, 5 s; and one `kubectl get pods` (a kubectl start included);
-//   3. the server's RSS with those objects.
+//   3. the server's RSS with those objects;
+//   4. storage, side by side: the same API-only server on SQLite and on
+//      etcd (Debian's etcd-server 3.4): 100 pods created by one kubectl
+//      apply, and `get pods` per second, as ratios etcd / SQLite.
 //
 // No peer runs here (k3s and kube-apiserver cannot be had on this machine):
 // the figures stand alone, with the machine's load beside them.
 //
-//   node dist/bench/kube.js [--n 3]
+//   node dist/bench/kube.js [--n 3] [--storage-only]
 
 import * as fs from 'node:fs';
 import * as https from 'node:https';
@@ -19,6 +22,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startCri } from '../test/helpers/cri';
 import { KUBECTL, kubectl, startKube } from '../test/helpers/kube';
+import { etcdMissing, startEtcd } from '../test/helpers/etcd';
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -67,7 +71,45 @@ async function rps(k: { kubeconfig: string; port: number }, seconds: number, con
   return done / seconds;
 }
 
+const hundredPods = (): string => Array.from({ length: 100 }, (_, i) => `apiVersion: v1\nkind: Pod\nmetadata: {name: p${i}, namespace: bench, labels: {app: bench}}\nspec:\n  nodeName: elsewhere\n  containers: [{name: c, image: localhost/busybox:latest}]\n`).join('---\n');
+
+/** One API-only server on `extra`'s storage: 100 pods in one apply (ms), then get pods per second. */
+async function storage(extra: string[]): Promise<{ create100Ms: number; getPodsPerSecond: number }> {
+  const k = await startKube(undefined, 0, extra);
+  try {
+    kubectl('1.33', k, ['apply', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata: {name: bench}\n');
+    const t0 = Date.now();
+    const made = kubectl('1.33', k, ['apply', '-f', '-'], hundredPods());
+    if (made.status !== 0) throw new Error(made.stderr);
+    const create100Ms = Date.now() - t0;
+    return { create100Ms, getPodsPerSecond: Math.round(await rps(k, 5, 8)) };
+  } finally {
+    await k.stop();
+    fs.rmSync(k.dataDir, { recursive: true, force: true });
+  }
+}
+
+async function storageSideBySide(): Promise<Record<string, unknown>> {
+  const missing = etcdMissing();
+  if (missing) return { skipped: missing };
+  const sqlite = await storage([]);
+  const etcd = await startEtcd();
+  try {
+    const onEtcd = await storage(['--datastore-endpoint', etcd.endpoint]);
+    return {
+      sqlite, etcd: onEtcd,
+      ratios: { create100: +(onEtcd.create100Ms / sqlite.create100Ms).toFixed(2), getPodsPerSecond: +(onEtcd.getPodsPerSecond / sqlite.getPodsPerSecond).toFixed(2) },
+    };
+  } finally {
+    await etcd.stop();
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--storage-only')) {
+    process.stdout.write(JSON.stringify({ date: new Date().toISOString(), load: loadavg(), storage: await storageSideBySide() }, null, 2) + '\n');
+    return;
+  }
   const cri = startCri('bench-kube');
   cri.start();
   const k = await startKube(undefined, 0, ['--container-runtime-endpoint', `unix://${cri.socket}`, '--pod-log-dir', path.join(cri.work, 'pod-logs')]);
@@ -89,8 +131,7 @@ async function main(): Promise<void> {
     out['deploy10ReadyMs'] = { runs: times, median: times[Math.floor(times.length / 2)] };
     // 100 pods bound to a node that does not exist: objects only, nothing runs.
     kubectl('1.33', k, ['apply', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata: {name: bench}\n');
-    const pods = Array.from({ length: 100 }, (_, i) => `apiVersion: v1\nkind: Pod\nmetadata: {name: p${i}, namespace: bench, labels: {app: bench}}\nspec:\n  nodeName: elsewhere\n  containers: [{name: c, image: localhost/busybox:latest}]\n`).join('---\n');
-    const made = kubectl('1.33', k, ['apply', '-f', '-'], pods);
+    const made = kubectl('1.33', k, ['apply', '-f', '-'], hundredPods());
     if (made.status !== 0) throw new Error(made.stderr);
     out['getPodsPerSecond'] = Math.round(await rps(k, 5, 8));
     const t0 = Date.now();
@@ -103,6 +144,7 @@ async function main(): Promise<void> {
     cri.cleanup();
     fs.rmSync(k.dataDir, { recursive: true, force: true });
   }
+  out['storage'] = await storageSideBySide();
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   const dir = path.join(__dirname, '..', '..', 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });
