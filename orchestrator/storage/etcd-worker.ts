@@ -30,9 +30,6 @@ export type Request =
   | { op: 'open' }
   | { op: 'claim'; holder: string }
   | { op: 'close' }
-  | { op: 'revision' }
-  | { op: 'get'; key: string }
-  | { op: 'list'; prefix: string }
   | { op: 'create'; key: string; value: string }
   | { op: 'update'; key: string; value: string; expected?: number | undefined }
   | { op: 'delete'; key: string; expected?: number | undefined }
@@ -52,9 +49,15 @@ export interface RawKv {
   createRevision: number;
 }
 
+/** The prefix as listed at one revision: what the main thread's cache is (re)built from. */
+export interface Snapshot {
+  items: RawKv[];
+  revision: number;
+}
+
 export type Reply =
-  | { ok: true; result: unknown; events: WatchEvent[] }
-  | { ok: false; code: StoreErrorCode | null; key: string; message: string };
+  | { ok: true; result: unknown; events: WatchEvent[]; snapshot?: Snapshot | undefined }
+  | { ok: false; code: StoreErrorCode | null; key: string; message: string; events: WatchEvent[]; snapshot?: Snapshot | undefined };
 
 const REVISION = '"__revision__"'; // types.ts's, not imported: this bundle stays small
 
@@ -156,20 +159,42 @@ function take(): WatchEvent[] {
   return out;
 }
 
-async function currentRevision(): Promise<number> {
-  const r = await connect().kv.range({ key: rangeStart(init.prefix), range_end: rangeEnd(init.prefix), limit: 1, count_only: true });
-  return Number(r.header.revision);
+/** Set when the watch had to start again: the main thread rebuilds its cache from it. */
+let resynced: Snapshot | null = null;
+function takeSnapshot(): Snapshot | undefined {
+  const out = resynced ?? undefined;
+  resynced = null;
+  return out;
 }
 
-/** Follows the prefix from `after`; a watch etcd cancels (its revision compacted while we were away) starts again from now. */
+/** The whole prefix at one revision (one range: etcd answers it at one revision, in key order). */
+async function snapshot(): Promise<Snapshot> {
+  const r = await connect().kv.range({ key: rangeStart(init.prefix), range_end: rangeEnd(init.prefix) });
+  return { items: r.kvs.map(raw).filter((kv) => kv.key !== LOCK), revision: Number(r.header.revision) };
+}
+
+/**
+ * Follows the prefix from `after`. A watch etcd cancels (its revision compacted while we were away)
+ * starts again from a fresh snapshot, which the main thread compares with its cache: what changed in
+ * the gap reaches the watchers as events, as a client-go reflector's relist does.
+ */
 async function follow(after: number): Promise<void> {
   seen = after;
   const w = await connect().watch().inRange({ start: rangeStart(init.prefix), end: rangeEnd(init.prefix) }).withPreviousKV().startRevision(String(after + 1)).create();
   w.on('data', onWatch);
-  w.on('error', () => {
-    void currentRevision().then((now) => follow(now)).catch(() => undefined);
-  });
+  w.on('error', restart);
   watcher = w;
+}
+
+/** A new snapshot, then the watch from it; tried again each second while etcd is away. */
+function restart(): void {
+  const again = async (): Promise<void> => {
+    const snap = await snapshot();
+    resynced = snap;
+    await follow(snap.revision);
+    parentPort?.postMessage('events');
+  };
+  void again().catch(() => setTimeout(restart, 1000).unref());
 }
 
 /**
@@ -205,6 +230,8 @@ async function write(req: Extract<Request, { op: 'create' | 'update' | 'delete' 
   const op: IRequestOp = req.op === 'delete' ? { request_delete_range: { key, prev_kv: true } } : { request_put: { key, value: enc(req.value), prev_kv: true } };
   const r = await connect().kv.txn({ compare: [cmp], success: [op], failure: [{ request_range: { key } }] });
   if (!r.succeeded) {
+    // the main thread's cache is behind whatever won: let the watch catch up first, its events go with the failure
+    await reached(Number(r.header.revision)).catch(() => undefined);
     const cur = r.responses[0]?.response_range?.kvs[0];
     if (req.op === 'create') throw new Failure('AlreadyExists', req.key, `${req.key} already exists`);
     if (!cur) throw new Failure('NotFound', req.key, `${req.key} not found`);
@@ -221,23 +248,12 @@ async function write(req: Extract<Request, { op: 'create' | 'update' | 'delete' 
   return { key: req.key, value: fill(req.value, revision), revision, createRevision: prev && prev.create_revision !== '0' ? Number(prev.create_revision) : revision };
 }
 
-async function handle(req: Request): Promise<{ result: unknown; events: WatchEvent[] }> {
+async function handle(req: Request): Promise<{ result: unknown; events: WatchEvent[]; snapshot?: Snapshot | undefined }> {
   switch (req.op) {
     case 'open': {
-      const now = await currentRevision();
-      await follow(now);
-      return { result: now, events: [] };
-    }
-    case 'revision':
-      return { result: await currentRevision(), events: [] };
-    case 'get': {
-      const r = await connect().kv.range({ key: enc(init.prefix + req.key) });
-      return { result: r.kvs[0] ? raw(r.kvs[0]) : null, events: [] };
-    }
-    case 'list': {
-      // one range: etcd answers it at one revision, in key order
-      const r = await connect().kv.range({ key: rangeStart(init.prefix + req.prefix), range_end: rangeEnd(init.prefix + req.prefix) });
-      return { result: { items: r.kvs.map(raw).filter((kv) => kv.key !== LOCK), revision: Number(r.header.revision) }, events: [] };
+      const snap = await snapshot();
+      await follow(snap.revision);
+      return { result: snap, events: [] };
     }
     case 'create':
     case 'update':
@@ -248,7 +264,7 @@ async function handle(req: Request): Promise<{ result: unknown; events: WatchEve
       return { result: out, events: take() };
     }
     case 'drain':
-      return { result: null, events: take() };
+      return { result: null, events: take(), snapshot: takeSnapshot() };
     case 'claim':
       await claim(req.holder);
       return { result: null, events: [] };
@@ -281,7 +297,7 @@ parentPort?.on('message', (req: Request | Notice) => {
     return;
   }
   handle(req).then(
-    ({ result, events }) => answer({ ok: true, result, events }),
-    (e: unknown) => answer(e instanceof Failure ? { ok: false, code: e.code, key: e.key, message: e.message } : { ok: false, code: null, key: 'key' in req ? req.key : '', message: reason(e as Error) }),
+    ({ result, events, snapshot: snap }: { result: unknown; events: WatchEvent[]; snapshot?: Snapshot | undefined }) => answer({ ok: true, result, events, snapshot: snap }),
+    (e: unknown) => answer(e instanceof Failure ? { ok: false, code: e.code, key: e.key, message: e.message, events: take() } : { ok: false, code: null, key: 'key' in req ? req.key : '', message: reason(e as Error), events: [] }),
   );
 });

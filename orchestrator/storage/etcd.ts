@@ -13,13 +13,21 @@
 // revisions in memory; a watch from a revision in that window replays them,
 // one from before it is Gone (410) and the client lists again. Writes of
 // other servers on the same etcd arrive through that watch too.
+//
+// Reads, as the apiserver's watch cache serves them: the prefix is listed
+// once at open and kept current by that watch and by our own writes, so a
+// get or a list is a lookup here, not a round trip (the server holds the
+// prefix alone; a failed compare-and-swap first brings the cache up to what
+// won). If the watch must start again (etcd compacted past it while away),
+// a new snapshot replaces the cache and what changed in the gap reaches the
+// watchers as events.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { bundledOr } from '../../runtime/container';
 import { StoreError, type Cancel, type ListResult, type Store, type Stored, type WatchEvent } from './types';
-import type { Notice, RawKv, Reply, Request, WorkerInit } from './etcd-worker';
+import type { Notice, RawKv, Reply, Request, Snapshot, WorkerInit } from './etcd-worker';
 
 /** Revisions of history kept in etcd, and events in the watch window (SQLite's log keeps as many). */
 const KEEP = 10000;
@@ -62,6 +70,9 @@ export class EtcdStore implements Store {
   private readonly watchers = new Set<Watcher>();
   /** Every event under the prefix after `oldest`, in revision order. */
   private readonly window: WatchEvent[] = [];
+  /** The prefix's current keys and the revision they are current at. */
+  private readonly cache = new Map<string, Stored>();
+  private cacheRevision = 0;
   private oldest: number;
   /** Events drained but not yet given to the watchers (a watcher that writes does not reorder them). */
   private queue: WatchEvent[] = [];
@@ -93,7 +104,9 @@ export class EtcdStore implements Store {
       }
     });
     try {
-      this.oldest = this.call({ op: 'open' }) as number;
+      const snap = this.call({ op: 'open' }) as Snapshot;
+      for (const kv of snap.items) this.cache.set(kv.key, kv);
+      this.oldest = this.cacheRevision = snap.revision;
       if (o.owner !== undefined) this.call({ op: 'claim', holder: o.owner }, (LOCK_TTL + 5) * 1000);
     } catch (e) {
       this.close();
@@ -111,8 +124,9 @@ export class EtcdStore implements Store {
       const m = receiveMessageOnPort(this.replies);
       if (m) {
         const r = m.message as Reply;
+        if (r.snapshot) this.resync(r.snapshot, r.events);
+        else if (r.events.length > 0) this.dispatch(r.events);
         if (!r.ok) throw r.code ? new StoreError(r.code, r.key, r.message) : new Error(`etcd ${req.op === 'open' ? 'connect' : req.op}${r.key ? ' ' + r.key : ''}: ${r.message}`);
-        if (r.events.length > 0) this.dispatch(r.events);
         return r.result;
       }
       const left = deadline - Date.now();
@@ -121,16 +135,18 @@ export class EtcdStore implements Store {
     }
   }
 
+  /** The revision the cache is current at: a watch from it misses nothing. */
   revision(): number {
-    return this.call({ op: 'revision' }) as number;
+    return this.cacheRevision;
   }
 
   get(key: string): Stored | null {
-    return this.call({ op: 'get', key }) as RawKv | null;
+    return this.cache.get(key) ?? null;
   }
 
   list(prefix: string): ListResult {
-    return this.call({ op: 'list', prefix }) as ListResult;
+    const items = [...this.cache.values()].filter((s) => s.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { items, revision: this.cacheRevision };
   }
 
   create(key: string, value: string): Stored {
@@ -142,11 +158,22 @@ export class EtcdStore implements Store {
   }
 
   delete(key: string, expected?: number): Stored {
-    return this.written(this.call({ op: 'delete', key, expected }) as RawKv);
+    return this.written(this.call({ op: 'delete', key, expected }) as RawKv, true);
+  }
+
+  /** Our write is in the cache when it returns, even if its watch event comes later (the event then changes nothing). */
+  private written(s: Stored, deleted = false): Stored {
+    const had = this.cache.get(s.key);
+    if (!had || had.revision <= s.revision) {
+      if (deleted) this.cache.delete(s.key);
+      else this.cache.set(s.key, s);
+    }
+    this.cacheRevision = Math.max(this.cacheRevision, s.revision);
+    return this.compactNow(s);
   }
 
   /** Every 1000 writes, etcd's history older than KEEP revisions goes (as SQLite's log; etcd 3.4 never compacts unless told). */
-  private written(s: Stored): Stored {
+  private compactNow(s: Stored): Stored {
     if (++this.writes % Math.max(1, Math.floor(this.keep / 10)) === 0 && s.revision > this.keep) this.notice({ compact: s.revision - this.keep });
     return s;
   }
@@ -167,8 +194,39 @@ export class EtcdStore implements Store {
     this.call({ op: 'drain' });
   }
 
-  /** Keeps the events in the window and gives them to the watchers, in order, once each. */
+  /**
+   * The watch started again from `snap`: events before it apply as usual; then the cache becomes the
+   * snapshot, and each difference is an event (ADDED, MODIFIED, DELETED); then the events after it.
+   * An entry newer than the snapshot (our own write, or an event already taken) stays.
+   */
+  private resync(snap: Snapshot, events: WatchEvent[]): void {
+    this.dispatch(events.filter((e) => e.revision <= snap.revision));
+    const diff: WatchEvent[] = [];
+    const inSnap = new Map(snap.items.map((kv) => [kv.key, kv]));
+    for (const kv of snap.items) {
+      const had = this.cache.get(kv.key);
+      if (!had || had.revision < kv.revision) diff.push({ type: had ? 'MODIFIED' : 'ADDED', key: kv.key, value: kv.value, revision: kv.revision });
+    }
+    for (const [key, had] of this.cache) {
+      if (!inSnap.has(key) && had.revision <= snap.revision) diff.push({ type: 'DELETED', key, value: had.value, revision: snap.revision });
+    }
+    diff.sort((a, b) => a.revision - b.revision);
+    for (const kv of snap.items) if ((this.cache.get(kv.key)?.revision ?? 0) <= kv.revision) this.cache.set(kv.key, kv);
+    this.dispatch(diff);
+    this.cacheRevision = Math.max(this.cacheRevision, snap.revision);
+    this.dispatch(events.filter((e) => e.revision > snap.revision));
+  }
+
+  /** Keeps the events in the cache and the window, and gives them to the watchers, in order, once each. */
   private dispatch(events: WatchEvent[]): void {
+    for (const e of events) {
+      const had = this.cache.get(e.key);
+      if (!had || had.revision <= e.revision) {
+        if (e.type === 'DELETED') this.cache.delete(e.key);
+        else this.cache.set(e.key, { key: e.key, value: e.value, revision: e.revision, createRevision: e.type === 'ADDED' ? e.revision : had?.createRevision ?? e.revision });
+      }
+      this.cacheRevision = Math.max(this.cacheRevision, e.revision);
+    }
     for (const e of events) this.window.push(e);
     const over = this.window.length - this.keep;
     if (over > 0) this.oldest = (this.window.splice(0, over).at(-1) as WatchEvent).revision;

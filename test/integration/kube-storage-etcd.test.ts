@@ -6,6 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { EtcdStore } from '../../orchestrator/storage/etcd';
 import { REVISION, StoreError, type WatchEvent } from '../../orchestrator/storage/types';
 import { STORE_CASES } from '../helpers/store-suite';
@@ -67,6 +68,53 @@ test('etcd store', { skip: etcdMissing() }, async (t) => {
       assert.equal(b.get('/r/pods/ns/a')?.revision, first.revision, 'the object is still there');
     } finally {
       b.close();
+    }
+  });
+
+  await t.test('cut off while another writer changes keys and etcd compacts: the watch starts again from a snapshot, the cache follows it and the gap reaches the watchers as events', async () => {
+    // a's etcd connection goes through a proxy the test can cut: a process of its own, since the store
+    // blocks this thread while it waits for etcd
+    const target = Number(new URL(etcd.endpoint).port);
+    const port = await freePort();
+    const script = `const net = require('net'); net.createServer((c) => { const u = net.connect(${target}, '127.0.0.1'); c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); c.pipe(u).pipe(c); }).listen(${port}, '127.0.0.1', () => process.stdout.write('up\\n'));`;
+    let proxy: ChildProcess | null = null;
+    const open = async (): Promise<void> => {
+      const p = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      proxy = p;
+      await new Promise<void>((resolve) => p.stdout?.once('data', () => resolve()));
+    };
+    const cut = async (): Promise<void> => {
+      const p = proxy as ChildProcess | null;
+      if (!p || p.exitCode !== null || p.signalCode !== null) return;
+      await new Promise<void>((resolve) => {
+        p.once('exit', () => resolve());
+        p.kill('SIGKILL');
+      });
+    };
+    await open();
+    const a = new EtcdStore(`http://127.0.0.1:${port}`, { prefix: '/gap' });
+    const b = new EtcdStore(etcd.endpoint, { prefix: '/gap', keep: 2 });
+    try {
+      const stays = a.create('/r/pods/ns/stays', '{"v":1}');
+      const goes = a.create('/r/pods/ns/goes', '{}');
+      const seen: WatchEvent[] = [];
+      a.watch('/r/pods/', a.revision(), (e) => seen.push(e));
+      await cut();
+      b.update('/r/pods/ns/stays', '{"v":2}', stays.revision);
+      b.delete('/r/pods/ns/goes', goes.revision);
+      b.create('/r/pods/ns/new', '{}');
+      for (let i = 0; i < 5; i++) b.update('/r/pods/ns/new', `{"i":${i}}`); // b compacts its history as it writes (keep: 2)
+      await open();
+      await until('a to see the gap', () => seen.length >= 3, 30000);
+      assert.deepEqual(seen.map((e) => `${e.type} ${e.key}`).sort(), ['ADDED /r/pods/ns/new', 'DELETED /r/pods/ns/goes', 'MODIFIED /r/pods/ns/stays']);
+      assert.equal(a.get('/r/pods/ns/stays')?.value, '{"v":2}');
+      assert.equal(a.get('/r/pods/ns/goes'), null);
+      assert.equal(a.get('/r/pods/ns/new')?.value, '{"i":4}');
+      assert.deepEqual(a.list('/r/pods/').items.map((i) => i.key), ['/r/pods/ns/new', '/r/pods/ns/stays']);
+    } finally {
+      b.close();
+      a.close();
+      await cut();
     }
   });
 
