@@ -2,6 +2,7 @@
 # Lab 02: the eight namespaces, one added per step, each shown from the
 # host and from inside, with the syscall that made it. See README.md.
 LAB=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$LAB/../lib.sh"
 
 lab_begin "Lab 02: namespaces, one at a time" \

@@ -3,6 +3,7 @@
 # limit and its OOM kill, a pids limit against a fork bomb, the freezer.
 # See README.md.
 LAB=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$LAB/../lib.sh"
 
 lab_begin "Lab 03: cgroups" \
