@@ -101,6 +101,9 @@ test('lab 03: a 50% quota, an OOM kill, a pids limit, the freezer', { skip: notR
   assert.match(held(run, 'pids-limit'), /can't fork: Resource temporarily unavailable" once 16 of pids\.max 16/);
   assert.match(held(run, 'freezer-froze'), /state paused/);
   held(run, 'freezer-thawed');
+  // explain --evidence reads the limits back from the cgroup files
+  assert.match(held(run, 'evidence'), /read \d+ cgroup files back as written, 0 ✗, exit 0$/);
+  assert.match(run.stdout, /✓ pids\.max reads 16$/m);
 });
 
 test('lab 04: capabilities, no_new_privs and a seccomp errno', { skip: notRoot }, (t) => {
