@@ -1,11 +1,15 @@
-# Shared by every lab's run.sh (sourced, not run). It gives a lab:
+# shellcheck shell=bash
 #   lab_begin TITLE NEEDS TAKES   the opening lines, and the exit trap
 #   refuse REASON                 exit 2: the lab's premise does not hold here
-#   need_root, need_tool CMD PKG  the usual premises
+#   need_root, need_tool CMD PKG  the usual premises (also need_busybox,
+#                                 need_runtime, need_cni_plugins)
 #   claim NAME EVIDENCE CMD...    "CLAIM NAME: held (EVIDENCE)" if CMD succeeds, else FAILED
+#   step TITLE, show CMD...       a step's heading; "+ CMD" (run_shown: and runs it)
 #   make_rootfs DIR               a busybox root from Debian's busybox-static
 #   cgroup_layout, cgroup_dir     v1 / v2 / hybrid, and where a controller's files are
-#   rt ARGS...                    bin/mycontainer-runtime
+#   rt ARGS...                    bin/mycontainer-runtime ($MC is bin/mycontainer)
+#   free_port, free_subnet A.B    a free TCP port on 127.0.0.1; a free A.B.N /24
+#   umount_under DIR              every mount below DIR, deepest first
 # Exit codes: 0 every claim held, 1 a claim failed or the lab broke, 2 refused.
 # A lab defines lab_cleanup(); it runs on every exit, also after a failure.
 
@@ -14,6 +18,8 @@ set -eEuo pipefail
 LABS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$LABS_DIR/.." && pwd)
 RT="$REPO/bin/mycontainer-runtime"
+# shellcheck disable=SC2034 # for the labs that source this
+MC="$REPO/bin/mycontainer"
 # A lab's containers live under its own cgroup parent (mycontainer-lab01, ...):
 # a leftover is easy to find, and removing it races with no other lab.
 LAB_CGROUP_PARENT=mycontainer-lab
@@ -46,6 +52,7 @@ lab_on_exit() {
 
 lab_begin() {
   LAB_NAME=${1%%:*}
+  LAB_NAME=${LAB_NAME,} # "lab 05: all 6 claims held"
   LAB_CGROUP_PARENT=mycontainer-lab${LAB_NAME##* }
   echo "== $1"
   echo "Needs: $2"
@@ -62,18 +69,29 @@ refuse() {
   exit 2
 }
 
+# need_root [WHY]: WHY names what needs root, in this lab.
 need_root() {
-  [ "$(id -u)" = 0 ] || refuse "it must run as root (containers, cgroups and chroot need it): sudo $0"
+  [ "$(id -u)" = 0 ] || refuse "it must run as root (${1:-containers, cgroups and chroot} need it): sudo $0"
 }
 
 need_tool() {
   command -v "$1" >/dev/null 2>&1 || refuse "$1 is missing (Debian package: $2)"
 }
 
+# bin/mycontainer-runtime, and bin/mycontainer which runs containers with it.
 need_runtime() {
   if [ ! -d "$REPO/dist" ] || [ ! -x "$REPO/native/build/mycontainer-init" ]; then
     refuse "$RT is not built: run make build and make native in $REPO"
   fi
+}
+
+need_busybox() {
+  [ -x /bin/busybox ] || refuse "/bin/busybox is missing (Debian package: busybox-static)"
+  file_is_static /bin/busybox || refuse "/bin/busybox is not static: a rootfs holds nothing else (install busybox-static, not busybox)"
+}
+
+need_cni_plugins() {
+  [ -x /usr/lib/cni/bridge ] || refuse "the CNI plugins are missing (Debian package: containernetworking-plugins)"
 }
 
 claim() {
@@ -91,13 +109,13 @@ claim() {
 # Prints a step's heading, and the command it is about to run.
 step() { echo; echo "-- $*"; }
 show() { echo "+ $*"; }
+run_shown() { echo "+ $*"; "$@"; }
 
 rt() { "$RT" "$@"; }
 
 make_rootfs() {
   local dir=$1 applet
-  [ -x /bin/busybox ] || refuse "/bin/busybox is missing (Debian package: busybox-static)"
-  file_is_static /bin/busybox || refuse "/bin/busybox is not static: a rootfs holds nothing else (install busybox-static, not busybox)"
+  need_busybox
   mkdir -p "$dir"/{bin,proc,sys,dev,etc,tmp,root}
   cp /bin/busybox "$dir/bin/busybox"
   for applet in $(/bin/busybox --list); do
@@ -179,4 +197,27 @@ wait_for() {
     tries=$((tries - 1))
   done
   return 1
+}
+
+# A TCP port free on 127.0.0.1 now (the kernel picks it).
+free_port() {
+  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# The first A.B.N (N = 0..255) whose /24 no route of this host covers yet.
+free_subnet() {
+  local n routes
+  routes=$(ip -4 route show)
+  for n in $(seq 0 255); do
+    grep -q "^${1//./\\.}\\.$n\\." <<<"$routes" || { echo "$1.$n"; return 0; }
+  done
+  return 1
+}
+
+# Unmounts every mount below DIR (not DIR itself), deepest first.
+umount_under() {
+  local m
+  for m in $(awk -v w="$1/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+    umount -l "$m"
+  done
 }

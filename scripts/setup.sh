@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 pkgs=(runc crun podman conmon skopeo umoci docker-registry busybox-static
       containernetworking-plugins iptables uidmap jq make gcc libc6-dev
       python3 iproute2 util-linux time openssl zstd containerd tini g++ dnsmasq-base
-      attr etcd-server)
+      attr etcd-server curl wget)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

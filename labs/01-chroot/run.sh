@@ -2,6 +2,7 @@
 # Lab 01: a chroot made by hand, the classic escape from it, and the
 # pivot_root in a new mount namespace that closes it. See README.md.
 LAB=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$LAB/../lib.sh"
 
 lab_begin "Lab 01: chroot, its escape, and pivot_root" \

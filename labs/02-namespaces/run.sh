@@ -2,6 +2,7 @@
 # Lab 02: the eight namespaces, one added per step, each shown from the
 # host and from inside, with the syscall that made it. See README.md.
 LAB=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$LAB/../lib.sh"
 
 lab_begin "Lab 02: namespaces, one at a time" \
@@ -19,7 +20,7 @@ chmod 755 "$work" # the user namespace's root (uid 100000) must reach its rootfs
 STEPS=(uts pid mount network ipc user cgroup time)
 shm_id=
 lab_cleanup() {
-  remove_containers "${STEPS[@]/#/lab02-}"
+  remove_containers "${STEPS[@]/#/lab02-}" lab02-evidence
   [ -n "$shm_id" ] && ipcrm -m "$shm_id"
   rm -rf "$work"
 }
@@ -29,9 +30,11 @@ make_rootfs "$bundle/rootfs"
 declare -A NSFILE=([uts]=uts [pid]=pid [mount]=mnt [network]=net [ipc]=ipc [user]=user [cgroup]=cgroup [time]=time)
 UPTIME_OFFSET=864000 # ten days, for the time namespace
 
-# config.json for the namespaces given, plus what each needs to be seen.
+# config.json for the namespaces given, plus what each needs to be seen;
+# container CT_ID (default lab02-LAST) runs CT_ARGS (default: print the uptime, then sleep).
 write_config() {
   local types='' t extra=''
+  local args=${CT_ARGS:-'["sh", "-c", "cat /proc/uptime; exec sleep 600"]'}
   for t in "$@"; do types+="${types:+, }{ \"type\": \"$t\" }"; done
   case " $* " in *" user "*) extra+=',
     "uidMappings": [ { "containerID": 0, "hostID": 100000, "size": 65536 } ],
@@ -43,11 +46,11 @@ write_config() {
   "ociVersion": "1.2.0",
   "root": { "path": "rootfs" },
   "hostname": "lab02",
-  "process": { "args": ["sh", "-c", "cat /proc/uptime; exec sleep 600"], "cwd": "/", "user": { "uid": 0, "gid": 0 }, "env": ["PATH=/bin"] },
+  "process": { "args": $args, "cwd": "/", "user": { "uid": 0, "gid": 0 }, "env": ["PATH=/bin"] },
   "mounts": [ $(case " $* " in *" mount "*) echo '{ "destination": "/proc", "type": "proc", "source": "proc" }' ;; esac) ],
   "linux": {
     "namespaces": [ $types ],
-    "cgroupsPath": "/$LAB_CGROUP_PARENT/lab02-${!#}"$extra
+    "cgroupsPath": "/$LAB_CGROUP_PARENT/${CT_ID:-lab02-${!#}}"$extra
   }
 }
 EOF
@@ -193,3 +196,18 @@ for t in "${STEPS[@]}"; do
   fi
   stop_step
 done
+
+step "$((n + 1)). The runtime checks itself: explain --evidence on the last bundle (${done_types[*]})"
+# The same config, with a process that ends: explain --evidence runs it to the end.
+CT_ID=lab02-evidence CT_ARGS='["cat", "/proc/uptime"]' write_config "${done_types[@]}"
+show mycontainer-runtime explain --evidence --bundle "$bundle" lab02-evidence
+evidence_rc=0
+rt explain --evidence --bundle "$bundle" lab02-evidence >"$work/evidence" 2>&1 || evidence_rc=$?
+echo "  (its $(grep -c . "$work/evidence") lines are the plan, step by step, each with what the kernel showed after it; the namespaces:)"
+sed -n '/^  kernel: the init.s namespaces/,/^$/p' "$work/evidence" | grep -v '^$' | sed 's/^/  /'
+ticks=$(grep -c '^ *✓' "$work/evidence" || true)
+crosses=$(grep -c '^ *✗' "$work/evidence" || true)
+new_ns=$(grep -cE '^ *✓ [a-z]+ \(/proc/[0-9]+/ns/[a-z_]+\): new: ' "$work/evidence" || true)
+echo "  findings: $ticks ✓, $crosses ✗; exit status $evidence_rc"
+claim evidence "explain --evidence: $new_ns of ${#done_types[@]} namespaces new (inode unlike the host's), $ticks findings ✓, $crosses ✗, exit $evidence_rc" \
+  test "$evidence_rc" = 0 -a "$crosses" = 0 -a "$new_ns" = "${#done_types[@]}"

@@ -3,6 +3,7 @@
 # limit and its OOM kill, a pids limit against a fork bomb, the freezer.
 # See README.md.
 LAB=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$LAB/../lib.sh"
 
 lab_begin "Lab 03: cgroups" \
@@ -25,7 +26,7 @@ fi
 
 work=$(mktemp -d /tmp/lab03.XXXXXX)
 lab_cleanup() {
-  remove_containers lab03-cpu lab03-memory lab03-pids
+  remove_containers lab03-cpu lab03-memory lab03-pids lab03-evidence
   rm -rf "$work"
 }
 bundle="$work/bundle"
@@ -199,3 +200,16 @@ claim pids-limit "fork failed with \"$(grep -o "can't fork.*" "$work/bomb.out" |
 show mycontainer-runtime kill --all lab03-pids KILL\; mycontainer-runtime delete lab03-pids
 rt kill --all lab03-pids KILL
 rt delete --force lab03-pids
+
+step "5. The runtime checks itself: explain --evidence, the three limits in one bundle"
+write_config '["true"]' \
+  '{ "cpu": { "quota": 50000, "period": 100000 }, "memory": { "limit": 33554432, "swap": 33554432 }, "pids": { "limit": 16 } }' lab03-evidence
+show mycontainer-runtime explain --evidence --bundle "$bundle" lab03-evidence
+evidence_rc=0
+rt explain --evidence --bundle "$bundle" lab03-evidence >"$work/evidence" 2>&1 || evidence_rc=$?
+echo "  (the plan, each step with what the kernel showed after it; its cgroup writes, each file read back:)"
+grep -A1 '^  write ' "$work/evidence" | grep -v '^--$' | sed 's/^/  /'
+read_back=$(grep -cE '^ *✓ [^ ]+ reads ' "$work/evidence" || true)
+crosses=$(grep -c '^ *✗' "$work/evidence" || true)
+claim evidence "explain --evidence read $read_back cgroup files back as written, $crosses ✗, exit $evidence_rc" \
+  test "$evidence_rc" = 0 -a "$crosses" = 0 -a "$read_back" -ge 3

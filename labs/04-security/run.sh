@@ -2,6 +2,7 @@
 # Lab 04: capabilities, no_new_privs and seccomp: a call refused, and the
 # rule that refused it, read back from /proc/self/status. See README.md.
 LAB=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$LAB/../lib.sh"
 
 lab_begin "Lab 04: capabilities, no_new_privs, seccomp" \

@@ -2,39 +2,32 @@
 # Lab 07: a pod is a set of containers that share a network namespace.
 # Starts the project's CRI server, makes a pod of two busybox containers
 # with crictl, and compares their namespaces from /proc. See README.md.
-set -euo pipefail
-lab="lab 07"
-echo "== Lab 07: a pod: two containers, one network namespace"
-echo "Needs: root; crictl (cri-tools); ip (iproute2); busybox-static, umoci; the CNI plugins (containernetworking-plugins); bin/mycontainer (make build)"
-echo "Takes: about 20 seconds"
+LAB=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$LAB/../lib.sh"
 
-here=$(cd "$(dirname "$0")" && pwd)
-MC_BIN=$here/../../bin/mycontainer
-
-refuse() { echo "$lab: cannot run here: $*" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || refuse "it needs root (the CRI server makes namespaces, mounts and cgroups)"
+lab_begin "Lab 07: a pod: two containers, one network namespace" \
+  "root; crictl (cri-tools); ip (iproute2); busybox-static, umoci; the CNI plugins (containernetworking-plugins); bin/mycontainer (make build)" \
+  "about 20 seconds"
+need_root "the CRI server's namespaces, mounts and cgroups"
 # crictl from PATH, else the project's test kit (beside a development checkout, not in a user's clone)
 CRICTL=$(command -v crictl || true)
-for kit in "$here/../../../shared/tools/critest/bin/crictl" /work/wt/shared/tools/critest/bin/crictl; do
+for kit in "$REPO/../shared/tools/critest/bin/crictl" /work/wt/shared/tools/critest/bin/crictl; do
   if [ -z "$CRICTL" ] && [ -x "$kit" ]; then CRICTL=$kit; fi
 done
 [ -n "$CRICTL" ] || refuse "crictl is not installed (it comes from kubernetes-sigs/cri-tools releases, not from Debian 12: put it on PATH)"
-for tool in ip umoci node; do
-  command -v "$tool" >/dev/null || refuse "$tool is not installed (scripts/setup.sh installs it)"
-done
-[ -x /bin/busybox ] || refuse "/bin/busybox is missing (apt-get install busybox-static)"
-[ -x /usr/lib/cni/bridge ] || refuse "the CNI plugins are missing (apt-get install containernetworking-plugins)"
-[ -x "$MC_BIN" ] || refuse "$MC_BIN is missing (run make build)"
+need_tool ip iproute2
+need_tool umoci umoci
+need_tool node nodejs
+need_busybox
+need_cni_plugins
+need_runtime
 ip link show lab07br >/dev/null 2>&1 && refuse "a link lab07br exists already (another run of this lab?)"
-subnet=
-for n in $(seq 0 255); do
-  ip -4 route show | grep -q "^10\.207\.$n\." || { subnet=10.207.$n; break; }
-done
-[ -n "$subnet" ] || refuse "no free 10.207.N.0/24 subnet"
+subnet=$(free_subnet 10.207) || refuse "no free 10.207.N.0/24 subnet"
 
 work=$(mktemp -d /tmp/lab07.XXXX)
 root=$work/store runroot=$work/run sock=$work/run/cri.sock
-cgparent=/mycontainer-lab07
+cgparent=/$LAB_CGROUP_PARENT
 forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
 crictl() { "$CRICTL" --runtime-endpoint "unix://$sock" --image-endpoint "unix://$sock" --timeout 30s "$@"; }
 server_pid=
@@ -44,51 +37,28 @@ stop_server() {
   wait "$server_pid" 2>/dev/null || true
   server_pid=
 }
-cleanup() {
-  set +e
+lab_cleanup() {
   if [ -n "$server_pid" ]; then
-    for p in $(crictl pods -q 2>/dev/null); do crictl stopp "$p" >/dev/null 2>&1; crictl rmp -f "$p" >/dev/null 2>&1; done
+    for p in $(crictl pods -q); do crictl stopp "$p"; crictl rmp -f "$p"; done
     stop_server
   fi
   # whatever is left in the pods' cgroups (pause, containers), then the cgroups
   # shellcheck disable=SC2038 # xargs reads pids, not file names
-  find /sys/fs/cgroup -path "*$cgparent*" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
+  find /sys/fs/cgroup -path "*$cgparent*" -name cgroup.procs -exec cat {} + | xargs -r kill -9
   sleep 0.2
-  find /sys/fs/cgroup -depth -type d -path "*$cgparent*" -exec rmdir {} + 2>/dev/null
-  for m in $(awk -v w="$work/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
-  ip link del lab07br 2>/dev/null
+  find /sys/fs/cgroup -depth -type d -path "*$cgparent*" -exec rmdir {} +
+  umount_under "$work"
+  ip link del lab07br
   echo "$forward_before" >/proc/sys/net/ipv4/ip_forward
   rm -rf "$work"
 }
-held=0 failed=0
-finish() {
-  local rc=$?
-  set +e
-  trap - ERR
-  cleanup >/dev/null 2>&1
-  if [ "$rc" -ne 0 ]; then echo "$lab: stopped early (status $rc); cleaned up" >&2; exit 1; fi
-  echo
-  if [ "$failed" -gt 0 ]; then echo "$lab: $failed claim(s) FAILED, $held held"; exit 1; fi
-  echo "$lab: all $held claims held"
-}
-trap finish EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'echo "$lab: line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
-
-check() { # check NAME EVIDENCE COMMAND...: one CLAIM line, held when COMMAND succeeds
-  local name=$1 evidence=$2; shift 2
-  if "$@"; then echo "CLAIM $name: held ($evidence)"; held=$((held + 1)); else echo "CLAIM $name: FAILED ($evidence)"; failed=$((failed + 1)); fi
-}
-step() { echo; echo "-- $*"; }
-show() { echo "+ $*"; "$@"; }
 cx() { echo "+ crictl exec -s ${1:0:13} ${*:2}"; crictl exec -s "$@" | grep -v '^$' || true; } # crictl adds blank lines
 cd "$work"
 
 step "1. The CRI server, on a socket and a store of its own"
-"$here/../../scripts/build-busybox-image.sh" "$work/oci" latest >/dev/null
+"$REPO/scripts/build-busybox-image.sh" "$work/oci" latest >/dev/null
 echo "+ mycontainer --root $root load -i $work/oci --name localhost/busybox:latest    (busybox-static, as scripts/build-busybox-image.sh builds it)"
-"$MC_BIN" --root "$root" --runroot "$runroot" load -i "$work/oci" --name localhost/busybox:latest
+"$MC" --root "$root" --runroot "$runroot" load -i "$work/oci" --name localhost/busybox:latest
 mkdir net.d
 cat >net.d/10-lab07.conflist <<JSON
 {"cniVersion": "0.4.0", "name": "lab07", "plugins": [
@@ -96,11 +66,11 @@ cat >net.d/10-lab07.conflist <<JSON
    "ipam": {"type": "host-local", "dataDir": "$work/ipam", "ranges": [[{"subnet": "$subnet.0/24"}]]}}]}
 JSON
 echo "+ mycontainer --root $root --runroot $runroot cri --socket $sock --cni-conf-dir $work/net.d --default-cgroup-parent $cgparent &"
-"$MC_BIN" --root "$root" --runroot "$runroot" cri --socket "$sock" --cni-conf-dir "$work/net.d" --default-cgroup-parent "$cgparent" >server.log 2>&1 & server_pid=$!
+"$MC" --root "$root" --runroot "$runroot" cri --socket "$sock" --cni-conf-dir "$work/net.d" --default-cgroup-parent "$cgparent" >server.log 2>&1 & server_pid=$!
 up=no
 for _ in $(seq 150); do [ -S "$sock" ] && crictl version >/dev/null 2>&1 && { up=yes; break; }; sleep 0.1; done
-[ "$up" = yes ] || { echo "$lab: the CRI server did not answer on $sock; its log:" >&2; cat server.log >&2; exit 1; }
-show crictl version
+[ "$up" = yes ] || { echo "$LAB_NAME: the CRI server did not answer on $sock; its log:" >&2; cat server.log >&2; exit 1; }
+run_shown crictl version
 
 step "2. A pod sandbox, then two containers in it"
 cat >pod.json <<JSON
@@ -121,11 +91,11 @@ echo "+ crictl runp pod.json"
 pod=$(crictl runp pod.json); echo "$pod"
 echo "+ crictl create ${pod:0:13} web.json pod.json"
 web=$(crictl create "$pod" web.json pod.json); echo "$web"
-show crictl start "$web"
+run_shown crictl start "$web"
 echo "+ crictl create ${pod:0:13} client.json pod.json"
 client=$(crictl create "$pod" client.json pod.json); echo "$client"
-show crictl start "$client"
-show crictl ps
+run_shown crictl start "$client"
+run_shown crictl ps
 
 step "3. client reaches web's httpd on 127.0.0.1: one loopback, one network namespace"
 answer=
@@ -133,7 +103,7 @@ answer=
 for _ in $(seq 30); do answer=$(crictl exec -s "$client" wget -q -O- http://127.0.0.1:8080/ 2>/dev/null) && break; sleep 0.2; done
 echo "+ crictl exec -s ${client:0:13} wget -qO- http://127.0.0.1:8080/"
 echo "$answer"
-check pod-localhost-reaches-sibling "client got \"$answer\" from web on 127.0.0.1:8080" test "$answer" = lab07
+claim pod-localhost-reaches-sibling "client got \"$answer\" from web on 127.0.0.1:8080" test "$answer" = lab07
 cx "$web" ip -o -4 addr show eth0
 cx "$client" ip -o -4 addr show eth0
 echo "The network is shared, the files are not: web's /tmp/www is not in client's mount namespace"
@@ -153,21 +123,21 @@ for who in pause web client; do
 done
 echo "+ readlink /proc/$web_pid/ns/net /proc/$client_pid/ns/net"
 readlink "/proc/$web_pid/ns/net" "/proc/$client_pid/ns/net"
-check pod-shares-net-ns "web, client and pause all have net:[$(ns "$web_pid" net)]" \
+claim pod-shares-net-ns "web, client and pause all have net:[$(ns "$web_pid" net)]" \
   test "$(ns "$web_pid" net)" = "$(ns "$client_pid" net)" -a "$(ns "$web_pid" net)" = "$(ns "$pause_pid" net)"
-check pod-separate-pid-mnt-ns "web and client differ in pid ($(ns "$web_pid" pid) vs $(ns "$client_pid" pid)) and mnt ($(ns "$web_pid" mnt) vs $(ns "$client_pid" mnt))" \
+claim pod-separate-pid-mnt-ns "web and client differ in pid ($(ns "$web_pid" pid) vs $(ns "$client_pid" pid)) and mnt ($(ns "$web_pid" mnt) vs $(ns "$client_pid" mnt))" \
   test "$(ns "$web_pid" pid)" != "$(ns "$client_pid" pid)" -a "$(ns "$web_pid" mnt)" != "$(ns "$client_pid" mnt)"
-check pod-not-host-net "the pod's net namespace is not this shell's ($(ns $$ net))" test "$(ns "$web_pid" net)" != "$(ns $$ net)"
+claim pod-not-host-net "the pod's net namespace is not this shell's ($(ns $$ net))" test "$(ns "$web_pid" net)" != "$(ns $$ net)"
 
 step "5. Stop and remove the pod, stop the server, remove its state"
-show crictl stopp "$pod"
-show crictl rmp "$pod"
+run_shown crictl stopp "$pod"
+run_shown crictl rmp "$pod"
 left=$(crictl pods -q)
 echo "+ kill $server_pid    (the CRI server)"
 stop_server
-show ip link del lab07br
-for m in $(awk -v w="$work/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
-show rm -rf "$root" "$runroot"
-check pod-removed "no pod is listed, and pids $pause_pid $web_pid $client_pid are gone" \
+run_shown ip link del lab07br
+umount_under "$work"
+run_shown rm -rf "$root" "$runroot"
+claim pod-removed "no pod is listed, and pids $pause_pid $web_pid $client_pid are gone" \
   sh -c "[ -z '$left' ] && [ ! -d /proc/$pause_pid ] && [ ! -d /proc/$web_pid ] && [ ! -d /proc/$client_pid ]"
 

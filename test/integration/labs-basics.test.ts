@@ -87,6 +87,9 @@ test('lab 02: each namespace, seen from the host and from inside', { skip: notRo
   assert.match(held(run, 'pid'), /is PID 1 in its namespace/);
   assert.match(held(run, 'user'), /uid 0 inside is uid 100000 on the host/);
   assert.match(run.stdout, /trace: unshare\(CLONE_NEWUTS\) = 0/);
+  // the last bundle through explain --evidence: each namespace new, every finding a ✓, exit 0
+  assert.match(held(run, 'evidence'), /(\d) of \1 namespaces new .* 0 ✗, exit 0$/);
+  assert.match(run.stdout, /✓ user \(\/proc\/\d+\/ns\/user\): new: \d+ \(host \d+\)/);
 });
 
 test('lab 03: a 50% quota, an OOM kill, a pids limit, the freezer', { skip: notRoot }, (t) => {
@@ -98,6 +101,9 @@ test('lab 03: a 50% quota, an OOM kill, a pids limit, the freezer', { skip: notR
   assert.match(held(run, 'pids-limit'), /can't fork: Resource temporarily unavailable" once 16 of pids\.max 16/);
   assert.match(held(run, 'freezer-froze'), /state paused/);
   held(run, 'freezer-thawed');
+  // explain --evidence reads the limits back from the cgroup files
+  assert.match(held(run, 'evidence'), /read \d+ cgroup files back as written, 0 ✗, exit 0$/);
+  assert.match(run.stdout, /✓ pids\.max reads 16$/m);
 });
 
 test('lab 04: capabilities, no_new_privs and a seccomp errno', { skip: notRoot }, (t) => {
