@@ -9,11 +9,13 @@
 import type { KubeObject } from '../api/objects';
 import type { Client } from '../client';
 import { typeOf } from '../client';
-import type { Taint } from '../scheduler/fit';
 
 const NODE = typeOf('Node');
 const UNREACHABLE = 'node.kubernetes.io/unreachable';
 const NOT_READY = 'node.kubernetes.io/not-ready';
+
+/** A node's taint (spec.taints[]). */
+interface Taint { key: string; value?: string; effect: string }
 
 interface Condition { type: string; status: string; reason?: string; message?: string; lastHeartbeatTime?: string; lastTransitionTime?: string }
 
@@ -44,7 +46,7 @@ export function startNodeLifecycleController(client: Client, log: (line: string)
     const want = !ready && Date.now() - (seen.get(name)?.at ?? 0) <= graceMs ? null : readinessTaint(ready);
     const taints = ((node.spec as { taints?: Taint[] } | undefined)?.taints) ?? [];
     const others = taints.filter((t) => !((t.key === UNREACHABLE || t.key === NOT_READY) && t.effect === 'NoSchedule'));
-    const next = want ? [...others, { key: want, effect: 'NoSchedule' as const }] : others;
+    const next = want ? [...others, { key: want, effect: 'NoSchedule' }] : others;
     if (JSON.stringify(next) !== JSON.stringify(taints)) {
       client.patch(NODE, null, name, { spec: { taints: next.length ? next : null } });
       log(`node lifecycle: node ${name}: taints ${next.map((t) => `${t.key}:${t.effect}`).join(', ') || 'none'}`);
