@@ -59,6 +59,8 @@ for (const v of ['1.20', '1.27', '1.33']) {
     assert.equal(json.spec.restartPolicy, 'Always', 'defaulted by the server');
     assert.match(kubectl(v, k, ['-n', ns, 'get', 'pods', '-l', 'tier=front', '-o', 'name']).stdout, /^pod\/web$/m);
     assert.equal(kubectl(v, k, ['-n', ns, 'get', 'pods', '-l', 'tier=back', '-o', 'name']).stdout, '');
+    // --all-namespaces: kubectl asks the cluster-wide list and adds the NAMESPACE column
+    assert.match(kubectl(v, k, ['get', 'pods', '--all-namespaces']).stdout, new RegExp(`^NAMESPACE\\s+NAME\\s+READY[^\\n]*\\n(?:.*\\n)*${ns}\\s+web\\s+0/1\\s+Pending`, 'm'));
     assert.match(kubectl(v, k, ['-n', ns, 'delete', 'pod', 'web']).stdout, /pod "web" deleted/);
     assert.match(kubectl(v, k, ['-n', ns, 'get', 'pod', 'web']).stderr, /pods "web" not found/);
     assert.equal(kubectl(v, k, ['delete', 'namespace', ns]).status, 0);
