@@ -59,7 +59,7 @@ function clusterCidr(cidr: string): string {
 
 const server: CommandModule<object, ServerFlags> = {
   command: 'server',
-  describe: 'run the Kubernetes API server (and, as they land, controllers, scheduler and node agent), as k3s server',
+  describe: 'run it all in one process, as k3s server: the Kubernetes API, controllers, scheduler, and a node agent on a CRI server (our own unless --container-runtime-endpoint)',
   builder: (y) =>
     y
       .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'certificates and the database' })

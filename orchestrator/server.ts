@@ -1,7 +1,9 @@
 // `mycontainer kube server`: one process, as `k3s server`: the cluster's
-// certificates, the storage, the API server, and (in later steps) the
-// controllers, the scheduler and the node agent on the CRI server. This
-// file only wires them; each part is its own module.
+// certificates, the storage (SQLite or etcd), the API server, the
+// controllers, the scheduler, and the node agent on a CRI server (our own,
+// started here, unless --container-runtime-endpoint names another) with
+// the service proxy and the cluster DNS. This file only wires them; each
+// part is its own module.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -36,9 +38,9 @@ export interface KubeServerOptions {
   writeKubeconfig?: string | undefined;
   /** --container-runtime-endpoint: the CRI server the node agent drives; without it, our own in this process (`embeddedRuntime`). */
   criEndpoint?: string | undefined;
-  /** The CRI server to start in this process when no endpoint is given; undefined with no endpoint: no node agent (an API-only server). */
   /** k3s's --disable-agent: no node agent, no runtime. */
   disableAgent?: boolean | undefined;
+  /** The CRI server to start in this process when no endpoint is given; undefined with no endpoint: no node agent (an API-only server). */
   embeddedRuntime?: Omit<import('./node/runtime').EmbeddedRuntimeOptions, 'dataDir' | 'id'> | undefined;
   /** --node-name (the host's name). */
   nodeName?: string | undefined;
