@@ -90,3 +90,14 @@ export function kubectl(v: string, k: { kubeconfig: string }, args: string[], in
   const r = spawnSync(KUBECTL[v] as string, ['--kubeconfig', k.kubeconfig, ...args], { encoding: 'utf8', input, timeout: 60000 });
   return { status: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
 }
+
+/** Polls `fn` every 250 ms until it returns a value; fails naming `what` (and `detail()`, e.g. the server's log) after `ms`. */
+export async function until<T>(what: string, fn: () => T | undefined, ms = 60000, detail?: () => string): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${detail ? `:\n${detail()}` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { crictlMissing, startCri, type Cri } from '../helpers/cri';
 import { REPO } from '../helpers/bundle';
 import { engineMissing } from '../helpers/engine';
-import { KUBECTL, kubectl, kubectlMissing, startKube, type KubeServerProcess } from '../helpers/kube';
+import { KUBECTL, kubectl, kubectlMissing, startKube, until, type KubeServerProcess } from '../helpers/kube';
 import { spawnSync } from 'node:child_process';
 
 const skip = crictlMissing() ?? engineMissing() ?? kubectlMissing('1.33');
@@ -38,16 +38,6 @@ after(async () => {
 const kc = (args: string[], input?: string): ReturnType<typeof kubectl> => kubectl('1.33', k, args, input);
 
 interface PodView { metadata: { name: string; uid: string }; status: { phase: string; podIP?: string; containerStatuses?: { restartCount: number; ready: boolean; state: Record<string, { reason?: string }> }[] } }
-
-async function until<T>(what: string, fn: () => T | undefined, ms = 60000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const pod = (name: string): PodView | undefined => {
   const r = kc(['get', 'pod', name, '-o', 'json']);

@@ -14,13 +14,16 @@ import { spawn, spawnSync } from 'node:child_process';
 import { CRICTL, crictlMissing, startCri, type Cri } from '../helpers/cri';
 import { FRONTEND } from '../helpers/bundle';
 import { engineMissing } from '../helpers/engine';
-import { KUBECTL, kubectl, kubectlMissing, startKube, type KubeServerProcess } from '../helpers/kube';
+import { KUBECTL, kubectl, kubectlMissing, startKube, until as poll, type KubeServerProcess } from '../helpers/kube';
 
 const skip = crictlMissing() ?? engineMissing() ?? kubectlMissing('1.33');
 let cri: Cri;
 let k: KubeServerProcess | null = null;
 const subnet = `10.125.${process.pid % 200}`;
 let args: string[] = [];
+
+/** Waits as the helper does, with the server's log in the failure. */
+const until = <T>(what: string, fn: () => T | undefined, ms = 60000): Promise<T> => poll(what, fn, ms, () => k?.log().slice(-3000) ?? '');
 
 before(async () => {
   if (skip) return;
@@ -40,16 +43,6 @@ after(async () => {
   cri?.cleanup();
   if (k) fs.rmSync(k.dataDir, { recursive: true, force: true });
 });
-
-async function until<T>(what: string, fn: () => T | undefined, ms = 60000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${k?.log().slice(-3000) ?? ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 interface PodView { status: { phase: string; podIP?: string; containerStatuses?: { containerID: string; restartCount: number }[] } }
 

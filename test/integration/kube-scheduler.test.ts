@@ -12,7 +12,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { KUBECTL, kubectl, kubectlMissing, startKube, type KubeServerProcess } from '../helpers/kube';
+import { KUBECTL, kubectl, kubectlMissing, startKube, until as poll, type KubeServerProcess } from '../helpers/kube';
+
+const until = <T>(what: string, fn: () => T | undefined, ms = 30000): Promise<T> => poll(what, fn, ms);
 
 const skip = kubectlMissing('1.33');
 let k: KubeServerProcess;
@@ -49,16 +51,6 @@ after(async () => {
   await k?.stop();
   if (k) fs.rmSync(k.dataDir, { recursive: true, force: true });
 });
-
-async function until<T>(what: string, fn: () => T | undefined, ms = 30000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 interface PodView { spec: { nodeName?: string }; status?: { phase?: string; conditions?: { type: string; status: string; reason?: string; message?: string }[] } }
 const pod = (name: string): PodView => JSON.parse(kc(['get', 'pod', name, '-o', 'json']).stdout) as PodView;
