@@ -539,6 +539,24 @@ test('restarting the server loses nothing: a running pod keeps running, the same
   assert.equal(kc(['delete', 'pod', 'survivor']).status, 0);
 });
 
+test('a node whose runtime does not answer turns NotReady and gets the not-ready taint; Ready again once it answers', { skip }, async () => {
+  interface NodeView { spec?: { taints?: { key: string; effect: string }[] }; status: { conditions: { type: string; status: string; message: string }[] } }
+  const node = (): NodeView => (JSON.parse(kc(['get', 'nodes', '-o', 'json']).stdout) as { items: NodeView[] }).items[0] as NodeView;
+  const ready = (): { status: string; message: string } | undefined => node().status.conditions.find((c) => c.type === 'Ready');
+  cri.stop();
+  try {
+    // the agent's next heartbeat (10 s) finds the runtime gone; the lifecycle controller then taints the node
+    const down = await until('NotReady', () => (ready()?.status === 'False' ? ready() : undefined), 30000);
+    assert.match(down.message, /^container runtime is down: /);
+    await until('the not-ready taint', () => (node().spec?.taints?.some((t) => t.key === 'node.kubernetes.io/not-ready' && t.effect === 'NoSchedule') ? true : undefined), 15000);
+    assert.match(kc(['get', 'nodes']).stdout, /^\S+\s+NotReady\s/m);
+  } finally {
+    cri.start();
+  }
+  await until('Ready again', () => (ready()?.status === 'True' ? true : undefined), 30000);
+  await until('the taint gone', () => (!(node().spec?.taints ?? []).length ? true : undefined), 15000);
+});
+
 const GUESTBOOK_DEBS = '/usr/local/lib/mycontainer/debs';
 const guestbookSkip = skip || (fs.existsSync(GUESTBOOK_DEBS) && fs.readdirSync(GUESTBOOK_DEBS).some((f) => f.startsWith('redis-tools_')) ? false : `needs Debian's redis packages in ${GUESTBOOK_DEBS} (scripts/setup.sh downloads them)`);
 
