@@ -111,19 +111,39 @@ export function prepareVolumes(pod: KubeObject, dir: string, lookup: Lookup): Ma
     const o = lookup(kind, name);
     if (!o && !ref?.optional) throw new ConfigError(`${kind.toLowerCase()} "${name}" not found`);
     const data = o ? dataOf(kind, o) : {};
-    fs.rmSync(at, { recursive: true, force: true });
-    fs.mkdirSync(at, { recursive: true, mode: 0o755 });
     const items = ref?.items ?? Object.keys(data).map((key) => ({ key, path: key }));
     for (const item of items) {
       if (data[item.key] === undefined) throw new ConfigError(`configmap references non-existent config key: ${item.key}`);
-      const file = path.join(at, safeRelative(item.path));
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, data[item.key] as string, { mode: ref?.defaultMode ?? (kind === 'Secret' ? 0o644 : 0o644) });
     }
+    // Updated in place, never removed and made again: a running container of the pod has this
+    // directory bind-mounted, and would be left looking at an emptied one.
+    fs.mkdirSync(at, { recursive: true, mode: 0o755 });
+    const wanted = new Set<string>();
+    for (const item of items) {
+      const file = path.join(at, safeRelative(item.path));
+      wanted.add(file);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      // a new file renamed over the old one: a reader sees the old content or the new, never half
+      const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+      fs.writeFileSync(tmp, data[item.key] as string, { mode: ref?.defaultMode ?? 0o644 });
+      fs.chmodSync(tmp, ref?.defaultMode ?? 0o644); // writeFileSync's mode passes through the umask
+      fs.renameSync(tmp, file);
+    }
+    removeOthers(at, wanted);
     // Read-only in every container, as Kubernetes mounts them.
     out.set(v.name, { path: at, readOnly: true });
   }
   return out;
+}
+
+/** Removes the files under `dir` that are not `wanted` (keys gone from the ConfigMap or Secret). */
+function removeOthers(dir: string, wanted: Set<string>): void {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory() && ![...wanted].some((w) => w.startsWith(p + path.sep))) fs.rmSync(p, { recursive: true, force: true });
+    else if (e.isDirectory()) removeOthers(p, wanted);
+    else if (!wanted.has(p)) fs.rmSync(p, { force: true });
+  }
 }
 
 /** The CRI mounts of a container's volumeMounts. */

@@ -132,6 +132,42 @@ spec:
   }
 });
 
+test('a restarting container of a pod leaves the ConfigMap volume of its running neighbour as it was', { skip }, async () => {
+  const kv = k as KubeServerProcess;
+  const kc = (a: string[], input?: string): ReturnType<typeof kubectl> => kubectl('1.33', kv, a, input);
+  assert.equal(kc(['apply', '-f', '-'], `apiVersion: v1
+kind: ConfigMap
+metadata: {name: shared}
+data: {greeting: hello-volume}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: neighbours}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: cfg, configMap: {name: shared}}]
+  containers:
+  - name: reader
+    image: localhost/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "1000"]
+    volumeMounts: [{name: cfg, mountPath: /cfg}]
+  - name: crasher
+    image: localhost/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "exit 1"]
+`).status, 0);
+  // each start of the crasher prepares the pod's volumes again
+  await until('the crasher restarted', () => {
+    const p = JSON.parse(kc(['get', 'pod', 'neighbours', '-o', 'json']).stdout || '{}') as { status?: { containerStatuses?: { name: string; restartCount: number }[] } };
+    return (p.status?.containerStatuses?.find((c) => c.name === 'crasher')?.restartCount ?? 0) >= 2 ? true : undefined;
+  });
+  const r = kc(['exec', 'neighbours', '-c', 'reader', '--', 'cat', '/cfg/greeting']);
+  assert.equal(r.stdout, 'hello-volume', r.stderr);
+  assert.equal(kc(['delete', 'pod', 'neighbours']).status, 0);
+  assert.equal(kc(['delete', 'configmap', 'shared']).status, 0);
+});
+
 test('a bad --cluster-cidr is refused before anything is made', { skip }, () => {
   const dir = path.join(cri.work, 'never-made');
   const r = spawnSync(process.execPath, [FRONTEND, 'kube', 'server', '--data-dir', dir, '--cluster-cidr', '10.42.0.0/33'], { encoding: 'utf8', timeout: 30000 });
