@@ -16,6 +16,9 @@ const HOP = new Set(['host', 'authorization', 'proxy-authorization', 'content-le
 export function proxyUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, url: string, onError: (e: Error) => void): void {
   const u = new URL(url);
   const upstream = net.connect(Number(u.port || (u.protocol === 'https:' ? 443 : 80)), u.hostname);
+  // On an error both go at once; otherwise a side that ends is ended on the other gracefully:
+  // destroying the client's TLS socket when the node's side closed dropped the last frames
+  // still queued for kubectl (the end of an exec's output, its exit status).
   const close = (): void => {
     client.destroy();
     upstream.destroy();
@@ -36,6 +39,10 @@ export function proxyUpgrade(req: IncomingMessage, client: Duplex, head: Buffer,
     upstream.pipe(client);
     client.pipe(upstream);
   });
-  upstream.on('close', close);
-  client.on('close', close);
+  upstream.on('close', () => {
+    if (client.writableEnded || client.destroyed) return;
+    client.end(); // what is queued goes out first
+    setTimeout(() => client.destroy(), 10000).unref(); // a client that never closes its side
+  });
+  client.on('close', () => upstream.destroy()); // nobody left to read what the node sends
 }

@@ -119,10 +119,9 @@ spec:
     const first = await until('a first tick', () => (seen() > 0 ? seen() : undefined), 20000);
     await until('three more ticks', () => (seen() >= first + 3 ? true : undefined), 20000);
     // a terminal through exec -it (script(1) gives kubectl one)
-    const tty = spawnSync('script', ['-qec', `${KUBECTL['1.33'] as string} --kubeconfig ${kv.kubeconfig} exec -it ticker -- sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo both-terminals'`, '/dev/null'], { encoding: 'utf8', timeout: 30000, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tty = spawnSync('script', ['-qec', `${KUBECTL['1.33'] as string} --kubeconfig ${kv.kubeconfig} exec -it ticker -- sh -c '[ -t 0 ] && [ -t 1 ] && echo both-terminals \$(tty); sleep 0.5'`, '/dev/null'], { encoding: 'utf8', timeout: 30000, stdio: ['ignore', 'pipe', 'pipe'] });
     assert.equal(tty.status, 0, tty.stderr);
-    assert.match(tty.stdout, /\/dev\/pts\/\d+/);
-    assert.match(tty.stdout, /both-terminals/);
+    assert.match(tty.stdout, /both-terminals \/dev\/pts\/\d+/);
     assert.equal(kc(['delete', 'pod', 'ticker']).status, 0);
     // -f ends once the pod is gone, as with kubelet
     const code = await Promise.race([ended, new Promise<string>((r) => setTimeout(() => r('still running'), 20000))]);
