@@ -51,11 +51,16 @@ function canonical(v: unknown): string {
   return JSON.stringify(v ?? null);
 }
 
-/** The template's hash, as the pod-template-hash label (10 characters of [a-z0-9]); its own label left out. */
-export function templateHash(template: unknown): string {
+/** A pod template as canonical JSON, its pod-template-hash label left out: what two templates are compared by. */
+function bareTemplate(template: unknown): string {
   const t = structuredClone((template ?? {}) as { metadata?: { labels?: Record<string, string> } });
   delete t.metadata?.labels?.['pod-template-hash'];
-  return BigInt('0x' + createHash('sha256').update(canonical(t)).digest('hex').slice(0, 15)).toString(36).slice(0, 10);
+  return canonical(t);
+}
+
+/** The template's hash, as the pod-template-hash label (10 characters of [a-z0-9]); its own label left out. */
+export function templateHash(template: unknown): string {
+  return BigInt('0x' + createHash('sha256').update(bareTemplate(template)).digest('hex').slice(0, 15)).toString(36).slice(0, 10);
 }
 
 const replicasOf = (rs: KubeObject): number => (rs.spec as { replicas?: number }).replicas ?? 0;
@@ -78,12 +83,11 @@ export function startDeploymentController(client: Client, log: (line: string) =>
     // The new ReplicaSet is the one whose template is the Deployment's (kubernetes' EqualIgnoreHash): by
     // the hash label first, then by the templates themselves, so a `rollout undo` whose template came back
     // with other defaults or key order still finds its old ReplicaSet.
-    const bare = (t: unknown): string => {
-      const c = structuredClone((t ?? {}) as { metadata?: { labels?: Record<string, string> } });
-      delete c.metadata?.labels?.['pod-template-hash'];
-      return canonical(c);
+    const sameTemplate = (): KubeObject | undefined => {
+      const wanted = bareTemplate(spec.template);
+      return owned.find((rs) => bareTemplate((rs.spec as DeploymentSpec).template) === wanted);
     };
-    let current = owned.find((rs) => rs.metadata.labels?.['pod-template-hash'] === hash) ?? owned.find((rs) => bare((rs.spec as DeploymentSpec).template) === bare(spec.template));
+    let current = owned.find((rs) => rs.metadata.labels?.['pod-template-hash'] === hash) ?? sameTemplate();
     if (!current) {
       const labels = { ...(spec.template?.metadata?.labels ?? {}), 'pod-template-hash': hash };
       current = client.create(RS, ns, {
