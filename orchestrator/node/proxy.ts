@@ -22,6 +22,7 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import type { KubeObject } from '../api/objects';
 import type { Client } from '../client';
 import { typeOf } from '../client';
@@ -102,17 +103,26 @@ const JUMPS = (id: string): [string, string, string][] => {
   return [['nat', 'PREROUTING', n.services], ['nat', 'OUTPUT', n.services], ['nat', 'POSTROUTING', n.post], ['filter', 'INPUT', n.firewall]];
 };
 
-/** The devices the endpoints are reached through (the pods' bridge): where route_localnet must be on. */
-function endpointDevices(rules: string[]): string[] {
-  const ips = new Set(rules.map((r) => / --to-destination (\d+\.\d+\.\d+\.\d+):/.exec(r)?.[1]).filter((x): x is string => !!x));
+/**
+ * The devices the endpoints are reached through (the pods' bridge): where route_localnet must be on.
+ * From the kernel's route table as /proc/net/route prints it (pure): the longest prefix that holds
+ * each address, as `ip route get` would answer, without a process per endpoint at every resync.
+ */
+export function endpointDevices(rules: string[], routeTable: string): string[] {
+  const hexIp = (h: string): number => {
+    const n = parseInt(h, 16); // in host byte order: on a little-endian host a.b.c.d is 0xDDCCBBAA
+    if (os.endianness() === 'BE') return n >>> 0;
+    return (((n & 0xff) << 24) | (((n >>> 8) & 0xff) << 16) | (((n >>> 16) & 0xff) << 8) | ((n >>> 24) & 0xff)) >>> 0;
+  };
+  const routes = routeTable.split('\n').slice(1).map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 8)
+    .map((f) => ({ dev: f[0] as string, dest: hexIp(f[1] as string), mask: hexIp(f[7] as string) }));
   const devs = new Set<string>();
-  for (const ip of ips) {
-    try {
-      const dev = / dev (\S+)/.exec(execFileSync('ip', ['-o', 'route', 'get', ip], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))?.[1];
-      if (dev && dev !== 'lo') devs.add(dev);
-    } catch {
-      // no route (yet)
-    }
+  for (const r of rules) {
+    const ip = / --to-destination (\d+)\.(\d+)\.(\d+)\.(\d+):/.exec(r);
+    if (!ip) continue;
+    const n = ((Number(ip[1]) << 24) | (Number(ip[2]) << 16) | (Number(ip[3]) << 8) | Number(ip[4])) >>> 0;
+    const best = routes.filter((x) => ((n & x.mask) >>> 0) === x.dest).sort((x, y) => y.mask - x.mask)[0];
+    if (best && best.dev !== 'lo') devs.add(best.dev);
   }
   return [...devs];
 }
@@ -133,9 +143,10 @@ export function applyRules(id: string, rendered: { chains: string[]; rules: stri
       iptables(['-t', table, '-I', ...rule]);
     }
   }
-  for (const dev of endpointDevices(rendered.rules)) {
+  for (const dev of endpointDevices(rendered.rules, fs.readFileSync('/proc/net/route', 'utf8'))) {
+    const file = `/proc/sys/net/ipv4/conf/${dev}/route_localnet`;
     try {
-      fs.writeFileSync(`/proc/sys/net/ipv4/conf/${dev}/route_localnet`, '1');
+      if (fs.readFileSync(file, 'utf8').trim() !== '1') fs.writeFileSync(file, '1');
     } catch {
       // the device went meanwhile
     }
